@@ -1,0 +1,3 @@
+from asag.cli import main
+
+main()

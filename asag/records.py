@@ -1,0 +1,127 @@
+"""The data contracts in `schemas/`, and JSONL files that are read with line numbers and
+written atomically, so a crash never leaves a half-written output behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import IO, Any
+
+from asag.errors import InputError
+
+RAW_ANSWER = "raw_answer"
+ANNOTATION = "annotation"
+DATASET_ROW = "dataset_row"
+
+
+def schema_text(name: str) -> str:
+    return files("asag.schemas").joinpath(name).read_text(encoding="utf-8")
+
+
+@cache
+def schema(name: str) -> dict[str, Any]:
+    return json.loads(schema_text(f"{name}.schema.json"))
+
+
+@cache
+def validator(name: str) -> Callable[[Any], Any]:
+    import fastjsonschema
+
+    return fastjsonschema.compile(schema(name))
+
+
+def validation_error(name: str, record: Any) -> str | None:
+    """The schema's complaint about `record`, or None when it conforms."""
+    import fastjsonschema
+
+    try:
+        validator(name)(record)
+    except fastjsonschema.JsonSchemaException as exc:
+        return exc.message
+    return None
+
+
+def read_jsonl(path: str | os.PathLike, schema_name: str | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, record); a corrupt or non-conforming line is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", file=str(path), fix="check the path")
+    with path.open(encoding="utf-8-sig") as fh:
+        lineno = 0
+        try:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(
+                        f"not valid JSON ({exc.msg} at character {exc.colno})",
+                        file=str(path),
+                        line=lineno,
+                        fix="repair or delete that line",
+                    ) from None
+                if not isinstance(record, dict):
+                    raise InputError(
+                        "expected a JSON object per line", file=str(path), line=lineno
+                    )
+                if schema_name is not None:
+                    problem = validation_error(schema_name, record)
+                    if problem:
+                        raise InputError(
+                            f"does not match schemas/{schema_name}.schema.json: {problem}",
+                            file=str(path),
+                            line=lineno,
+                        )
+                yield lineno, record
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})",
+                file=str(path),
+                line=lineno + 1,
+                fix="re-save the file as UTF-8",
+            ) from None
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
+    """Write to a temporary file beside `path`, then rename it over `path` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def dumps(record: dict) -> str:
+    """One JSONL line: UTF-8 text kept as is, key order as given."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_jsonl(path: str | os.PathLike, records, schema_name: str | None = None) -> int:
+    """Atomically write records (validated when a schema is named); returns the count."""
+    check = validator(schema_name) if schema_name else None
+    n = 0
+    with atomic_writer(path) as fh:
+        for record in records:
+            if check is not None:
+                check(record)
+            fh.write(dumps(record))
+            fh.write("\n")
+            n += 1
+    return n

@@ -1,0 +1,125 @@
+"""A course's score scale, parsed once from its spec and shared by every command.
+
+Specs: `0-5` (integers), `0-10 step 0.5` (or `0-10:0.5`), or ordered labels such as
+`incorrect,partially_correct,correct` (worst first)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import click
+
+_RANGE = re.compile(
+    r"^\s*(-?\d+(?:\.\d+)?)\s*(?:-|\.\.|to)\s*(-?\d+(?:\.\d+)?)\s*(?:(?:step|:|/)\s*(\d+(?:\.\d+)?))?\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Scale:
+    spec: str
+    labels: tuple[str, ...] = ()
+    low: float = 0.0
+    high: float = 0.0
+    step: float = 1.0
+
+    @classmethod
+    def parse(cls, spec: str) -> Scale:
+        text = spec.strip()
+        m = _RANGE.match(text)
+        if m:
+            low, high = float(m.group(1)), float(m.group(2))
+            step = float(m.group(3)) if m.group(3) else 1.0
+            if high <= low or step <= 0 or not _is_multiple(high - low, step):
+                raise click.BadParameter(
+                    f"'{spec}' is not a usable range; write LOW-HIGH with HIGH > LOW and the "
+                    "step dividing the range, e.g. '0-5' or '0-10 step 0.5'",
+                    param_hint="'--scale'",
+                )
+            return cls(spec=_canonical(low, high, step), low=low, high=high, step=step)
+        labels = tuple(part.strip() for part in text.split(","))
+        if len(labels) < 2 or any(not label for label in labels) or len(set(labels)) != len(labels):
+            raise click.BadParameter(
+                f"'{spec}' is neither a range such as '0-5' / '0-10 step 0.5' nor two or more "
+                "distinct comma-separated labels such as 'incorrect,partially_correct,correct'",
+                param_hint="'--scale'",
+            )
+        return cls(spec=",".join(labels), labels=labels)
+
+    @property
+    def is_numeric(self) -> bool:
+        return not self.labels
+
+    @property
+    def values(self) -> list:
+        """Every value a teacher can give, lowest first."""
+        if self.labels:
+            return list(self.labels)
+        n = round((self.high - self.low) / self.step)
+        return [_tidy(self.low + i * self.step) for i in range(n + 1)]
+
+    def coerce(self, value) -> float | str:
+        """The value as it sits on the scale; ValueError says what is wrong."""
+        if self.labels:
+            text = str(value).strip()
+            if text not in self.labels:
+                raise ValueError(f"'{value}' is not one of {', '.join(self.labels)}")
+            return text
+        try:
+            number = float(str(value).strip().replace(",", "."))
+        except ValueError:
+            raise ValueError(f"'{value}' is not a number on the scale {self.spec}") from None
+        if not (self.low - 1e-9 <= number <= self.high + 1e-9) or math.isnan(number):
+            raise ValueError(f"{value} is outside the scale {self.spec}")
+        if not _is_multiple(number - self.low, self.step):
+            raise ValueError(f"{value} is not a step of {_tidy(self.step)} on the scale {self.spec}")
+        return _tidy(number)
+
+    def index(self, value) -> int:
+        """Position of a value on the scale (0 = lowest): the ordinal rank used by agreement."""
+        v = self.coerce(value)
+        if self.labels:
+            return self.labels.index(v)
+        return round((v - self.low) / self.step)
+
+    def to_unit(self, value) -> float:
+        """Numeric scales mapped to 0..1 (a regression target)."""
+        return (float(self.coerce(value)) - self.low) / (self.high - self.low)
+
+    def from_unit(self, x: float) -> float:
+        """A regression output back onto the scale, clipped to it (not rounded to a step)."""
+        return min(self.high, max(self.low, self.low + float(x) * (self.high - self.low)))
+
+    def __str__(self) -> str:
+        return self.spec
+
+
+def _is_multiple(x: float, step: float) -> bool:
+    q = x / step
+    return abs(q - round(q)) < 1e-6
+
+
+def _tidy(x: float) -> float:
+    r = round(x, 6)
+    return int(r) if float(r).is_integer() else r
+
+
+def _canonical(low: float, high: float, step: float) -> str:
+    base = f"{_tidy(low)}-{_tidy(high)}"
+    return base if step == 1 else f"{base} step {_tidy(step)}"
+
+
+class ScaleParam(click.ParamType):
+    name = "scale"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Scale):
+            return value
+        try:
+            return Scale.parse(str(value))
+        except click.BadParameter as exc:
+            self.fail(exc.message, param, ctx)
+
+
+SCALE = ScaleParam()

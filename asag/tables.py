@@ -1,0 +1,232 @@
+"""Tabular sources (CSV, TSV, JSONL, Excel) read row by row with their line numbers, so
+every command that takes a table reports bad input the same way and memory stays flat."""
+
+from __future__ import annotations
+
+import csv
+import json
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asag.errors import InputError
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+}
+FORMAT_NAMES = ("csv", "tsv", "jsonl", "xlsx")
+# Far above any real answer, but a cap keeps one broken quote from swallowing a file.
+csv.field_size_limit(64 * 1024 * 1024)
+
+
+@dataclass
+class Table:
+    """Header plus an iterator of (line number, cells); cells align with `columns`."""
+
+    path: Path
+    format: str
+    columns: list[str]
+    rows: Iterator[tuple[int, list[str | None]]]
+    position: callable = field(default=lambda: 0)  # bytes consumed so far (for progress)
+    size: int = 0
+
+
+def detect_format(path: Path, fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    suffix = path.suffix.lower()
+    if suffix in FORMATS:
+        return FORMATS[suffix]
+    raise InputError(
+        f"unknown format '{suffix or path.name}'",
+        file=str(path),
+        fix="give a .csv, .tsv, .jsonl or .xlsx file, or name the format with --format",
+    )
+
+
+def open_table(path: str | Path, fmt: str | None = None, encoding: str = "utf-8") -> Table:
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", file=str(path), fix="check the path")
+    if path.is_dir():
+        raise InputError("is a directory, not a file", file=str(path))
+    fmt = detect_format(path, fmt)
+    if fmt == "xlsx":
+        return _open_xlsx(path)
+    enc = "utf-8-sig" if encoding.replace("_", "-").lower() in ("utf-8", "utf8") else encoding
+    try:
+        fh = path.open(encoding=enc, newline="")
+    except LookupError:
+        raise InputError(
+            f"unknown encoding '{encoding}'", file=str(path), fix="pass e.g. --encoding cp1250"
+        ) from None
+    size = path.stat().st_size
+    if fmt == "jsonl":
+        return _open_jsonl(path, fh, size, encoding)
+    return _open_delimited(path, fh, fmt, size, encoding)
+
+
+def _decode_error(path: Path, line: int, exc: UnicodeDecodeError, encoding: str) -> InputError:
+    guess = _guess_encoding(path)
+    hint = f"pass --encoding {guess}" if guess else "pass --encoding with the file's encoding"
+    return InputError(
+        f"not valid {encoding} (byte 0x{exc.object[exc.start]:02x})",
+        file=str(path),
+        line=line,
+        fix=f"{hint}, or re-save the file as UTF-8",
+    )
+
+
+def _guess_encoding(path: Path) -> str | None:
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:
+        return "cp1252"
+    with path.open("rb") as fh:
+        best = from_bytes(fh.read(1 << 20)).best()
+    return best.encoding if best is not None else None
+
+
+def _open_delimited(path: Path, fh, fmt: str, size: int, encoding: str) -> Table:
+    try:
+        first = fh.readline()
+    except UnicodeDecodeError as exc:
+        fh.close()
+        raise _decode_error(path, 1, exc, encoding) from None
+    if not first.strip():
+        fh.close()
+        raise InputError("the file is empty (no header row)", file=str(path),
+                         fix="export it again with a header row")
+    if fmt == "tsv":
+        delimiter = "\t"
+    else:  # Excel in many locales writes ';'
+        delimiter = max([",", ";", "\t"], key=first.count)
+    header = next(csv.reader([first], delimiter=delimiter))
+    columns = [c.strip() for c in header]
+
+    def rows() -> Iterator[tuple[int, list[str | None]]]:
+        reader = csv.reader(fh, delimiter=delimiter)
+        line = 1
+        try:
+            with fh:
+                for cells in reader:
+                    start, line = line + 1, reader.line_num + 1
+                    if not cells:
+                        continue
+                    yield start, cells
+        except UnicodeDecodeError as exc:
+            raise _decode_error(path, line + 1, exc, encoding) from None
+        except csv.Error as exc:
+            raise InputError(f"unreadable CSV ({exc})", file=str(path), line=line + 1,
+                             fix="check the quoting around that line") from None
+
+    return Table(path, fmt, columns, rows(), position=lambda: fh.buffer.tell(), size=size)
+
+
+def _open_jsonl(path: Path, fh, size: int, encoding: str) -> Table:
+    lines = enumerate(fh, start=1)
+    first = None
+    try:
+        for lineno, text in lines:
+            if text.strip():
+                first = (lineno, _json_object(path, lineno, text))
+                break
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, 1, exc, encoding) from None
+    if first is None:
+        fh.close()
+        raise InputError("the file is empty", file=str(path))
+    columns = list(first[1])
+
+    def rows() -> Iterator[tuple[int, list[str | None]]]:
+        lineno = first[0]
+        try:
+            with fh:
+                yield lineno, [_cell(first[1].get(c)) for c in columns]
+                for lineno, text in lines:
+                    if not text.strip():
+                        continue
+                    obj = _json_object(path, lineno, text)
+                    for key in obj:
+                        if key not in columns:
+                            columns.append(key)
+                    yield lineno, [_cell(obj.get(c)) for c in columns]
+        except UnicodeDecodeError as exc:
+            raise _decode_error(path, lineno + 1, exc, encoding) from None
+
+    return Table(path, "jsonl", columns, rows(), position=lambda: fh.buffer.tell(), size=size)
+
+
+def _json_object(path: Path, lineno: int, text: str) -> dict:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg} at character {exc.colno})",
+                         file=str(path), line=lineno, fix="repair or delete that line") from None
+    if not isinstance(obj, dict):
+        raise InputError("expected one JSON object per line", file=str(path), line=lineno)
+    return obj
+
+
+def _open_xlsx(path: Path) -> Table:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        raise InputError(f"not a readable Excel .xlsx workbook ({exc})", file=str(path),
+                         fix="open it in Excel or LibreOffice and save it as .xlsx") from None
+    sheet = book.worksheets[0]
+    it = sheet.iter_rows(values_only=True)
+    header = next(it, None)
+    if header is None:
+        book.close()
+        raise InputError("the first sheet is empty (no header row)", file=str(path))
+    columns = ["" if c is None else str(c).strip() for c in header]
+    while columns and not columns[-1]:
+        columns.pop()
+
+    def rows() -> Iterator[tuple[int, list[str | None]]]:
+        try:
+            for lineno, values in enumerate(it, start=2):
+                cells = [_cell(v) for v in values]
+                while len(cells) > len(columns) and cells[-1] in (None, ""):
+                    cells.pop()
+                if any(c not in (None, "") for c in cells):
+                    yield lineno, cells
+        finally:
+            book.close()
+
+    return Table(path, "xlsx", columns, rows(), size=path.stat().st_size)
+
+
+def _cell(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (int, float)):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return json.dumps(value, ensure_ascii=False)
+
+
+def header_key(name: str) -> str:
+    """Compare headers loosely: 'Reference Answer', 'reference_answer', 'Referencia válasz'."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return "_".join("".join(ch if ch.isalnum() else " " for ch in text).split())
