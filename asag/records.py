@@ -47,7 +47,9 @@ def validation_error(name: str, record: Any) -> str | None:
     return None
 
 
-def read_jsonl(path: str | os.PathLike, schema_name: str | None = None) -> Iterator[tuple[int, dict]]:
+def read_jsonl(
+    path: str | os.PathLike, schema_name: str | None = None
+) -> Iterator[tuple[int, dict]]:
     """Yield (line number, record); a corrupt or non-conforming line is a one-line error."""
     path = Path(path)
     if not path.is_file():
@@ -62,7 +64,7 @@ def read_jsonl(path: str | os.PathLike, schema_name: str | None = None) -> Itera
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise InputError(
-                        f"not valid JSON ({exc.msg} at character {exc.colno})",
+                        f"not valid JSON ({exc.msg} at character {exc.pos + 1})",
                         file=str(path),
                         line=lineno,
                         fix="repair or delete that line",

@@ -73,7 +73,9 @@ class Scale:
         if not (self.low - 1e-9 <= number <= self.high + 1e-9) or math.isnan(number):
             raise ValueError(f"{value} is outside the scale {self.spec}")
         if not _is_multiple(number - self.low, self.step):
-            raise ValueError(f"{value} is not a step of {_tidy(self.step)} on the scale {self.spec}")
+            raise ValueError(
+                f"{value} is not a step of {_tidy(self.step)} on the scale {self.spec}"
+            )
         return _tidy(number)
 
     def index(self, value) -> int:

@@ -74,25 +74,30 @@ def open_table(path: str | Path, fmt: str | None = None, encoding: str = "utf-8"
     return _open_delimited(path, fh, fmt, size, encoding)
 
 
-def _decode_error(path: Path, line: int, exc: UnicodeDecodeError, encoding: str) -> InputError:
-    guess = _guess_encoding(path)
-    hint = f"pass --encoding {guess}" if guess else "pass --encoding with the file's encoding"
+def _decode_error(path: Path, exc: UnicodeDecodeError, encoding: str) -> InputError:
+    line, byte = _first_undecodable(path, encoding)
     return InputError(
-        f"not valid {encoding} (byte 0x{exc.object[exc.start]:02x})",
+        f"not valid {encoding} text (byte 0x{byte:02x})",
         file=str(path),
         line=line,
-        fix=f"{hint}, or re-save the file as UTF-8",
+        fix="pass --encoding cp1250 (Central European, e.g. Hungarian Excel) or cp1252 "
+        "(Western), or re-save the file as UTF-8",
     )
 
 
-def _guess_encoding(path: Path) -> str | None:
-    try:
-        from charset_normalizer import from_bytes
-    except ImportError:
-        return "cp1252"
+def _first_undecodable(path: Path, encoding: str) -> tuple[int, int]:
+    """Line number and value of the first byte the encoding rejects (decoders read ahead,
+    so the position the exception reports is not the line)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder(encoding)()
     with path.open("rb") as fh:
-        best = from_bytes(fh.read(1 << 20)).best()
-    return best.encoding if best is not None else None
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError as exc:
+                return lineno, exc.object[exc.start]
+    return 1, 0
 
 
 def _open_delimited(path: Path, fh, fmt: str, size: int, encoding: str) -> Table:
@@ -100,7 +105,7 @@ def _open_delimited(path: Path, fh, fmt: str, size: int, encoding: str) -> Table
         first = fh.readline()
     except UnicodeDecodeError as exc:
         fh.close()
-        raise _decode_error(path, 1, exc, encoding) from None
+        raise _decode_error(path, exc, encoding) from None
     if not first.strip():
         fh.close()
         raise InputError("the file is empty (no header row)", file=str(path),
@@ -113,20 +118,22 @@ def _open_delimited(path: Path, fh, fmt: str, size: int, encoding: str) -> Table
     columns = [c.strip() for c in header]
 
     def rows() -> Iterator[tuple[int, list[str | None]]]:
-        reader = csv.reader(fh, delimiter=delimiter)
-        line = 1
+        reader = csv.reader(fh, delimiter=delimiter, strict=True)
+        start = 2
         try:
             with fh:
                 for cells in reader:
-                    start, line = line + 1, reader.line_num + 1
-                    if not cells:
-                        continue
-                    yield start, cells
+                    if cells:
+                        yield start, cells
+                    start = reader.line_num + 2  # +1 for the header read above
         except UnicodeDecodeError as exc:
-            raise _decode_error(path, line + 1, exc, encoding) from None
+            raise _decode_error(path, exc, encoding) from None
         except csv.Error as exc:
-            raise InputError(f"unreadable CSV ({exc})", file=str(path), line=line + 1,
-                             fix="check the quoting around that line") from None
+            problem = str(exc)
+            if "unexpected end of data" in problem:
+                problem = "a quoted field that starts on this line is never closed"
+            raise InputError(f"unreadable CSV ({problem})", file=str(path), line=start,
+                             fix="check the quotes in that row") from None
 
     return Table(path, fmt, columns, rows(), position=lambda: fh.buffer.tell(), size=size)
 
@@ -140,7 +147,7 @@ def _open_jsonl(path: Path, fh, size: int, encoding: str) -> Table:
                 first = (lineno, _json_object(path, lineno, text))
                 break
     except UnicodeDecodeError as exc:
-        raise _decode_error(path, 1, exc, encoding) from None
+        raise _decode_error(path, exc, encoding) from None
     if first is None:
         fh.close()
         raise InputError("the file is empty", file=str(path))
@@ -160,7 +167,7 @@ def _open_jsonl(path: Path, fh, size: int, encoding: str) -> Table:
                             columns.append(key)
                     yield lineno, [_cell(obj.get(c)) for c in columns]
         except UnicodeDecodeError as exc:
-            raise _decode_error(path, lineno + 1, exc, encoding) from None
+            raise _decode_error(path, exc, encoding) from None
 
     return Table(path, "jsonl", columns, rows(), position=lambda: fh.buffer.tell(), size=size)
 
@@ -169,7 +176,7 @@ def _json_object(path: Path, lineno: int, text: str) -> dict:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg} at character {exc.colno})",
+        raise InputError(f"not valid JSON ({exc.msg} at character {exc.pos + 1})",
                          file=str(path), line=lineno, fix="repair or delete that line") from None
     if not isinstance(obj, dict):
         raise InputError("expected one JSON object per line", file=str(path), line=lineno)

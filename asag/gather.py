@@ -1,0 +1,336 @@
+"""`asag gather`: raw answer exports into one JSONL of validated records with stable ids.
+
+Rows stream through one at a time; only the deduplication index (answer id -> content
+digest) grows with the input."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asag.errors import InputError
+from asag.records import RAW_ANSWER, atomic_writer, dumps, validator
+from asag.scale import Scale
+from asag.tables import Table, header_key, open_table
+
+# Field -> header names recognised without a mapping option (compared via header_key).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "student_answer": ("student_answer", "answer", "response", "student_response",
+                       "answer_text", "valasz", "hallgatoi_valasz", "student_answer_text"),
+    "question": ("question", "question_text", "prompt", "kerdes", "question_body"),
+    "question_id": ("question_id", "qid", "item_id", "question_no", "question_number",
+                    "kerdes_id"),
+    "reference_answer": ("reference_answer", "reference", "model_answer", "right_answer",
+                         "correct_answer", "desired_answer", "expected_answer", "answer_key",
+                         "referencia", "referencia_valasz", "minta_valasz", "helyes_valasz"),
+    "answer_id": ("answer_id", "id", "response_id", "submission_id"),
+    "score": ("score", "label", "grade", "points", "mark", "pontszam", "pont"),
+    "split": ("split",),
+}
+OPTION = {
+    "student_answer": "--answer-col",
+    "question": "--question-col",
+    "question_id": "--question-id-col",
+    "reference_answer": "--reference-col",
+    "answer_id": "--answer-id-col",
+    "score": "--score-col",
+    "split": "--split-col",
+}
+TEXT_FIELDS = ("question", "reference_answer", "student_answer")
+_MOODLE_RESPONSE = re.compile(r"^response\s*(\d+)$", re.IGNORECASE)
+_MOODLE_BLANK = {"", "-"}
+
+
+@dataclass
+class GatherOptions:
+    columns: dict[str, str] = field(default_factory=dict)  # field -> header given by the user
+    format: str | None = None
+    encoding: str = "utf-8"
+    scale: Scale | None = None
+    max_chars: int = 20_000
+    skip_invalid: bool = False
+
+
+@dataclass
+class GatherStats:
+    files: int = 0
+    rows: int = 0
+    written: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    blank: int = 0
+
+    def summary(self, output: Path) -> str:
+        text = (
+            f"read {self.rows:,} answers from {self.files} file(s); wrote {self.written:,} to "
+            f"{output}; {self.duplicates:,} exact duplicates dropped; {self.rejected:,} rejected"
+        )
+        return text + (f"; {self.blank:,} blank Moodle responses skipped" if self.blank else "")
+
+
+class RowError(InputError):
+    """A problem with one row: fatal, or written aside under --skip-invalid."""
+
+    def __init__(self, problem, *, line, column=None, fix=None, cells=None):
+        super().__init__(problem, line=line, column=column, fix=fix)
+        self.cells = cells
+
+
+def normalize(text: str) -> str:
+    """NFC, whitespace runs collapsed to one space, ends trimmed."""
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return " ".join(text.split())
+
+
+def content_id(question_key: str, reference: str, answer: str) -> str:
+    digest = hashlib.blake2b(
+        "\x1f".join((question_key, reference, answer)).encode(), digest_size=8
+    ).hexdigest()
+    return "h" + digest
+
+
+def question_id_from_text(question: str) -> str:
+    return "q" + hashlib.blake2b(question.encode(), digest_size=6).hexdigest()
+
+
+def resolve_columns(table: Table, given: dict[str, str]) -> dict[str, int]:
+    """Field -> column index, from the user's mapping first, then the known aliases."""
+    keys = [header_key(c) for c in table.columns]
+    found: dict[str, int] = {}
+    for name, header in given.items():
+        if not header:
+            continue
+        if header in table.columns:
+            found[name] = table.columns.index(header)
+        elif header_key(header) in keys:
+            found[name] = keys.index(header_key(header))
+        else:
+            raise InputError(
+                f"no column '{header}' (given with {OPTION[name]}); columns found: "
+                + ", ".join(table.columns),
+                file=str(table.path),
+                fix=f"pass one of them to {OPTION[name]}",
+            )
+    for name, aliases in ALIASES.items():
+        if name in found:
+            continue
+        for alias in aliases:
+            if alias in keys and keys.index(alias) not in found.values():
+                found[name] = keys.index(alias)
+                break
+    missing = [n for n in ("student_answer",) if n not in found]
+    if "question" not in found and "question_id" not in found:
+        missing.append("question")
+    if missing:
+        hints = ", ".join(f"{OPTION[n]} COLUMN" for n in missing)
+        raise InputError(
+            f"missing required column(s) {', '.join(missing)}; columns found: "
+            + ", ".join(table.columns),
+            file=str(table.path),
+            fix=f"name them with {hints}",
+        )
+    return found
+
+
+def _moodle_questions(table: Table) -> list[tuple[int, int | None, int | None]] | None:
+    """(response, question, right answer) column indices of a Moodle Responses report."""
+    keys = [header_key(c) for c in table.columns]
+    out = []
+    for idx, column in enumerate(table.columns):
+        m = _MOODLE_RESPONSE.match(column.strip())
+        if m:
+            n = m.group(1)
+            q = f"question_{n}"
+            r = f"right_answer_{n}"
+            out.append((idx, keys.index(q) if q in keys else None,
+                        keys.index(r) if r in keys else None))
+    return out or None
+
+
+def _raw_rows(table: Table, opts: GatherOptions) -> Iterator[tuple[int, dict | RowError, dict]]:
+    """(line, {field: raw text} or the row's error, {field: column header}) per answer."""
+    ncols = len(table.columns)
+    moodle = None if opts.columns else _moodle_questions(table)
+    if moodle is None:
+        cols = resolve_columns(table, opts.columns)
+        headers = {name: table.columns[i] for name, i in cols.items()}
+    for line, cells in table.rows:
+        if table.format in ("csv", "tsv") and len(cells) != ncols:
+            yield line, RowError(
+                f"row has {len(cells)} fields but the header has {ncols}",
+                line=line,
+                fix="check the quoting and the delimiter of that row",
+                cells=cells,
+            ), {}
+            continue
+        if moodle is None:
+            yield line, {n: _at(cells, i) for n, i in cols.items()}, headers
+            continue
+        for resp, qcol, rcol in moodle:
+            answer = _at(cells, resp)
+            if answer is None or answer.strip() in _MOODLE_BLANK:
+                yield line, None, {}
+                continue
+            question = _at(cells, qcol) if qcol is not None else None
+            fields = {
+                "student_answer": answer,
+                "question": question,
+                "question_id": None if question else table.columns[resp].replace("Response", "Q"),
+                "reference_answer": _at(cells, rcol) if rcol is not None else None,
+            }
+            yield line, fields, {"student_answer": table.columns[resp]}
+
+
+def _at(cells: list, index: int | None):
+    if index is None or index >= len(cells):
+        return None
+    return cells[index]
+
+
+def make_record(fields: dict, headers: dict, line: int, path: Path, opts: GatherOptions) -> dict:
+    """One validated raw-answer record, or RowError naming the column to fix."""
+    original: dict[str, str] = {}
+    text: dict[str, str] = {}
+    for name in TEXT_FIELDS:
+        raw = fields.get(name) or ""
+        if len(raw) > opts.max_chars:
+            raise RowError(
+                f"cell has {len(raw):,} characters, over the limit of {opts.max_chars:,}",
+                line=line, column=headers.get(name, name),
+                fix="shorten it, or raise --max-chars",
+            )
+        value = normalize(raw)
+        text[name] = value
+        if value != raw and raw:
+            original[name] = raw
+    if not text["student_answer"]:
+        raise RowError("empty student answer", line=line,
+                       column=headers.get("student_answer", "student_answer"),
+                       fix="fill it in, or drop the row (--skip-invalid writes it aside)")
+    qid = normalize(fields.get("question_id") or "")
+    if not qid:
+        if not text["question"]:
+            raise RowError("empty question", line=line,
+                           column=headers.get("question", "question"),
+                           fix="fill it in, or give a question id column (--question-id-col)")
+        qid = question_id_from_text(text["question"])
+    answer_id = normalize(fields.get("answer_id") or "")
+    record = {
+        "id": answer_id or content_id(qid, text["reference_answer"], text["student_answer"]),
+        "question_id": qid,
+        **text,
+    }
+    score = fields.get("score")
+    if score is not None and score.strip():
+        record["score"] = _score(score.strip(), opts.scale, line, headers.get("score", "score"))
+    split = fields.get("split")
+    if split is not None and split.strip():
+        record["split"] = split.strip()
+    if original:
+        record["original"] = original
+    record["source"] = {"file": str(path), "line": line}
+    return record
+
+
+def _score(value: str, scale: Scale | None, line: int, column: str):
+    if scale is not None:
+        try:
+            return scale.coerce(value)
+        except ValueError as exc:
+            raise RowError(str(exc), line=line, column=column,
+                           fix="correct the score, or check --scale") from None
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() else number
+
+
+def _fingerprint(record: dict) -> bytes:
+    return hashlib.blake2b(
+        "\x1f".join((record["question_id"], record["question"], record["reference_answer"],
+                     record["student_answer"])).encode(), digest_size=8).digest()
+
+
+def gather(sources: list[Path], output: Path, opts: GatherOptions, *, rejects: Path | None = None,
+           progress=None) -> GatherStats:
+    """Read every source, write `output` atomically; rejected rows go to `rejects`."""
+    stats = GatherStats()
+    seen: dict[str, tuple[bytes, str]] = {}  # answer id -> (content digest, where first seen)
+    check = validator(RAW_ANSWER)
+    tables = [open_table(p, opts.format, opts.encoding) for p in sources]  # fail early
+    reject_fh = None
+    with atomic_writer(output) as out:
+        try:
+            for table in tables:
+                stats.files += 1
+                path = table.path
+                for line, fields, headers in _tracked(table, opts, progress):
+                    if fields is None:
+                        stats.blank += 1
+                        continue
+                    stats.rows += 1
+                    try:
+                        if isinstance(fields, RowError):
+                            raise fields
+                        record = make_record(fields, headers, line, path, opts)
+                        digest = _fingerprint(record)
+                        first = seen.get(record["id"])
+                        if first is not None:
+                            if first[0] == digest:
+                                stats.duplicates += 1
+                                continue
+                            raise RowError(
+                                f"answer id '{record['id']}' was already used at {first[1]} "
+                                "for a different answer",
+                                line=line, column=headers.get("answer_id", "answer_id"),
+                                fix="make the ids unique, or leave out --answer-id-col",
+                            )
+                        seen[record["id"]] = (digest, f"{path}:{line}")
+                        check(record)
+                    except RowError as exc:
+                        exc.file = str(path)
+                        if not opts.skip_invalid:
+                            raise InputError(exc.problem, file=str(path), line=line,
+                                             column=exc.column, fix=exc.fix) from None
+                        if reject_fh is None:
+                            reject_fh = _open_rejects(rejects)
+                        stats.rejected += 1
+                        reject_fh.write(dumps({"file": str(path), "line": line,
+                                               "reason": exc.reason,
+                                               "row": exc.cells if exc.cells else fields})
+                                        + "\n")
+                        continue
+                    out.write(dumps(record))
+                    out.write("\n")
+                    stats.written += 1
+        finally:
+            if reject_fh is not None:
+                reject_fh.close()
+    return stats
+
+
+def _tracked(table: Table, opts: GatherOptions, progress):
+    """_raw_rows, feeding the progress bar with the bytes read."""
+    last = 0
+    for n, item in enumerate(_raw_rows(table, opts), start=1):
+        if progress is not None and n % 4096 == 0:
+            pos = table.position()
+            progress(pos - last)
+            last = pos
+        yield item
+    if progress is not None:
+        progress(max(table.size - last, 0))
+
+
+def _open_rejects(path: Path | None):
+    if path is None:
+        raise InputError("--skip-invalid needs somewhere to write rejected rows",
+                         fix="pass --rejects PATH")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("w", encoding="utf-8")

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Creates (or brings up to date) the two virtual environments:
+#   .venv              the asag project (CPU torch from constraints/cpu.txt unless a GPU is seen)
+#   .venv-labelstudio  the Label Studio server, apart, since it pins many packages
+# Idempotent: a stamp of the install inputs makes a second run a no-op (about a second).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+constraint=(-c constraints/cpu.txt)
+if [ "${ASAG_TORCH:-}" = "cuda" ] || { [ -z "${ASAG_TORCH:-}" ] && command -v nvidia-smi >/dev/null 2>&1; }; then
+  constraint=()   # let pip choose the CUDA build of torch
+fi
+
+want=$(stamp_of setup.cfg pyproject.toml constraints/cpu.txt)
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.asag-stamp 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing asag into .venv (first run takes a few minutes)" >&2
+  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install -q "${constraint[@]}" -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  .venv/bin/python -c "import asag, torch, transformers, datasets, label_studio_sdk" \
+    || { echo "setup: the .venv install failed; see the pip output above" >&2; exit 1; }
+  echo "$want" > .venv/.asag-stamp
+fi
+
+want_ls=$(stamp_of constraints/labelstudio.txt)
+if [ ! -x .venv-labelstudio/bin/label-studio ] || [ "$(cat .venv-labelstudio/.asag-stamp 2>/dev/null)" != "$want_ls" ]; then
+  echo "setup: installing the Label Studio server into .venv-labelstudio" >&2
+  [ -x .venv-labelstudio/bin/python ] || "$PYTHON" -m venv .venv-labelstudio
+  .venv-labelstudio/bin/python -m pip install -q -r constraints/labelstudio.txt 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  [ -x .venv-labelstudio/bin/label-studio ] \
+    || { echo "setup: the Label Studio install failed; see the pip output above" >&2; exit 1; }
+  echo "$want_ls" > .venv-labelstudio/.asag-stamp
+fi
