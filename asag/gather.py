@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from asag.errors import InputError
-from asag.records import RAW_ANSWER, atomic_writer, dumps, validator
+from asag.records import RAW_ANSWER, ShapeValidator, atomic_writer, dumps
 from asag.scale import Scale
 from asag.tables import Table, header_key, open_table
 
@@ -41,6 +43,7 @@ OPTION = {
     "split": "--split-col",
 }
 TEXT_FIELDS = ("question", "reference_answer", "student_answer")
+MAX_ID = 256  # schemas/raw_answer.schema.json
 _MOODLE_RESPONSE = re.compile(r"^response\s*(\d+)$", re.IGNORECASE)
 _MOODLE_BLANK = {"", "-"}
 
@@ -85,6 +88,19 @@ def normalize(text: str) -> str:
     if not text.isascii() and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     return " ".join(text.split())
+
+
+_REPEATED: dict[str, str] = {}
+
+
+def _normalize_repeated(text: str) -> str:
+    """normalize() for questions and references, which repeat on every row of a question."""
+    value = _REPEATED.get(text)
+    if value is None:
+        if len(_REPEATED) > 100_000:
+            _REPEATED.clear()
+        value = _REPEATED[text] = normalize(text)
+    return value
 
 
 def content_id(question_key: str, reference: str, answer: str) -> str:
@@ -204,7 +220,7 @@ def make_record(fields: dict, headers: dict, line: int, path: Path, opts: Gather
                 line=line, column=headers.get(name, name),
                 fix="shorten it, or raise --max-chars",
             )
-        value = normalize(raw)
+        value = normalize(raw) if name == "student_answer" else _normalize_repeated(raw)
         text[name] = value
         if value != raw and raw:
             original[name] = raw
@@ -220,6 +236,11 @@ def make_record(fields: dict, headers: dict, line: int, path: Path, opts: Gather
                            fix="fill it in, or give a question id column (--question-id-col)")
         qid = question_id_from_text(text["question"])
     answer_id = normalize(fields.get("answer_id") or "")
+    for name, value in (("answer_id", answer_id), ("question_id", qid)):
+        if len(value) > MAX_ID:
+            raise RowError(f"id is {len(value):,} characters long, over {MAX_ID}", line=line,
+                           column=headers.get(name, name),
+                           fix="map the right column, or leave the id column out")
     record = {
         "id": answer_id or content_id(qid, text["reference_answer"], text["student_answer"]),
         "question_id": qid,
@@ -262,10 +283,10 @@ def gather(sources: list[Path], output: Path, opts: GatherOptions, *, rejects: P
     """Read every source, write `output` atomically; rejected rows go to `rejects`."""
     stats = GatherStats()
     seen: dict[str, tuple[bytes, str]] = {}  # answer id -> (content digest, where first seen)
-    check = validator(RAW_ANSWER)
+    check = ShapeValidator(RAW_ANSWER)
     tables = [open_table(p, opts.format, opts.encoding) for p in sources]  # fail early
     reject_fh = None
-    with atomic_writer(output) as out:
+    with atomic_writer(output, "wb") as out:
         try:
             for table in tables:
                 stats.files += 1
@@ -279,7 +300,8 @@ def gather(sources: list[Path], output: Path, opts: GatherOptions, *, rejects: P
                         if isinstance(fields, RowError):
                             raise fields
                         record = make_record(fields, headers, line, path, opts)
-                        digest = _fingerprint(record)
+                        # A content-hash id already stands for its content.
+                        digest = _fingerprint(record) if fields.get("answer_id") else b""
                         first = seen.get(record["id"])
                         if first is not None:
                             if first[0] == digest:
@@ -303,11 +325,10 @@ def gather(sources: list[Path], output: Path, opts: GatherOptions, *, rejects: P
                         stats.rejected += 1
                         reject_fh.write(dumps({"file": str(path), "line": line,
                                                "reason": exc.reason,
-                                               "row": exc.cells if exc.cells else fields})
-                                        + "\n")
+                                               "row": exc.cells if exc.cells else fields}))
+                        reject_fh.write(b"\n")
                         continue
-                    out.write(dumps(record))
-                    out.write("\n")
+                    out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
                     stats.written += 1
         finally:
             if reject_fh is not None:
@@ -333,4 +354,4 @@ def _open_rejects(path: Path | None):
         raise InputError("--skip-invalid needs somewhere to write rejected rows",
                          fix="pass --rejects PATH")
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.open("w", encoding="utf-8")
+    return path.open("wb")

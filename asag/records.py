@@ -13,6 +13,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from asag.errors import InputError
 
 RAW_ANSWER = "raw_answer"
@@ -34,6 +36,27 @@ def validator(name: str) -> Callable[[Any], Any]:
     import fastjsonschema
 
     return fastjsonschema.compile(schema(name))
+
+
+class ShapeValidator:
+    """Schema validation for records a program builds itself, at streaming speed.
+
+    Such records differ only in which keys are present and the types of their values; the
+    full schema check runs once per distinct shape (a few per file), which keeps a
+    million-row gather near I/O speed. Value limits the shape does not fix (string lengths)
+    are the builder's job, which also gives the user a better message than the schema's.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.check = validator(name)
+        self.seen: set[tuple] = set()
+
+    def __call__(self, record: dict) -> None:
+        nested = tuple(k for k, v in record.items() if type(v) is dict for k in (k, *v))
+        shape = (tuple(record), tuple(map(type, record.values())), nested)
+        if shape not in self.seen:
+            self.check(record)
+            self.seen.add(shape)
 
 
 def validation_error(name: str, record: Any) -> str | None:
@@ -110,20 +133,19 @@ def atomic_writer(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         raise
 
 
-def dumps(record: dict) -> str:
-    """One JSONL line: UTF-8 text kept as is, key order as given."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+def dumps(record: dict) -> bytes:
+    """One JSONL line without its newline: UTF-8 text kept as is, key order as given."""
+    return orjson.dumps(record)
 
 
 def write_jsonl(path: str | os.PathLike, records, schema_name: str | None = None) -> int:
     """Atomically write records (validated when a schema is named); returns the count."""
     check = validator(schema_name) if schema_name else None
     n = 0
-    with atomic_writer(path) as fh:
+    with atomic_writer(path, "wb") as fh:
         for record in records:
             if check is not None:
                 check(record)
-            fh.write(dumps(record))
-            fh.write("\n")
+            fh.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
             n += 1
     return n

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import click
 
@@ -61,6 +62,9 @@ class Scale:
 
     def coerce(self, value) -> float | str:
         """The value as it sits on the scale; ValueError says what is wrong."""
+        return _coerce(self, value if isinstance(value, str) else str(value))
+
+    def _coerce(self, value: str) -> float | str:
         if self.labels:
             text = str(value).strip()
             if text not in self.labels:
@@ -95,6 +99,11 @@ class Scale:
 
     def __str__(self) -> str:
         return self.spec
+
+
+@lru_cache(maxsize=4096)
+def _coerce(scale: Scale, value: str) -> float | str:
+    return scale._coerce(value)  # scores repeat heavily: parse each distinct one once
 
 
 def _is_multiple(x: float, step: float) -> bool:
