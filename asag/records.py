@@ -47,16 +47,21 @@ class ShapeValidator:
     are the builder's job, which also gives the user a better message than the schema's.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, shape: Callable[[dict], tuple] | None = None) -> None:
         self.check = validator(name)
+        self.shape = shape or _shape
         self.seen: set[tuple] = set()
 
     def __call__(self, record: dict) -> None:
-        nested = tuple(k for k, v in record.items() if type(v) is dict for k in (k, *v))
-        shape = (tuple(record), tuple(map(type, record.values())), nested)
+        shape = self.shape(record)
         if shape not in self.seen:
             self.check(record)
             self.seen.add(shape)
+
+
+def _shape(record: dict) -> tuple:
+    nested = tuple(k for k, v in record.items() if type(v) is dict for k in (k, *v))
+    return tuple(record), tuple(map(type, record.values())), nested
 
 
 def validation_error(name: str, record: Any) -> str | None:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 
 import click
 
@@ -24,6 +23,7 @@ class Scale:
     low: float = 0.0
     high: float = 0.0
     step: float = 1.0
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def parse(cls, spec: str) -> Scale:
@@ -62,7 +62,11 @@ class Scale:
 
     def coerce(self, value) -> float | str:
         """The value as it sits on the scale; ValueError says what is wrong."""
-        return _coerce(self, value if isinstance(value, str) else str(value))
+        text = value if isinstance(value, str) else str(value)
+        cached = self._cache.get(text)
+        if cached is None:  # scores repeat heavily: parse each distinct one once
+            cached = self._cache[text] = self._coerce(text)
+        return cached
 
     def _coerce(self, value: str) -> float | str:
         if self.labels:
@@ -99,11 +103,6 @@ class Scale:
 
     def __str__(self) -> str:
         return self.spec
-
-
-@lru_cache(maxsize=4096)
-def _coerce(scale: Scale, value: str) -> float | str:
-    return scale._coerce(value)  # scores repeat heavily: parse each distinct one once
 
 
 def _is_multiple(x: float, step: float) -> bool:
