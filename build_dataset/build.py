@@ -4,7 +4,7 @@ disagreements, assign stable splits, write. Plain functions; the Click command i
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -88,15 +88,15 @@ def _label_counts(scores: np.ndarray, scale: Scale) -> dict:
     return {k: int(c) for k, c in zip(keys, n, strict=True)}
 
 
-def _disagreement_writer(rows, items, gap, scale, item, annotator, idx):
+def _disagreement_writer(rows, items, gap, scale, v):
     """A CSV of the flagged answers for review: one column per teacher, then the texts."""
     import pandas as pd
 
     def write(path: Path) -> None:
         shown = np.asarray(scale.values, dtype=object)
-        mine = np.isin(item, rows)
-        wide = pd.DataFrame({"item": item[mine], "annotator": annotator[mine],
-                             "score": shown[idx[mine]]}).pivot(
+        mine = np.isin(v.item, rows)
+        wide = pd.DataFrame({"item": v.item[mine], "annotator": v.annotator[mine],
+                             "score": shown[v.idx[mine]]}).pivot(
             index="item", columns="annotator", values="score").reindex(rows)
         frame = pd.DataFrame({
             "id": items["id"][rows],
@@ -113,58 +113,95 @@ def _disagreement_writer(rows, items, gap, scale, item, annotator, idx):
     return write
 
 
+@dataclass
+class Votes:
+    """Votes ordered by (answer, teacher name): answer i's scores are the slice
+    starts[i] : starts[i] + counts[i] of item / annotator / code / idx / value."""
+
+    item: np.ndarray
+    annotator: np.ndarray
+    code: np.ndarray  # annotator as an integer, in name order
+    idx: np.ndarray
+    gt: np.ndarray
+    value: np.ndarray  # the score on the scale (class index on label scales)
+    counts: np.ndarray
+    starts: np.ndarray
+
+    @classmethod
+    def of(cls, votes: dict, n_items: int, scale: Scale) -> Votes:
+        import pandas as pd
+
+        code = pd.factorize(votes["annotator"], sort=True)[0]
+        order = np.lexsort((code, votes["item"]))
+        item, idx = votes["item"][order], votes["idx"][order].astype(np.int64)
+        counts = np.bincount(item, minlength=n_items)
+        value = (scale.low + idx * scale.step) if scale.is_numeric else idx.astype(np.float64)
+        return cls(item, votes["annotator"][order], code[order], idx, votes["gt"][order], value,
+                   counts, np.concatenate([[0], np.cumsum(counts)[:-1]]))
+
+
+def _assign(items: dict, kept: np.ndarray, opts: Options, output: Path):
+    """Split name per kept answer, and the split settings for the manifest."""
+    explicit = [s for s in items["split"] if s is not None]
+    carve = opts.carve_validation
+    if carve is None:
+        carve = 0.0 if (not explicit or "validation" in explicit) else 0.1
+    info = split_settings(opts, explicit, carve)
+    guard_resplit(Path(output), info, opts.resplit)
+    key = items["id"] if opts.split_by == "answer" else items["question_id"]
+    return splits.resolve(key[kept], items["split"][kept], opts.seed, opts.ratios, carve), info
+
+
+def _counts(data: Collected, tables: dict, v: Votes, keep, ties, flagged, labels) -> dict:
+    return {
+        "splits": {name: t.num_rows for name, t in tables.items()},
+        "answers": int(keep.sum()),
+        "annotations": int(v.counts[keep].sum()),
+        "records": data.stats.get("records", 0),
+        "skipped_annotations": data.stats.get("skipped", 0),
+        "superseded_annotations": data.stats.get("superseded", 0),
+        "answers_without_scores": int((v.counts == 0).sum()),
+        "answers_below_min_annotators": int(((v.counts > 0) & ~keep).sum()),
+        "majority_ties": ties,
+        "disagreements": int(len(flagged)),
+        "labels": labels,
+    }
+
+
 def build(data: Collected, output: Path, opts: Options,
           disagreements: Path | None = None) -> dict:
     """Build the dataset at `output`; returns the manifest."""
-    import pandas as pd
-
     scale = data.scale
     try:
         agg.check_policy(opts.policy, opts.fallback, scale)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    items = {c: np.asarray(v, dtype=object) for c, v in data.items.items()}
+    items = {c: np.asarray(col, dtype=object) for c, col in data.items.items()}
     n_items = len(items["id"])
-    v = data.votes
-    # votes ordered by (answer, annotator): each answer's teacher scores are a slice
-    ann_code = pd.factorize(v["annotator"], sort=True)[0]
-    order = np.lexsort((ann_code, v["item"]))
-    item, idx, annotator = v["item"][order], v["idx"][order].astype(np.int64), v["annotator"][order]
-    counts = np.bincount(item, minlength=n_items)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    values = (scale.low + idx * scale.step) if scale.is_numeric else idx.astype(np.float64)
-
-    score, ties = agg.aggregate(item, idx, v["gt"][order], n_items, scale, opts.policy,
-                                opts.fallback)
-    keep = counts >= max(opts.min_annotators, 1)
-    question = items["question_id"]
+    v = Votes.of(data.votes, n_items, scale)
+    score, ties = agg.aggregate(v.item, v.idx, v.gt, n_items, scale, opts.policy, opts.fallback)
     metric = "interval" if scale.is_numeric else "ordinal"
-    agree = agreement(item, ann_code[order], idx, question, len(scale.values), metric)
-
-    low, high = gaps(item, idx, n_items)
+    agree = agreement(v.item, v.code, v.idx, items["question_id"], len(scale.values), metric)
+    low, high = gaps(v.item, v.idx, n_items)
     gap = (high - low) * (scale.step if scale.is_numeric else 1)
-    flagged = np.flatnonzero((counts >= 2) & (gap > opts.max_gap + 1e-9))
+    flagged = np.flatnonzero((v.counts >= 2) & (gap > opts.max_gap + 1e-9))
     flagged = flagged[np.argsort(items["id"][flagged], kind="stable")]
 
-    explicit = [s for s in items["split"] if s is not None]
-    carve = opts.carve_validation
-    if carve is None:
-        carve = 0.0 if (not explicit or "validation" in explicit) else 0.1
-    split_info = split_settings(opts, explicit, carve)
-    guard_resplit(Path(output), split_info, opts.resplit)
-    key = items["id"] if opts.split_by == "answer" else question
+    keep = v.counts >= max(opts.min_annotators, 1)
     kept = np.flatnonzero(keep)
-    assigned = splits.resolve(key[kept], items["split"][kept], opts.seed, opts.ratios, carve)
-
+    if not len(kept):
+        raise InputError(f"no answer has {opts.min_annotators} or more scores",
+                         fix="lower --min-annotators, or collect more labels")
+    assigned, split_info = _assign(items, kept, opts, output)
     feats = features(scale)
     out_score = score.astype(np.float32) if scale.is_numeric else score.astype(np.int64)
-    tables, label_counts = {}, {}
+    tables, labels = {}, {}
     for name in _split_order(set(assigned)):
         rows = kept[assigned == name]
         rows = rows[np.argsort(items["id"][rows], kind="stable")]
-        tables[name] = split_table(rows, items, out_score, counts, starts,
-                                   values.astype(np.float32), feats)
-        label_counts[name] = _label_counts(score[rows], scale)
+        tables[name] = split_table(rows, items, out_score, v.counts, v.starts,
+                                   v.value.astype(np.float32), feats)
+        labels[name] = _label_counts(score[rows], scale)
 
     aggregation = {"policy": opts.policy, "min_annotators": opts.min_annotators,
                    "skipped_excluded": True, "majority_ties": "lower score"}
@@ -175,30 +212,16 @@ def build(data: Collected, output: Path, opts: Options,
         "format_version": FORMAT_VERSION,
         "fingerprint": fingerprint(tables, scale, settings),
         "scale": scale.spec,
-        "aggregation": aggregation,
-        "split": split_info,
-        "counts": {
-            "splits": {name: t.num_rows for name, t in tables.items()},
-            "answers": int(len(kept)),
-            "annotations": int(counts[kept].sum()),
-            "records": data.stats.get("records", 0),
-            "skipped_annotations": data.stats.get("skipped", 0),
-            "superseded_annotations": data.stats.get("superseded", 0),
-            "answers_without_scores": int((counts == 0).sum()),
-            "answers_below_min_annotators": int(((counts > 0) & ~keep).sum()),
-            "majority_ties": ties,
-            "disagreements": int(len(flagged)),
-            "labels": label_counts,
-        },
+        **settings,
+        "counts": _counts(data, tables, v, keep, ties, flagged, labels),
         "inputs": data.inputs,
         "agreement": {**agree, "max_gap": opts.max_gap},
         "features": {c: str(t) for c, t in feats.items()},
     }
-    card = render_card(manifest, feats)
-    write = _disagreement_writer(flagged, items, gap, scale, item, annotator, idx)
+    write = _disagreement_writer(flagged, items, gap, scale, v)
     with staged_directory(Path(output)) as staged:
         extra = {DISAGREEMENTS: write} if disagreements is None else {}
-        write_dataset(staged, tables, feats, manifest, card, extra)
+        write_dataset(staged, tables, feats, manifest, render_card(manifest, feats), extra)
     if disagreements is not None:
         write(Path(disagreements))
     return manifest
@@ -208,6 +231,3 @@ def _split_order(names: set) -> list:
     known = [n for n in splits.HASHED if n in names]
     return known + sorted(names - set(known))
 
-
-def options_dict(opts: Options) -> dict:
-    return asdict(opts)

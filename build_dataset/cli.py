@@ -90,6 +90,8 @@ def build_dataset(inputs, output, items, score_cols, annotator_col, score_col, i
     Check:              asag build-dataset --check data/v1
     """
     if check_dir is not None:
+        if inputs:
+            raise click.UsageError("--check reads a built dataset; give no INPUTS with it")
         return _check(check_dir, min_question_answers)
     if not inputs:
         raise click.UsageError("give annotation JSONL files (with --items) or labelled tables")

@@ -53,6 +53,19 @@ def split_table(rows: np.ndarray, items: dict, score: np.ndarray, counts: np.nda
     return pa.table(columns, schema=feats.arrow_schema)
 
 
+def _string_bytes(array) -> bytes:
+    """Each string's length and the UTF-8 bytes of them all: canonical, whatever the slicing
+    or buffer padding of the Arrow array."""
+    import pyarrow as pa
+
+    array = array.cast(pa.large_string())
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[
+        array.offset:array.offset + len(array) + 1]
+    data = array.buffers()[2]
+    body = b"" if data is None else data.to_pybytes()[offsets[0]:offsets[-1]]
+    return np.diff(offsets).astype("<i8").tobytes() + body
+
+
 def fingerprint(tables: dict, scale: Scale, settings: dict) -> str:
     """sha256 over the format version, scale, build settings and every row's values."""
     h = hashlib.sha256()
@@ -65,7 +78,7 @@ def fingerprint(tables: dict, scale: Scale, settings: dict) -> str:
             h.update(f"\x1d{column}".encode())
             array = table.column(column).combine_chunks()
             if column in STRING_COLUMNS:
-                h.update("\x1f".join(array.to_pylist()).encode("utf-8"))
+                h.update(_string_bytes(array))
             elif column == "annotator_scores":
                 h.update(np.asarray(array.offsets).astype("<i8").tobytes())
                 h.update(np.asarray(array.values).astype("<f4").tobytes())

@@ -340,3 +340,9 @@ def test_command_module_imports_no_heavy_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert json.loads(out.replace("'", '"')) == []
+
+
+def test_no_answer_with_enough_scores_is_an_error(tmp_path):
+    items, ann = three_teachers(tmp_path, n=3)
+    result = run(ann, "--items", items, "-o", tmp_path / "ds", "--min-annotators", "4")
+    assert result.exit_code == 1 and "no answer has 4 or more scores" in result.output
