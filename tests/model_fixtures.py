@@ -1,0 +1,124 @@
+"""Tiny real models and small dataset directories for the train / evaluate / score tests.
+
+The base model is a 2-layer BERT built from a config with a WordPiece vocabulary written
+here (no download, seconds to train); datasets follow asag/dataset_layout.py. Import the
+fixtures explicitly: `from tests.model_fixtures import tiny_base, make_dataset_dir`."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+WORDS = (
+    "the a is of to and in it because light water heat energy plant sun moves gets more less "
+    "yes no correct wrong answer question reference student why what how does do not which "
+    "electricity circuit battery bulb closed open magnet iron attracts force gravity pulls "
+    "down up mass weight same different temperature rises falls".split()
+)
+YES_NO = {"yes": "correct", "no": "incorrect"}
+
+
+def _vocab() -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789.,?!'-"
+    return (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS))
+            + list(letters) + [f"##{c}" for c in letters])
+
+
+def build_tiny_base(path: Path, *, hidden: int = 64, layers: int = 2) -> Path:
+    """A randomly initialised BERT (encoder only) with its tokenizer, saved as a model dir."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = {token: i for i, token in enumerate(_vocab())}
+    tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=128)
+    config = BertConfig(vocab_size=len(_vocab()), hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=2, intermediate_size=hidden * 2,
+                        max_position_embeddings=128)
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    return build_tiny_base(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def yes_no_rows(n: int, seed: int = 0, questions: int = 4) -> list[dict]:
+    """Answers whose label is learnable: 'yes ...' is correct, 'no ...' is incorrect."""
+    rnd = random.Random(seed)
+    rows = []
+    for i in range(n):
+        q = i % questions
+        verdict = rnd.choice(["yes", "no"])
+        filler = " ".join(rnd.choice(WORDS[:19]) for _ in range(rnd.randint(1, 12)))
+        rows.append({
+            "id": f"a{seed}-{i}",
+            "question_id": f"q{q}",
+            "question": f"why does the {WORDS[40 + q]} move?",
+            "reference_answer": "because the force pulls it",
+            "student_answer": f"{verdict} {filler}",
+            "label": YES_NO[verdict],
+        })
+    return rows
+
+
+def make_dataset_dir(path: Path, scale: str, splits: dict[str, list[dict]],
+                     fingerprint: str = "sha256:test") -> Path:
+    """Write a built-dataset directory (asag/dataset_layout.py) from rows with a `label`
+    (on label scales) or a `score` (on numeric scales)."""
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+
+    from asag.scale import Scale
+
+    s = Scale.parse(scale)
+    score_feature = Value("float32") if s.is_numeric else ClassLabel(names=list(s.labels))
+    features = Features({
+        "id": Value("string"), "question_id": Value("string"), "question": Value("string"),
+        "reference_answer": Value("string"), "student_answer": Value("string"),
+        "score": score_feature, "annotator_scores": Sequence(Value("float32")),
+        "num_annotators": Value("int32"),
+    })
+
+    def row(r: dict) -> dict:
+        score = float(r["score"]) if s.is_numeric else s.index(r["label"])
+        return {"id": r["id"], "question_id": r["question_id"], "question": r["question"],
+                "reference_answer": r["reference_answer"],
+                "student_answer": r["student_answer"], "score": score,
+                "annotator_scores": [float(score)], "num_annotators": 1}
+
+    dsd = DatasetDict({name: Dataset.from_list([row(r) for r in rows], features=features)
+                       for name, rows in splits.items()})
+    dsd.save_to_disk(str(path))
+    manifest = {"format_version": 1, "fingerprint": fingerprint, "scale": s.spec,
+                "aggregation": "mean", "split": {"by": "answer", "seed": 0},
+                "counts": {name: len(rows) for name, rows in splits.items()}}
+    (path / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return path
+
+
+def yes_no_dataset(path: Path, *, train: int = 160, validation: int = 40, test: int = 40,
+                   extra: dict[str, int] | None = None) -> Path:
+    splits = {"train": yes_no_rows(train, 1), "validation": yes_no_rows(validation, 2),
+              "test": yes_no_rows(test, 3)}
+    for name, n in (extra or {}).items():
+        splits[name] = yes_no_rows(n, 10 + len(splits))
+    return make_dataset_dir(path, "incorrect,correct", splits)
+
+
+def numeric_dataset(path: Path, *, n: int = 120) -> Path:
+    """0-5 scores: 'yes' answers score 4-5, 'no' answers 0-1."""
+    def scored(rows):
+        rnd = random.Random(len(rows))
+        for r in rows:
+            r["score"] = rnd.choice([4, 5]) if r["label"] == "correct" else rnd.choice([0, 1])
+        return rows
+
+    return make_dataset_dir(path, "0-5", {"train": scored(yes_no_rows(n, 4)),
+                                          "test": scored(yes_no_rows(40, 5))})

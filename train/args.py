@@ -1,0 +1,133 @@
+"""Training arguments as one validated dataclass, so the CLI, the Python API and the model
+card all speak the same names and a bad value fails at once with a one-line message."""
+
+from __future__ import annotations
+
+import math
+import os
+import string
+from dataclasses import asdict, dataclass, fields
+
+import click
+
+SEP = "[SEP]"
+FIELDS = ("question", "reference_answer", "student_answer")
+# Question and reference answer as the first segment, the student's answer as the second.
+DEFAULT_TEMPLATE = "{question} {reference_answer} [SEP] {student_answer}"
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+class ArgumentError(click.BadParameter):
+    """A bad training argument, named by its command-line option."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message, param_hint=f"'--{name.replace('_', '-')}'")
+
+
+def parse_template(template: str) -> tuple[str, str | None]:
+    """(first segment, second segment or None); fields are checked against FIELDS."""
+    parts = template.split(SEP)
+    if len(parts) > 2:
+        raise ArgumentError("template", f"use '{SEP}' at most once to split the two segments")
+    try:
+        names = [f for part in parts for _, f, _, _ in string.Formatter().parse(part)
+                 if f is not None]
+    except ValueError as exc:
+        raise ArgumentError("template", f"'{template}' is not a format string ({exc})") from None
+    unknown = [n for n in names if n not in FIELDS]
+    if unknown:
+        known = ", ".join(f"{{{f}}}" for f in FIELDS)
+        raise ArgumentError("template", f"unknown field {{{unknown[0]}}}; use {known}")
+    if "student_answer" not in names:
+        raise ArgumentError("template", "must contain {student_answer}")
+    first = parts[0].strip()
+    second = parts[1].strip() if len(parts) == 2 else None
+    if not first or second == "":
+        raise ArgumentError("template", f"both sides of '{SEP}' need a field")
+    return first, second
+
+
+@dataclass
+class TrainArgs:
+    """Everything that shapes a training run; defaults suit a small CPU and a GPU alike."""
+
+    base_model: str | None = None  # None: the offline all-MiniLM-L6-v2 shipped on PyPI
+    template: str = DEFAULT_TEMPLATE
+    max_length: int | None = None  # None: chosen from the data (see length_percentile)
+    length_percentile: float = 99.0
+    epochs: float = 4.0
+    max_steps: int = -1  # > 0 overrides epochs (benchmarks, smoke runs)
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    gradient_accumulation_steps: int = 1
+    eval_steps: int | None = None  # None: evaluate once per epoch
+    early_stopping_patience: int = 2  # evaluations without improvement; 0 turns it off
+    validation_fraction: float = 0.1  # carved from train when the dataset has no validation
+    seed: int = 42
+    precision: str = "auto"  # auto: bf16/fp16 on a GPU that supports it, fp32 on the CPU
+    threads: int | None = None  # CPU threads per process; None: cores / processes
+    logging_steps: int = 50
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        parse_template(self.template)
+        _positive(self, "batch_size", "eval_batch_size", "gradient_accumulation_steps",
+                  "logging_steps")
+        _positive_float(self, "learning_rate")
+        if self.max_length is not None and self.max_length < 8:
+            raise ArgumentError("max_length", f"{self.max_length} is too short; give 8 or more")
+        if not 50 <= self.length_percentile <= 100:
+            raise ArgumentError("length_percentile", "must be between 50 and 100")
+        if not (self.epochs > 0 and math.isfinite(self.epochs)) and self.max_steps <= 0:
+            raise ArgumentError("epochs", f"{self.epochs} must be > 0 (or give --max-steps)")
+        if self.weight_decay < 0:
+            raise ArgumentError("weight_decay", "must be >= 0")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ArgumentError("warmup_ratio", "must be in [0, 1)")
+        if self.eval_steps is not None and self.eval_steps <= 0:
+            raise ArgumentError("eval_steps", "must be > 0 (or leave it out: once per epoch)")
+        if self.early_stopping_patience < 0:
+            raise ArgumentError("early_stopping_patience", "must be >= 0 (0 turns it off)")
+        if not 0 < self.validation_fraction < 0.5:
+            raise ArgumentError("validation_fraction", "must be between 0 and 0.5")
+        if self.precision not in PRECISIONS:
+            raise ArgumentError("precision",
+                                f"'{self.precision}' is not one of {', '.join(PRECISIONS)}")
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise ArgumentError("threads", "must be a positive number of threads")
+        if self.seed < 0:
+            raise ArgumentError("seed", "must be >= 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainArgs:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def cpu_threads(self, processes: int = 1) -> int:
+        """Threads per process: the machine's cores shared among the processes."""
+        if self.threads:
+            return self.threads
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(1, (cores or 1) // max(1, processes))
+
+
+def _positive(args: TrainArgs, *names: str) -> None:
+    for name in names:
+        value = getattr(args, name)
+        if not isinstance(value, int) or value <= 0:
+            raise ArgumentError(name, f"{value} must be a positive whole number")
+
+
+def _positive_float(args: TrainArgs, *names: str) -> None:
+    for name in names:
+        value = getattr(args, name)
+        if not (value > 0 and math.isfinite(value)):
+            raise ArgumentError(name, f"{value} must be > 0")

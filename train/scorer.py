@@ -1,0 +1,177 @@
+"""A trained scorer directory and the Python API another application uses:
+
+    from asag.train import Scorer
+    scorer = Scorer.load("models/physics-v3")
+    scorer.score("Why is the sky blue?", "Rayleigh scattering ...", "Because of scattering")
+
+The directory is a plain Hugging Face model directory (config, safetensors weights,
+tokenizer) plus `asag_scorer.json` (scale, template, max_length, base model, dataset
+fingerprint, metrics). Loading reads safetensors only: nothing is ever unpickled."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asag.train.data import encode
+
+from asag.errors import InputError
+from asag.scale import Scale
+
+MANIFEST = "asag_scorer.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Prediction:
+    """One scored answer: `score` is the label (label scales) or the value on the scale,
+    clipped to it; `probabilities` per label and `confidence` (the top probability) on label
+    scales; `step` is the nearest scale value on numeric scales."""
+
+    score: float | str
+    probabilities: dict[str, float] | None = None
+    confidence: float | None = None
+    step: float | None = None
+    index: int | None = field(default=None, repr=False)  # class index / step index
+
+    def to_dict(self) -> dict:
+        out = {"score": self.score}
+        if self.step is not None:
+            out["step"] = self.step
+        if self.probabilities is not None:
+            out["probabilities"] = self.probabilities
+            out["confidence"] = self.confidence
+        return out
+
+
+def read_manifest(path: str | Path) -> dict:
+    path = Path(path)
+    file = path / MANIFEST
+    if not file.is_file():
+        raise InputError(f"not an asag scorer directory (no {MANIFEST})", file=str(path),
+                         fix="give the -o directory of a finished 'asag train'")
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{MANIFEST} is not valid JSON ({exc.msg})", file=str(file)) from None
+
+
+def configure_quiet_loading() -> None:
+    """No hub access, no download bars, no 'newly initialised weights' chatter."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
+def pick_device(device: str | None = None):
+    import torch
+
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Scorer:
+    """A loaded scorer: tokenizer, model and manifest, ready to score answers."""
+
+    def __init__(self, model, tokenizer, manifest: dict, device=None) -> None:
+        self.model, self.tokenizer, self.manifest = model, tokenizer, manifest
+        self.scale = Scale.parse(manifest["scale"])
+        self.template: str = manifest["template"]
+        self.max_length: int = int(manifest["max_length"])
+        self.device = pick_device(device) if not hasattr(device, "type") else device
+        self.model.to(self.device).eval()
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str | None = None, threads: int | None = None,
+             quantize: bool = False) -> Scorer:
+        """Load a scorer directory; `quantize` makes Linear layers int8 (CPU, faster)."""
+        path = Path(path)
+        manifest = read_manifest(path)
+        if not (path / "model.safetensors").is_file():
+            raise InputError("no model.safetensors (this tool loads safetensors only)",
+                             file=str(path), fix="re-save the model with safe_serialization")
+        configure_quiet_loading()
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        model = AutoModelForSequenceClassification.from_pretrained(str(path), use_safetensors=True)
+        if quantize:
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, torch.qint8)
+            device = "cpu"
+        return cls(model, tokenizer, manifest, device=device)
+
+    @property
+    def metrics(self) -> dict:
+        return self.manifest.get("metrics", {})
+
+    def score(self, question: str, reference_answer: str, student_answer: str) -> Prediction:
+        return self.score_many([(question, reference_answer, student_answer)])[0]
+
+    def score_many(self, items: Iterable[Mapping | Sequence], *, batch_size: int = 32,
+                   on_batch: Callable[[int], None] | None = None) -> list[Prediction]:
+        """Score (question, reference_answer, student_answer) tuples or dicts with those keys,
+        in input order (batched internally by length)."""
+        rows = [_as_row(item) for item in items]
+        return [self.prediction(r) for r in self.raw(rows, batch_size=batch_size,
+                                                     on_batch=on_batch)]
+
+    def raw(self, rows: list[dict], *, batch_size: int = 32,
+            on_batch: Callable[[int], None] | None = None):
+        """Model outputs (logits rows) in input order; batches of similar length so padding
+        is small. `on_batch(n)` is told each batch's size (progress bars)."""
+        import numpy as np
+        import torch
+
+        if not rows:
+            return np.zeros((0, self.model.config.num_labels), dtype=np.float32)
+        enc = encode(self.tokenizer, self.template, rows, self.max_length)
+        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+        order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
+        out = np.zeros((len(rows), self.model.config.num_labels), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys},
+                                           return_tensors="pt")
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                logits = self.model(**batch).logits.float().cpu().numpy()
+                out[idx] = logits
+                if on_batch is not None:
+                    on_batch(len(idx))
+        return out
+
+    def prediction(self, logits) -> Prediction:
+        import numpy as np
+
+        if self.scale.is_numeric:
+            value = round(self.scale.from_unit(float(logits[0])), 6)
+            index = round((value - self.scale.low) / self.scale.step)
+            return Prediction(score=value, step=self.scale.values[index], index=index)
+        z = np.asarray(logits, dtype=np.float64)
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        best = int(p.argmax())
+        probs = {label: round(float(x), 6) for label, x in zip(self.scale.labels, p, strict=True)}
+        return Prediction(score=self.scale.labels[best], probabilities=probs,
+                          confidence=round(float(p[best]), 6), index=best)
+
+
+def _as_row(item) -> dict:
+    if isinstance(item, Mapping):
+        missing = [k for k in ("question", "reference_answer", "student_answer") if k not in item]
+        if missing:
+            raise ValueError(f"item lacks {', '.join(missing)}")
+        return dict(item)
+    question, reference, answer = item
+    return {"question": question, "reference_answer": reference, "student_answer": answer}

