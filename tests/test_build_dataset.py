@@ -37,8 +37,10 @@ def test_annotations_become_a_dataset_loadable_from_disk_and_parquet(tmp_path):
     assert row["num_annotators"] == 3 and len(row["annotator_scores"]) == 3
     assert dsd["train"].features["score"].dtype == "float32"
     files = {s: str(out / "parquet" / f"{s}.parquet") for s in dsd}
-    parquet = load_dataset("parquet", data_files=files)
+    parquet = load_dataset("parquet", data_files=files, cache_dir=str(tmp_path / "cache"))
     assert {s: len(d) for s, d in parquet.items()} == {s: len(d) for s, d in dsd.items()}
+    by_card = load_dataset(str(out), cache_dir=str(tmp_path / "cache"))  # the card's configs
+    assert {s: len(d) for s, d in by_card.items()} == {s: len(d) for s, d in dsd.items()}
     card = (out / "README.md").read_text(encoding="utf-8")
     assert card.startswith("---\n") and "dataset_info:" in card and man["fingerprint"] in card
     assert man["aggregation"]["policy"] == "median" and man["scale"] == "0-5"
@@ -60,7 +62,8 @@ def test_label_scale_scores_are_class_labels_worst_first(tmp_path):
     assert feature.names == ["incorrect", "partially_correct", "correct"]
     by_id = {r["id"]: r for r in dsd["train"]}
     assert by_id["a0002"]["score"] == 1 and by_id["a0002"]["annotator_scores"] == [1.0, 1.0]
-    parquet = load_dataset("parquet", data_files=str(out / "parquet" / "train.parquet"))
+    parquet = load_dataset("parquet", data_files=str(out / "parquet" / "train.parquet"),
+                           cache_dir=str(tmp_path / "cache"))
     assert parquet["train"].features["score"].names == feature.names
 
 
@@ -302,7 +305,7 @@ def test_scientsbank_builds_with_its_official_splits(tmp_path, scientsbank):
     assert man["split"]["carve_validation"] == 0.1
     assert sum(man["counts"]["labels"]["test_ua"].values()) == 540
     parquet = load_dataset("parquet", data_files={s: str(out / "parquet" / f"{s}.parquet")
-                                                  for s in sizes})
+                                                  for s in sizes}, cache_dir=str(tmp_path / "c"))
     assert {s: len(d) for s, d in parquet.items()} == sizes
     result = run("--check", out)
     assert result.exit_code == 0, result.output
