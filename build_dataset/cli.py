@@ -98,6 +98,7 @@ def build_dataset(inputs, output, items, score_cols, annotator_col, score_col, i
     if output is None:
         raise click.UsageError("name the dataset directory with -o/--output")
     from asag.build_dataset import inputs as read
+    from asag.build_dataset import table_input
     from asag.build_dataset.build import Options, build
 
     from asag.console import info
@@ -109,10 +110,11 @@ def build_dataset(inputs, output, items, score_cols, annotator_col, score_col, i
             raise click.UsageError("table input needs --score-cols (a column per teacher) or "
                                    "--annotator-col (a row per teacher); annotation JSONL "
                                    "needs --items")
-        data = read.read_tables(read.parse_sources(inputs, split_from_filename), scale,
-                                score_cols=score_cols, annotator_col=annotator_col,
-                                score_col=score_col, id_col=id_col, split_col=split_col,
-                                adjudicator=adjudicator)
+        sources = table_input.parse_sources(inputs, split_from_filename)
+        data = table_input.read_tables(sources, scale, score_cols=score_cols,
+                                       annotator_col=annotator_col, score_col=score_col,
+                                       id_col=id_col, split_col=split_col,
+                                       adjudicator=adjudicator)
     opts = Options(policy=policy, fallback=fallback, min_annotators=min_annotators,
                    max_gap=max_gap, split_by=split_by, seed=seed, ratios=ratios,
                    carve_validation=carve_validation, resplit=resplit)

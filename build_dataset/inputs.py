@@ -1,7 +1,7 @@
 """Teachers' judgements from either source, as one shape: `items` (one row per answer) and
 `votes` (one row per non-skipped judgement: item position, annotator, scale index,
-ground truth). Sources: annotation records (`asag annotate pull`) joined to raw answers
-(`asag gather`), or a labelled table with a score column per teacher or a row per teacher.
+ground truth). This module reads annotation records (`asag annotate pull`) joined to raw
+answers (`asag gather`); table_input.py reads labelled tables into the same shape.
 
 Nothing is guessed: the scale comes from --scale or the records, a later judgement by the
 same teacher of the same answer replaces the earlier one (input order), and every problem is
@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 from asag.build_dataset import jsonl_fast
-from asag.build_dataset.splits import SPLIT_NAME, split_from_filename
+from asag.build_dataset.splits import SPLIT_NAME
 
 from asag.console import progress
 from asag.errors import InputError
 from asag.records import ANNOTATION, RAW_ANSWER, read_jsonl, schema
 from asag.scale import Scale
-from asag.tables import header_key, open_table
 
 TEXT_COLUMNS = ("id", "question_id", "question", "reference_answer", "student_answer")
 
@@ -64,7 +63,7 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _check_split(name, file: str, line: int | None, column: str = "split") -> str | None:
+def check_split(name, file: str, line: int | None, column: str = "split") -> str | None:
     if name is None or name == "":
         return None
     if not SPLIT_NAME.match(str(name)):
@@ -86,10 +85,10 @@ def _records(path, schema_name: str, columns) -> tuple[dict, np.ndarray | None]:
         lines.append(line)
         for c in columns:
             cols[c].append(rec.get(c))
-    return {c: _objects(v) for c, v in cols.items()}, np.asarray(lines, dtype=np.int64)
+    return {c: objects(v) for c, v in cols.items()}, np.asarray(lines, dtype=np.int64)
 
 
-def _objects(values: list) -> np.ndarray:
+def objects(values: list) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
@@ -114,7 +113,7 @@ def read_items(items_path: Path) -> dict:
     for name in named:
         if not SPLIT_NAME.match(str(name)):
             k = int(np.flatnonzero(cols["split"] == name)[0])
-            _check_split(name, str(items_path), _line(items_path, lines, k))
+            check_split(name, str(items_path), _line(items_path, lines, k))
     return cols
 
 
@@ -220,142 +219,3 @@ def finish(chunks: list, scales: dict, option: Scale | None, stats: dict, files:
     stats["superseded"] = int(len(item) - keep.sum())
     return {"item": item[keep], "annotator": annotator[keep], "idx": idx[keep],
             "gt": gt[keep]}, scale
-
-
-def parse_sources(args, from_filename: bool) -> list[tuple[Path, str | None]]:
-    """Table arguments as (path, split): 'FILE:SPLIT', or the split in the file name."""
-    out = []
-    for arg in args:
-        path, split = Path(arg), None
-        if not path.exists() and ":" in str(arg):
-            head, _, tail = str(arg).rpartition(":")
-            if Path(head).exists():
-                path, split = Path(head), tail
-        if split is None and from_filename:
-            split = split_from_filename(path.stem)
-            if split is None:
-                raise InputError("no split in the file name (train, validation, dev, test...)",
-                                 file=str(path), fix=f"name it as {path}:SPLIT instead")
-        out.append((path, _check_split(split, str(path), None) if split else None))
-    return out
-
-
-def _column(columns: list[str], wanted: str | None, file: str, option: str | None):
-    """Position of a column (exact name, else loosely matched); None if absent and optional
-    (option None), else a one-line error naming the option that sets it."""
-    keys = [header_key(c) for c in columns]
-    for name in (wanted, header_key(wanted or "")):
-        if name in columns:
-            return columns.index(name)
-        if name and name in keys:
-            return keys.index(name)
-    if option:
-        raise InputError(f"no column '{wanted}' (columns: {', '.join(columns)})", file=file,
-                         fix=f"name the column with {option}")
-    return None
-
-
-class _Row:
-    """A table row's cells by column position; None for absent columns and short rows."""
-
-    def __init__(self, cells: list) -> None:
-        self.cells = cells
-
-    def __call__(self, i: int | None):
-        value = self.cells[i] if i is not None and i < len(self.cells) else None
-        return None if value is None or str(value).strip() == "" else value
-
-
-def _question_id(text: str) -> str:
-    return "q" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-
-
-def _table_columns(table, file: str, id_col, split_col, annotator_col, score_col, score_cols):
-    cols = table.columns
-    if id_col is None:
-        id_col = "answer_id" if _column(cols, "answer_id", file, None) is not None else "id"
-    ix = {
-        "id": _column(cols, id_col, file, "--id-col"),
-        "question_id": _column(cols, "question_id", file, None),
-        "question": _column(cols, "question", file, None),
-        "reference_answer": _column(cols, "reference_answer", file, None),
-        "student_answer": _column(cols, "student_answer", file, "a student_answer column"),
-        "split": _column(cols, split_col, file, None) if split_col else None,
-        "annotator": _column(cols, annotator_col, file, "--annotator-col")
-        if annotator_col else None,
-    }
-    if annotator_col:
-        scored = [(None, _column(cols, score_col, file, "--score-col"))]
-    else:
-        scored = [(c, _column(cols, c, file, "--score-cols")) for c in score_cols]
-    return ix, scored
-
-
-def read_tables(sources, scale: Scale | None, *, score_cols=(), annotator_col=None,
-                score_col="score", id_col=None, split_col="split", adjudicator=None):
-    """Labelled tables: a score column per teacher (`score_cols`, the column name is the
-    annotator) or a row per teacher (`annotator_col` + `score_col`)."""
-    items = {c: [] for c in (*TEXT_COLUMNS, "split")}
-    position: dict[str, tuple[int, str, int]] = {}
-    chunks, stats = [], {"records": 0, "skipped": 0}
-    for path, file_split in progress(sources, label="reading tables"):
-        table, file = open_table(path), str(path)
-        ix, scored = _table_columns(table, file, id_col, split_col, annotator_col, score_col,
-                                    score_cols)
-        votes = {k: [] for k in ("record", "item", "annotator", "score", "column")}
-        lines = []
-        for line, cells in table.rows:
-            cell = _Row(cells)
-            answer_id = cell(ix["id"])
-            if answer_id is None:
-                raise InputError("empty answer id", file=file, line=line,
-                                 column=table.columns[ix["id"]], fix="give every row an id")
-            split = _check_split(cell(ix["split"]), file, line) or file_split
-            pos = _add_item(items, position, answer_id, split, cell, ix, file, line,
-                            repeat_ok=bool(annotator_col))
-            for name, col in scored:
-                stats["records"] += 1
-                annotator, value = name or cell(ix["annotator"]), cell(col)
-                if value is None:
-                    stats["skipped"] += 1
-                    continue
-                if annotator is None:
-                    raise InputError("empty annotator", file=file, line=line,
-                                     column=annotator_col)
-                for key, v in zip(votes, (len(lines), pos, annotator, value, table.columns[col]),
-                                  strict=True):
-                    votes[key].append(v)
-            lines.append(line)
-        v = {k: _objects(x) for k, x in votes.items()}
-        chunks.append(Chunk(file, v["record"].astype(np.int64), v["item"].astype(np.int64),
-                            v["annotator"], v["score"],
-                            v["annotator"] == adjudicator if adjudicator else
-                            np.zeros(len(v["item"]), dtype=bool),
-                            np.asarray(lines, dtype=np.int64), v["column"]))
-    votes_arrays, scale = finish(chunks, {}, scale, stats, [str(p) for p, _ in sources])
-    inputs = [{"path": str(p), "role": "table", "split": s, "sha256": file_sha256(p)}
-              for p, s in sources]
-    items = {c: _objects(v) for c, v in items.items()}
-    return Collected(items, votes_arrays, scale, inputs, stats)
-
-
-def _add_item(items, position, answer_id, split, cell, ix, file, line, repeat_ok) -> int:
-    if answer_id in position:
-        pos, first_file, first_line = position[answer_id]
-        if not repeat_ok:
-            raise InputError(f"duplicate answer id '{answer_id}' (first at {first_file}:"
-                             f"{first_line})", file=file, line=line,
-                             fix="one row per answer; for a row per teacher use --annotator-col")
-        return pos
-    student = cell(ix["student_answer"])
-    if student is None:
-        raise InputError("empty student answer", file=file, line=line, column="student_answer")
-    question = cell(ix["question"]) or ""
-    position[answer_id] = (len(items["id"]), file, line)
-    items["id"].append(answer_id)
-    items["question_id"].append(cell(ix["question_id"]) or _question_id(question))
-    items["question"].append(question)
-    items["reference_answer"].append(cell(ix["reference_answer"]) or "")
-    items["student_answer"].append(student)
-    items["split"].append(split)
-    return position[answer_id][0]
