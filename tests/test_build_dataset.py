@@ -349,3 +349,13 @@ def test_no_answer_with_enough_scores_is_an_error(tmp_path):
     items, ann = three_teachers(tmp_path, n=3)
     result = run(ann, "--items", items, "-o", tmp_path / "ds", "--min-annotators", "4")
     assert result.exit_code == 1 and "no answer has 4 or more scores" in result.output
+
+
+@pytest.mark.parametrize("change", [{"foo": 1}, {"annotator": ""}, {"skipped": "no"}])
+def test_records_off_the_schema_name_their_line(tmp_path, change):
+    items = write_jsonl(tmp_path / "raw.jsonl", [raw_answer(0)])
+    ann = write_jsonl(tmp_path / "ann.jsonl", [annotation("a0000", "t1", 3),
+                                               {**annotation("a0000", "t2", 3), **change}])
+    result = run(ann, "--items", items, "-o", tmp_path / "ds")
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {ann}:2: does not match schemas/annotation")
