@@ -359,3 +359,16 @@ def test_records_off_the_schema_name_their_line(tmp_path, change):
     result = run(ann, "--items", items, "-o", tmp_path / "ds")
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: {ann}:2: does not match schemas/annotation")
+
+
+def test_table_split_column_and_split_from_filename(tmp_path):
+    table = tmp_path / "course_dev.csv"
+    table.write_text("id,student_answer,t1,split\na,x,1,test\nb,y,2,\nc,z,0,\n")
+    out = tmp_path / "ds"
+    build_ok(table, "--split-from-filename", "--score-cols", "t1", "--scale", "0-3", "-o", out)
+    dsd, _ = load_dataset_dir(out)
+    assert dsd["test"]["id"] == ["a"] and sorted(dsd["validation"]["id"]) == ["b", "c"]
+    bad = tmp_path / "answers.csv"
+    bad.write_text(table.read_text())
+    result = run(bad, "--split-from-filename", "--score-cols", "t1", "--scale", "0-3", "-o", out)
+    assert "no split in the file name" in result.output and f"{bad}:SPLIT" in result.output
