@@ -1,0 +1,140 @@
+"""The Label Studio project of a course: found by title, or created with a labelling config
+generated from the scale (schemas/labelstudio_config.xml).
+
+The scale is written into the config as a marker comment, so `pull` reads scores back on the
+same scale without being told, and `push` refuses to mix scales in one project."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape
+
+import click
+from asag.annotate.connection import Api
+
+from asag.records import schema_text
+from asag.scale import Scale
+
+SCORE_FROM = "score"  # <Choices name=...> in the template
+COMMENT_FROM = "comment"  # <TextArea name=...>
+TEXT_TO = "student_answer"
+TASK_FIELDS = ("answer_id", "question_id", "question", "reference_answer", "student_answer")
+_MARKER = re.compile(r"<!--\s*asag-scale:\s*(.*?)\s*-->")
+
+
+def _attr(value: str) -> str:
+    """Text safe inside a double-quoted XML attribute."""
+    return escape(str(value), {'"': "&quot;", "\n": "&#10;", "\t": "&#9;"})
+
+
+def label_config(scale: Scale, title: str) -> str:
+    """The template filled in: one <Choice> per scale value, the scale in a marker comment."""
+    template = schema_text("labelstudio_config.xml")
+    body = template[template.index("<View>"):]  # drop the template's explanatory comment
+    choices = "\n".join(f'    <Choice value="{_attr(v)}"/>' for v in scale.values)
+    # a JSON string, with '--' (not allowed inside an XML comment) escaped as JSON allows
+    marker = json.dumps(scale.spec, ensure_ascii=False).replace("--", "-\\u002d")
+    filled = (
+        body.replace("{title}", _attr(title))
+        .replace("{scale}", _attr(scale.spec))
+        .replace("{choices}", choices)
+    )
+    config = f"<!-- asag-scale: {marker} -->\n{filled}"
+    _check_round_trip(config, scale)
+    return config
+
+
+def _check_round_trip(config: str, scale: Scale) -> None:
+    """The choices, parsed back, must be exactly the scale's values (escaping bugs fail here)."""
+    root = ET.fromstring(config)
+    values = [c.get("value") for c in root.iter("Choice")]
+    if values != [str(v) for v in scale.values]:  # pragma: no cover - a bug, not user input
+        raise AssertionError(f"labelling config does not round-trip: {values}")
+
+
+def scale_of(config: str) -> Scale | None:
+    """The scale recorded in a project's config by `label_config`, if any."""
+    match = _MARKER.search(config or "")
+    if not match:
+        return None
+    try:
+        return Scale.parse(json.loads(match.group(1)))
+    except (ValueError, click.BadParameter):
+        return None
+
+
+def find(api: Api, title: str) -> dict | None:
+    """The project with exactly this title; two of them is an error naming both ids."""
+    found, page = [], 1
+    while True:
+        body = api.get("api/projects/", params={"title": title, "page": page, "page_size": 100})
+        results = body.get("results", []) if isinstance(body, dict) else body
+        found += [p for p in results if p.get("title") == title]
+        if not isinstance(body, dict) or not body.get("next"):
+            break
+        page += 1
+    if len(found) > 1:
+        ids = ", ".join(str(p["id"]) for p in found)
+        raise click.ClickException(
+            f"{len(found)} projects on {api.url} are titled '{title}' (ids {ids}); rename all "
+            "but one in Label Studio (project settings) so --project names one"
+        )
+    if not found:
+        return None
+    return api.get(f"api/projects/{found[0]['id']}/")
+
+
+def require(api: Api, title: str) -> dict:
+    project = find(api, title)
+    if project is None:
+        body = api.get("api/projects/", params={"page_size": 10})
+        names = [p["title"] for p in (body.get("results", []) if isinstance(body, dict) else body)]
+        known = ", ".join(f"'{n}'" for n in names) if names else "none"
+        raise click.ClickException(
+            f"no project titled '{title}' on {api.url} (projects there: {known}); check "
+            "--project, or create it with `asag annotate push`"
+        )
+    return project
+
+
+def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | None,
+           description: str = "") -> tuple[dict, bool]:
+    """Find or create the project; (project, created). An existing project must be on the
+    same scale; the overlap setting is updated when it is given and differs."""
+    project = find(api, title)
+    if project is None:
+        n = annotations_per_answer or 1
+        project = api.post(
+            "api/projects/",
+            {
+                "title": title,
+                "description": description,
+                "label_config": label_config(scale, title),
+                "maximum_annotations": n,
+                # every task (100 %) goes to `n` different teachers in the labelling stream
+                "overlap_cohort_percentage": 100,
+                "show_skip_button": True,
+                "show_overlap_first": True,
+                "sampling": "Sequential sampling",
+            },
+        )
+        return project, True
+    existing = scale_of(project.get("label_config", ""))
+    if existing is not None and existing.spec != scale.spec:
+        raise click.ClickException(
+            f"project '{title}' scores on the scale '{existing.spec}', not '{scale.spec}'; "
+            f"push with --scale '{existing.spec}' or choose another --project"
+        )
+    if existing is None:
+        raise click.ClickException(
+            f"project '{title}' on {api.url} was not made by asag (its labelling config has no "
+            "asag-scale marker); choose another --project name"
+        )
+    if annotations_per_answer and project.get("maximum_annotations") != annotations_per_answer:
+        project = api.patch(
+            f"api/projects/{project['id']}/",
+            {"maximum_annotations": annotations_per_answer, "overlap_cohort_percentage": 100},
+        )
+    return project, False

@@ -1,0 +1,353 @@
+"""`annotate pull`: every annotation of a project as a normalised record
+(schemas/annotation.schema.json), fully or only what changed since the last pull.
+
+Both kinds read a snapshot export restricted by a temporary data-manager view: annotated or
+skipped tasks for a full pull, tasks updated since the last pull's server time for an
+incremental one (a task's `updated_at` moves when one of its annotations is created, edited,
+skipped or deleted). An exported task's annotations replace all earlier records of that task,
+so edits replace and deletions show. The merged count is then checked against the project's
+own annotation counters; a mismatch (a deleted task, say) turns the pull into a full one.
+
+The output is written atomically before the state beside it, so a crash between the two only
+makes the next pull fetch a little more again: nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+from asag.annotate.connection import Api
+from asag.annotate.project import COMMENT_FROM, SCORE_FROM
+
+from asag.records import ANNOTATION, atomic_writer, read_jsonl, write_jsonl
+from asag.scale import Scale
+
+STATE_SUFFIX = ".state.json"
+VIEW_TITLE = "asag pull (temporary)"
+OVERLAP = timedelta(seconds=5)  # re-read a little before the last pull: commits lag a bit
+SERIALIZATION = {
+    "annotations__completed_by": {"only_id": False},  # {id, email, ...}
+    "predictions": {"only_id": False},
+    "drafts": {"only_id": True},
+    "include_annotation_history": False,
+}
+
+
+@dataclass
+class PullReport:
+    mode: str = "full"
+    tasks: int = 0
+    new: int = 0
+    edited: int = 0
+    deleted: list[dict] = field(default_factory=list)
+    total: int = 0
+    answers: int = 0
+    skipped: int = 0
+    unscored: list[int] = field(default_factory=list)  # annotation ids without a usable score
+    foreign: int = 0  # annotations of tasks without an answer_id (not pushed by asag)
+    fallback: str = ""
+
+    def summary(self, output: Path) -> str:
+        text = (f"{output}: {self.total:,} annotations of {self.answers:,} answers "
+                f"({self.skipped:,} skipped); {self.mode} pull read {self.tasks:,} tasks: "
+                f"{self.new:,} new, {self.edited:,} edited, {len(self.deleted):,} deleted")
+        if self.deleted:
+            ids = ", ".join(str(d["annotation_id"]) for d in self.deleted[:5])
+            text += f" (annotation ids {ids}{', ...' if len(self.deleted) > 5 else ''})"
+        if self.fallback:
+            text += f"; {self.fallback}"
+        if self.unscored:
+            ids = ", ".join(map(str, self.unscored[:5]))
+            text += (f"; WARNING {len(self.unscored)} annotations have no score on the scale "
+                     f"(ids {ids}): fix them in Label Studio")
+        if self.foreign:
+            text += f"; {self.foreign} annotations of tasks without an answer_id were ignored"
+        return text
+
+
+def state_path(output: Path) -> Path:
+    return output.with_name(output.name + STATE_SUFFIX)
+
+
+def pull(api: Api, project: dict, output: Path, *, scale: Scale, full: bool = False) -> PullReport:
+    report = PullReport()
+    state = _read_state(output, api.url, project["id"])
+    since = None if (full or state is None) else state["watermark"]
+    watermark = _server_time(api) - OVERLAP
+    old = _read_output(output) if since is not None else {}
+    if since is not None and old is None:
+        since = None  # the output was removed or damaged: start again
+    old = old or {}
+    report.mode = "incremental" if since else "full"
+
+    tasks = export_tasks(api, project["id"], since=since)
+    fresh, foreign = _normalise_all(tasks, project, scale, report)
+    merged = _merge(old if since else {}, fresh, {t["id"] for t in tasks}, report)
+    prev_foreign = dict(state.get("foreign", {})) if since and state else {}
+    for task in tasks:
+        prev_foreign.pop(str(task["id"]), None)
+    prev_foreign.update(foreign)
+
+    if since:
+        expected = _expected_count(api, project["id"])
+        if expected is not None and expected != len(merged) + sum(prev_foreign.values()):
+            report_full = pull(api, project, output, scale=scale, full=True)
+            report_full.fallback = (
+                f"incremental pull found {len(merged) + sum(prev_foreign.values())} annotations "
+                f"but the project has {expected} (tasks deleted?), so a full pull was done")
+            return report_full
+    if not since and state is not None:
+        # annotations the previous output had and the project no longer has
+        _deleted_since(_read_output(output) or {}, merged, report)
+
+    _write(output, merged)
+    _write_state(output, api.url, project, watermark, prev_foreign, report)
+    report.total = len(merged)
+    report.answers = len({r["answer_id"] for r in merged.values()})
+    report.skipped = sum(1 for r in merged.values() if r["skipped"])
+    report.foreign = sum(prev_foreign.values())
+    return report
+
+
+# -- export -----------------------------------------------------------------------------
+
+def export_tasks(api: Api, project_id: int, *, since: str | None) -> list[dict]:
+    """Tasks (with annotations, completed_by expanded, predictions) through a snapshot export
+    limited by a temporary view; the view and the export are deleted afterwards."""
+    if since is None:
+        filters = {"conjunction": "or", "items": [
+            _number_filter("total_annotations", 0), _number_filter("cancelled_annotations", 0)]}
+    else:
+        filters = {"conjunction": "and", "items": [
+            {"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime",
+             "value": since}]}
+    view = api.post("api/dm/views/", {"project": project_id,
+                                      "data": {"title": VIEW_TITLE, "filters": filters}})
+    export = None
+    try:
+        export = api.post(
+            f"api/projects/{project_id}/exports/",
+            {"title": "asag pull", "task_filter_options": {"view": view["id"]},
+             "serialization_options": SERIALIZATION},
+            timeout=1800,
+        )
+        export = _wait_export(api, project_id, export)
+        raw = api.get(f"api/projects/{project_id}/exports/{export['id']}/download",
+                      params={"exportType": "JSON"}, timeout=1800)
+        return json.loads(raw) if isinstance(raw, (bytes, str)) else raw
+    finally:
+        if export is not None:
+            _quietly(api.delete, f"api/projects/{project_id}/exports/{export['id']}")
+        _quietly(api.delete, f"api/dm/views/{view['id']}/")
+
+
+def _number_filter(column: str, above: int) -> dict:
+    return {"filter": f"filter:tasks:{column}", "operator": "greater", "type": "Number",
+            "value": above}
+
+
+def _wait_export(api: Api, project_id: int, export: dict, timeout: float = 1800) -> dict:
+    """Snapshot exports finish inside the request without Redis, later with it: poll."""
+    deadline = time.monotonic() + timeout
+    while export.get("status") not in ("completed", "failed"):
+        if time.monotonic() > deadline:
+            raise click.ClickException(
+                f"Label Studio's export {export['id']} did not finish in {timeout:.0f} s")
+        time.sleep(0.5)
+        export = api.get(f"api/projects/{project_id}/exports/{export['id']}")
+    if export["status"] == "failed":
+        raise click.ClickException(
+            f"Label Studio's export {export['id']} failed; see the server's log "
+            "(`asag labelstudio status` shows where it is) and re-run")
+    return export
+
+
+def _quietly(call, *args) -> None:
+    try:
+        call(*args)
+    except Exception:  # noqa: BLE001 - clean-up only; the pull's own result matters
+        pass
+
+
+def _server_time(api: Api):
+    """The server's clock from its Date header (whole seconds, UTC)."""
+    stamp = api.server_date()
+    try:
+        return email.utils.parsedate_to_datetime(stamp)
+    except (TypeError, ValueError):  # no Date header: fall back to ours
+        return datetime.now(UTC)
+
+
+def _expected_count(api: Api, project_id: int) -> int | None:
+    project = api.get(f"api/projects/{project_id}/")
+    try:
+        return int(project["total_annotations_number"]) + int(project["skipped_annotations_number"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+# -- normalising ----------------------------------------------------------------------------
+
+def _normalise_all(tasks: list[dict], project: dict, scale: Scale, report: PullReport):
+    fresh: dict[int, dict] = {}
+    foreign: dict[str, int] = {}
+    report.tasks = len(tasks)
+    for task in tasks:
+        answer_id = (task.get("data") or {}).get("answer_id")
+        annotations = task.get("annotations") or []
+        if answer_id in (None, ""):
+            if annotations:
+                foreign[str(task["id"])] = len(annotations)
+            continue
+        for ann in annotations:
+            record = normalise(task, ann, project, scale)
+            if record["score"] is None and not record["skipped"]:
+                report.unscored.append(record["annotation_id"])
+            fresh[record["annotation_id"]] = record
+    return fresh, foreign
+
+
+def normalise(task: dict, ann: dict, project: dict, scale: Scale) -> dict:
+    """One annotation as an annotation record."""
+    user = ann.get("completed_by")
+    if isinstance(user, dict):
+        user_id, email_ = user.get("id"), user.get("email")
+    else:
+        user_id, email_ = user, None
+    skipped = bool(ann.get("was_cancelled"))
+    score, comment = _read_result(ann.get("result") or [], scale)
+    data = task.get("data") or {}
+    lead = ann.get("lead_time")
+    return {
+        "answer_id": str(data["answer_id"]),
+        "question_id": None if data.get("question_id") is None else str(data["question_id"]),
+        "task_id": task["id"],
+        "annotation_id": ann["id"],
+        "project_id": project["id"],
+        "annotator": str(user_id) if user_id is not None else "unknown",
+        "annotator_email": email_,
+        "score": None if skipped else score,
+        "scale": scale.spec,
+        "comment": comment,
+        "created_at": ann.get("created_at"),
+        "updated_at": ann.get("updated_at"),
+        "lead_time": float(lead) if lead is not None else None,
+        "skipped": skipped,
+        "ground_truth": bool(ann.get("ground_truth")),
+        "prediction": _shown_prediction(task, ann, project, scale),
+    }
+
+
+def _read_result(result: list[dict], scale: Scale):
+    score, comments = None, []
+    for item in result:
+        value = item.get("value") or {}
+        if item.get("from_name") == SCORE_FROM and value.get("choices"):
+            try:
+                score = scale.coerce(value["choices"][0])
+            except ValueError:
+                score = None
+        elif item.get("from_name") == COMMENT_FROM and value.get("text"):
+            text = value["text"]
+            comments += text if isinstance(text, list) else [text]
+    return score, ("\n".join(str(c) for c in comments) if comments else None)
+
+
+def _shown_prediction(task: dict, ann: dict, project: dict, scale: Scale) -> dict | None:
+    """The prediction the annotation started from (`parent_prediction`), else the project's
+    current model's prediction made before the annotation (Label Studio shows that one)."""
+    preds = [p for p in task.get("predictions") or [] if isinstance(p, dict)]
+    chosen = None
+    parent = ann.get("parent_prediction")
+    if parent is not None:
+        chosen = next((p for p in preds if p.get("id") == parent), None)
+    if chosen is None and project.get("model_version"):
+        before = [p for p in preds if p.get("model_version") == project["model_version"]
+                  and (p.get("created_at") or "") <= (ann.get("created_at") or "")]
+        chosen = before[-1] if before else None
+    if chosen is None:
+        return None
+    value, _ = _read_result(chosen.get("result") or [], scale)
+    confidence = chosen.get("score")
+    return {"model_version": chosen.get("model_version"), "score": value,
+            "confidence": float(confidence) if confidence is not None else None}
+
+
+# -- merging and files ------------------------------------------------------------------
+
+def _merge(old: dict[int, dict], fresh: dict[int, dict], task_ids: set[int],
+           report: PullReport) -> dict[int, dict]:
+    """Old records minus those of re-read tasks, plus the re-read ones."""
+    merged = {k: r for k, r in old.items() if r["task_id"] not in task_ids}
+    for ann_id, record in fresh.items():
+        before = old.get(ann_id)
+        if before is None:
+            report.new += 1
+        elif before != record:
+            report.edited += 1
+        merged[ann_id] = record
+    for ann_id, record in old.items():
+        if record["task_id"] in task_ids and ann_id not in fresh:
+            report.deleted.append(_deletion(record))
+    return merged
+
+
+def _deleted_since(old: dict[int, dict], merged: dict[int, dict], report: PullReport) -> None:
+    report.new = sum(1 for k in merged if k not in old)
+    report.edited = sum(1 for k, r in merged.items() if k in old and old[k] != r)
+    report.deleted = [_deletion(r) for k, r in old.items() if k not in merged]
+
+
+def _deletion(record: dict) -> dict:
+    return {k: record[k] for k in ("annotation_id", "answer_id", "task_id", "annotator")}
+
+
+def _read_output(output: Path) -> dict[int, dict] | None:
+    if not output.is_file():
+        return None
+    return {r["annotation_id"]: r for _, r in read_jsonl(output, ANNOTATION)}
+
+
+def _write(output: Path, records: dict[int, dict]) -> None:
+    ordered = sorted(records.values(), key=lambda r: (r["answer_id"], r["annotation_id"]))
+    write_jsonl(output, ordered, ANNOTATION)
+
+
+def _read_state(output: Path, url: str, project_id: int) -> dict | None:
+    try:
+        state = json.loads(state_path(output).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    if state.get("url") != url or state.get("project_id") != project_id:
+        return None
+    return state
+
+
+def _write_state(output: Path, url: str, project: dict, watermark, foreign: dict,
+                 report: PullReport) -> None:
+    path = state_path(output)
+    previous = {}
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            previous = {}
+    deleted = (previous.get("deleted", []) if previous.get("project_id") == project["id"] else [])
+    state = {
+        "url": url,
+        "project_id": project["id"],
+        "project": project["title"],
+        # Label Studio compares this with tasks' updated_at (UTC)
+        "watermark": watermark.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "pulled_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "foreign": foreign,
+        "deleted": deleted + report.deleted,  # a record of what disappeared, for audits
+    }
+    with atomic_writer(path) as fh:
+        json.dump(state, fh, indent=1)
+        fh.write("\n")

@@ -1,0 +1,222 @@
+"""`annotate push`: raw answer records into a project's tasks, each answer exactly once.
+
+Label Studio has no server-side dedupe (re-importing duplicates, an `id` field is ignored),
+so the answer id travels in the task data and push imports only the ids the project lacks.
+Imports are never retried blindly (a retried import that the server had committed is a
+duplicate); after a crash the next run lists the project again and skips what arrived.
+
+Listing 10,000 tasks costs seconds, so the answer ids seen are cached per project in
+`.asag/cache/`; the cache is trusted only when the server agrees: the tasks above the highest
+cached task id are fetched, and the project's task count must equal cache + those. Any doubt
+(tasks deleted, another client) falls back to the full listing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asag.annotate.connection import NO_RETRY, Api
+from asag.annotate.project import SCORE_FROM, TASK_FIELDS, TEXT_TO
+
+from asag.console import progress
+from asag.records import RAW_ANSWER, atomic_writer, read_jsonl, validation_error
+from asag.scale import Scale
+
+CACHE_DIR = Path(".asag") / "cache"
+DEFAULT_BATCH = 2500  # ~3,000-4,000 tasks/s per call here; smaller batches cost throughput
+LIST_PAGE = 5000
+
+
+@dataclass
+class PushReport:
+    created: int = 0
+    present: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+    duplicates_on_server: dict[str, list[int]] = field(default_factory=dict)
+    listed: str = "full"  # how the project's answers were found: full | cache
+
+    def summary(self, project: str) -> str:
+        text = (f"project '{project}': {self.created:,} created, {self.present:,} already "
+                f"present, {len(self.rejected):,} rejected")
+        if self.rejected:
+            line, reason = self.rejected[0]
+            text += f" (first: line {line}: {reason})"
+        if self.duplicates_on_server:
+            text += (f"; {len(self.duplicates_on_server):,} answers appear more than once in "
+                     "the project (made outside asag push); delete the extra tasks in Label Studio")
+        return text
+
+
+def read_records(path: str | os.PathLike, report: PushReport) -> list[dict]:
+    """Valid raw answer records in file order; bad or repeated ones are counted as rejected."""
+    records, first_line = [], {}
+    for lineno, record in read_jsonl(path):
+        problem = validation_error(RAW_ANSWER, record)
+        if problem:
+            report.rejected.append((lineno, f"not a raw answer record: {problem}"))
+            continue
+        if record["id"] in first_line:
+            report.rejected.append((lineno, f"id '{record['id']}' repeats line "
+                                            f"{first_line[record['id']]}"))
+            continue
+        first_line[record["id"]] = lineno
+        records.append(record)
+    return records
+
+
+def task_data(record: Mapping) -> dict:
+    """What a teacher sees, plus the answer id that makes push idempotent."""
+    data = {f: record.get(f) for f in TASK_FIELDS}
+    data["answer_id"] = record["id"]
+    return data
+
+
+def prediction_payload(scale: Scale, value, *, model_version: str, confidence=None) -> dict:
+    """A model's score as a Label Studio prediction (pre-annotation) on the score choices.
+    Kept here for `push --predictions-from` (the training issue)."""
+    pred = {
+        "model_version": model_version,
+        "result": [{"from_name": SCORE_FROM, "to_name": TEXT_TO, "type": "choices",
+                    "value": {"choices": [str(scale.coerce(value))]}}],
+    }
+    if confidence is not None:
+        pred["score"] = float(confidence)
+    return pred
+
+
+# -- which answers the project already holds --------------------------------------------
+
+class TaskIndex:
+    """answer id -> task ids of one project, cached on disk and checked against the server."""
+
+    def __init__(self, api: Api, project: dict, cache_dir: Path = CACHE_DIR) -> None:
+        self.api, self.project_id = api, project["id"]
+        self.task_number = project.get("task_number")
+        key = hashlib.sha1(api.url.encode()).hexdigest()[:10]
+        self.path = cache_dir / f"labelstudio-tasks-{key}-p{self.project_id}.json"
+        self.tasks: dict[int, str] = {}
+
+    def load(self) -> str:
+        """Fill from cache + server; returns how: 'cache' or 'full'."""
+        cached = self._read_cache()
+        if cached is not None and self.task_number is not None:
+            top = max(cached, default=0)
+            newer = self._list(after=top)
+            if len(cached) + len(newer) == self.task_number:
+                self.tasks = {**cached, **newer}
+                self.save()
+                return "cache"
+        self.tasks = self._list(after=None)
+        self.save()
+        return "full"
+
+    def by_answer(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for task_id, answer_id in sorted(self.tasks.items()):
+            out.setdefault(answer_id, []).append(task_id)
+        return out
+
+    def add(self, pairs: Iterable[tuple[int, str]]) -> None:
+        self.tasks.update(pairs)
+        self.save()
+
+    def _list(self, after: int | None) -> dict[int, str]:
+        """Task id -> answer id from the data manager (only id and data, no URL resolving)."""
+        query = {"filters": {"conjunction": "and", "items": []}}
+        if after is not None:
+            query["filters"]["items"].append(
+                {"filter": "filter:tasks:id", "operator": "greater", "type": "Number",
+                 "value": after})
+        out: dict[int, str] = {}
+        page = 1
+        while True:
+            body = self.api.get("api/tasks", params={
+                "project": self.project_id, "fields": "task_only", "include": "id,data",
+                "resolve_uri": "false", "page_size": LIST_PAGE, "page": page,
+                "query": json.dumps(query),
+            })
+            tasks = body.get("tasks", [])
+            for task in tasks:
+                answer_id = (task.get("data") or {}).get("answer_id")
+                out[task["id"]] = str(answer_id) if answer_id is not None else ""
+            if len(tasks) < LIST_PAGE or len(out) >= body.get("total", 0):
+                return out
+            page += 1
+
+    def _read_cache(self) -> dict[int, str] | None:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            if raw.get("url") != self.api.url or raw.get("project_id") != self.project_id:
+                return None
+            return {int(k): v for k, v in raw["tasks"].items()}
+        except (FileNotFoundError, ValueError, KeyError, AttributeError):
+            return None
+
+    def save(self) -> None:
+        body = {"url": self.api.url, "project_id": self.project_id,
+                "tasks": {str(k): v for k, v in self.tasks.items()}}
+        with atomic_writer(self.path) as fh:
+            json.dump(body, fh, separators=(",", ":"))
+
+
+# -- the push ------------------------------------------------------------------------------
+
+def push_records(
+    api: Api,
+    project: dict,
+    records: list[dict],
+    report: PushReport,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    predictions: Mapping[str, dict] | None = None,
+    before_batch: Callable[[int], None] | None = None,
+    cache_dir: Path = CACHE_DIR,
+) -> PushReport:
+    """Import the records the project lacks, in batches, in the given order.
+
+    `predictions` maps answer ids to Label Studio predictions (`prediction_payload`), shown
+    to teachers as suggestions. `before_batch(k)` is called before batch k (tests use it to
+    kill the server mid-push)."""
+    index = TaskIndex(api, project, cache_dir)
+    report.listed = index.load()
+    present = index.by_answer()
+    report.duplicates_on_server = {a: t for a, t in present.items() if a and len(t) > 1}
+    missing = [r for r in records if r["id"] not in present]
+    report.present += len(records) - len(missing)
+
+    batch: list[dict] = []
+    number = 0
+
+    def flush() -> None:
+        nonlocal number
+        if before_batch is not None:
+            before_batch(number)
+        payload = []
+        for record in batch:
+            task = {"data": task_data(record)}
+            if predictions and record["id"] in predictions:
+                task["predictions"] = [predictions[record["id"]]]
+            payload.append(task)
+        result = api.sdk.projects.import_tasks(
+            project["id"], request=payload, return_task_ids=True,
+            request_options={**NO_RETRY, "timeout_in_seconds": 900},
+        )
+        task_ids = list(result.task_ids or [])
+        if len(task_ids) != len(batch):  # pragma: no cover - a server that ignores the flag
+            raise RuntimeError(f"import returned {len(task_ids)} task ids for {len(batch)} tasks")
+        index.add(zip(task_ids, (r["id"] for r in batch), strict=True))
+        report.created += len(batch)
+        batch.clear()
+        number += 1
+
+    for record in progress(missing, length=len(missing), label="importing answers"):
+        batch.append(record)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return report

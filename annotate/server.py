@@ -1,0 +1,342 @@
+"""The embedded Label Studio server: one per working directory, bound to 127.0.0.1, SQLite and
+logs in a data directory, an admin password and API token generated once and kept 0600.
+
+Facts that shape this module (label-studio 1.23.2): a token given through
+`LABEL_STUDIO_USER_TOKEN` only works if legacy tokens are enabled when the organisation is
+created (the very first start); a busy port makes Label Studio move silently to the next one,
+so the port is checked here first; Label Studio reads unprefixed `HOST`, `PORT`, `USERNAME`...
+from the environment, so the child gets a clean environment built from scratch."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+DEFAULT_DATA_DIR = Path(".asag") / "labelstudio"
+DEFAULT_PORT = 8080
+DEFAULT_USERNAME = "admin@asag.local"
+HOST = "127.0.0.1"
+LABEL_STUDIO_ENV = "ASAG_LABEL_STUDIO"  # path of the label-studio executable, if not found
+INSTALL_HINT = (
+    "install it in its own environment: python3 -m venv .venv-labelstudio && "
+    ".venv-labelstudio/bin/pip install label-studio==1.23.2 (or set ASAG_LABEL_STUDIO to "
+    "the label-studio executable)"
+)
+# Only these survive from the caller's environment; everything else (HOST, PORT, USERNAME,
+# DJANGO_DB, SENTRY_DSN, a stray LABEL_STUDIO_* ...) would change Label Studio's behaviour.
+_KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SSL_CERT_FILE")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    url: str
+    port: int
+    username: str
+    password: str
+    token: str
+
+
+class ServerDir:
+    """The files of one embedded server inside its data directory."""
+
+    def __init__(self, root: str | os.PathLike = DEFAULT_DATA_DIR) -> None:
+        self.root = Path(root).absolute()
+        self.data = self.root / "data"  # Label Studio's own base data dir (SQLite, media)
+        self.credentials_file = self.root / "credentials.json"
+        self.pid_file = self.root / "server.pid"
+        self.log_file = self.root / "server.log"
+
+    # -- credentials (0600) -------------------------------------------------------------
+    def credentials(self) -> Credentials | None:
+        if not self.credentials_file.is_file():
+            return None
+        try:
+            raw = json.loads(self.credentials_file.read_text(encoding="utf-8"))
+            return Credentials(**raw)
+        except (ValueError, TypeError) as exc:
+            raise click.ClickException(
+                f"{self.credentials_file}: unreadable ({exc}); delete the directory {self.root} "
+                "to start over with a new server (its projects are lost)"
+            ) from None
+
+    def create_credentials(self, port: int, username: str) -> Credentials:
+        creds = Credentials(
+            url=f"http://{HOST}:{port}",
+            port=port,
+            username=username,
+            password=secrets.token_urlsafe(12),
+            token=secrets.token_hex(20),
+        )
+        self._write_private(self.credentials_file, json.dumps(creds.__dict__, indent=2) + "\n")
+        return creds
+
+    def _write_private(self, path: Path, text: str) -> None:
+        """Write a file that only the owner can read, atomically."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        tmp = path.with_name(f".{path.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+
+    # -- process ----------------------------------------------------------------------
+    def pid(self) -> int | None:
+        """The server's pid if it is alive (a stale pid file is ignored)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        if _is_zombie(pid):
+            return None
+        return pid
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError):
+        return False
+    return fields[0] == "Z"
+
+
+def find_label_studio() -> str:
+    """The label-studio executable: $ASAG_LABEL_STUDIO, ./.venv-labelstudio, then PATH."""
+    explicit = os.environ.get(LABEL_STUDIO_ENV)
+    if explicit:
+        if not os.access(explicit, os.X_OK):
+            raise click.ClickException(
+                f"{LABEL_STUDIO_ENV}={explicit} is not an executable; point it at "
+                ".../bin/label-studio or unset it"
+            )
+        return explicit
+    here = Path.cwd() / ".venv-labelstudio" / "bin" / "label-studio"
+    if os.access(here, os.X_OK):
+        return str(here)
+    found = shutil.which("label-studio")
+    if found:
+        return found
+    raise click.ClickException(f"Label Studio is not installed; {INSTALL_HINT}")
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # as Django's server does: connections of a killed server in TIME_WAIT do not count
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    # something listening there without SO_REUSEADDR conflicts is caught by connecting too
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex((host, port)) != 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def child_env(server: ServerDir, creds: Credentials) -> dict[str, str]:
+    """A clean environment: first-start user and token, legacy tokens on, no outbound calls."""
+    env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
+    env.update(
+        HOME=str(server.root),
+        PYTHONUNBUFFERED="1",
+        LABEL_STUDIO_BASE_DATA_DIR=str(server.data),
+        LABEL_STUDIO_USERNAME=creds.username,
+        LABEL_STUDIO_PASSWORD=creds.password,
+        LABEL_STUDIO_USER_TOKEN=creds.token,
+        LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN="true",
+        LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
+        LATEST_VERSION_CHECK="false",
+        COLLECT_ANALYTICS="false",
+        SENTRY_DSN="",
+        FRONTEND_SENTRY_DSN="",
+        # a model server on this machine (issue 6) must be reachable from Label Studio
+        ML_BLOCK_LOCAL_IP="false",
+        SSRF_PROTECTION_ENABLED="false",
+    )
+    return env
+
+
+def health(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as resp:  # noqa: S310
+            return json.loads(resp.read() or b"{}").get("status") == "UP"
+    except (OSError, ValueError):
+        return False
+
+
+def token_works(url: str, token: str, timeout: float = 10.0) -> bool:
+    req = urllib.request.Request(
+        f"{url}/api/current-user/whoami", headers={"Authorization": f"Token {token}"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            return resp.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def start(
+    root: str | os.PathLike = DEFAULT_DATA_DIR,
+    *,
+    port: int | None = None,
+    username: str = DEFAULT_USERNAME,
+    timeout: float = 300.0,
+    on_wait=None,
+) -> tuple[Credentials, bool]:
+    """Start the server (or find it running); returns (credentials, started_now).
+
+    The first start creates the admin user with a generated password and token; later
+    starts reuse them (and the port they were made for, unless `port` says otherwise)."""
+    server = ServerDir(root)
+    creds = server.credentials()
+    pid = server.pid()
+    if pid is not None and creds is not None:
+        if wait_ready(server, creds, pid, timeout=timeout, on_wait=on_wait):
+            return creds, False
+    if creds is None:
+        creds = server.create_credentials(port or DEFAULT_PORT, username)
+    elif port is not None and port != creds.port:
+        creds = Credentials(f"http://{HOST}:{port}", port, creds.username, creds.password,
+                            creds.token)
+        server._write_private(server.credentials_file, json.dumps(creds.__dict__, indent=2) + "\n")
+    if not port_is_free(creds.port):
+        raise click.ClickException(
+            f"port {creds.port} on {HOST} is already in use by another program; "
+            "stop it or choose another port with --port"
+        )
+    exe = find_label_studio()
+    server.data.mkdir(parents=True, exist_ok=True)
+    log = open(server.log_file, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        proc = subprocess.Popen(
+            [exe, "start", "--no-browser", "--internal-host", HOST, "--port", str(creds.port),
+             "--data-dir", str(server.data), "--log-level", "WARNING"],
+            cwd=server.root,
+            env=child_env(server, creds),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() ends all of it
+        )
+    finally:
+        log.close()
+    server._write_private(server.pid_file, f"{proc.pid}\n")
+    if not wait_ready(server, creds, proc.pid, timeout=timeout, on_wait=on_wait):
+        stop(root)
+        raise click.ClickException(
+            f"Label Studio did not become ready within {timeout:.0f} s; see {server.log_file}"
+        )
+    return creds, True
+
+
+def wait_ready(server: ServerDir, creds: Credentials, pid: int, *, timeout: float,
+               on_wait=None) -> bool:
+    """True once /health answers and the stored token is accepted; False if the process dies
+    or time runs out. A first start runs migrations (~40 s); a restart takes ~4 s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.pid() != pid:
+            return False
+        if health(creds.url):
+            if token_works(creds.url, creds.token):
+                return True
+        if on_wait is not None:
+            on_wait()
+        time.sleep(0.5)
+    return False
+
+
+def stop(root: str | os.PathLike = DEFAULT_DATA_DIR, *, timeout: float = 20.0) -> bool:
+    """Stop the server's whole process group; True if one was running."""
+    server = ServerDir(root)
+    pid = server.pid()
+    if pid is None:
+        with contextlib.suppress(FileNotFoundError):
+            server.pid_file.unlink()
+        return False
+    _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.pid() == pid:
+        _reap(pid)
+        time.sleep(0.2)
+    if server.pid() == pid:
+        _signal_group(pid, signal.SIGKILL)
+        _reap(pid)
+    with contextlib.suppress(FileNotFoundError):
+        server.pid_file.unlink()
+    return True
+
+
+def kill(root: str | os.PathLike = DEFAULT_DATA_DIR) -> None:
+    """SIGKILL at once: what a crash or power cut does (used by the tests)."""
+    server = ServerDir(root)
+    pid = server.pid()
+    if pid is not None:
+        _signal_group(pid, signal.SIGKILL)
+        for _ in range(50):
+            _reap(pid)
+            if server.pid() != pid:
+                break
+            time.sleep(0.1)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def _reap(pid: int) -> None:
+    """Collect our own child's exit status so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def status(root: str | os.PathLike = DEFAULT_DATA_DIR) -> dict:
+    server = ServerDir(root)
+    creds = server.credentials()
+    pid = server.pid()
+    return {
+        "data_dir": str(server.root),
+        "url": creds.url if creds else None,
+        "pid": pid,
+        "running": pid is not None,
+        "healthy": bool(creds and pid and health(creds.url)),
+        "log": str(server.log_file),
+    }
+
+
+def local_credentials(root: str | os.PathLike = DEFAULT_DATA_DIR) -> Credentials | None:
+    """The embedded server's credentials, if it was ever started from here."""
+    return ServerDir(root).credentials()
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use: python -m asag.annotate.server
+    sys.exit("use `asag labelstudio start|stop|status`")

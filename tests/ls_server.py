@@ -1,0 +1,111 @@
+"""The real Label Studio server for the tests, started once per test session (a first start
+migrates a new SQLite database: ~40 s) through asag's own server code, on a free port of
+127.0.0.1 in a temporary data directory. Import it explicitly: `from ls_server import ls_server`.
+
+Label Studio comes from its own virtual environment (the README's set-up makes
+.venv-labelstudio); $ASAG_LABEL_STUDIO may point at another label-studio executable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from asag.annotate import server
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class LabelStudioServer:
+    root: Path
+    url: str
+    token: str
+    username: str
+    password: str
+    port: int
+
+    def api(self):
+        from asag.annotate.connection import connect
+
+        return connect(self.url, self.token)
+
+    def cli_env(self) -> dict[str, str]:
+        """Environment for CliRunner: this server, nothing inherited."""
+        return {"LABEL_STUDIO_URL": self.url, "LABEL_STUDIO_API_KEY": self.token}
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        server.kill(self.root)
+
+    def restart(self) -> None:
+        server.start(self.root, port=self.port, timeout=600)
+
+
+def _label_studio_executable() -> str | None:
+    for candidate in (os.environ.get(server.LABEL_STUDIO_ENV),
+                      str(REPO / ".venv-labelstudio" / "bin" / "label-studio")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def ls_server(tmp_path_factory) -> LabelStudioServer:
+    exe = _label_studio_executable()
+    if exe is None:
+        pytest.skip("Label Studio is not installed (.venv-labelstudio); see the README set-up")
+    previous = os.environ.get(server.LABEL_STUDIO_ENV)
+    os.environ[server.LABEL_STUDIO_ENV] = exe
+    root = tmp_path_factory.mktemp("labelstudio")
+    port = server.free_port()
+    try:
+        creds, _ = server.start(root, port=port, timeout=600)
+        yield LabelStudioServer(root, creds.url, creds.token, creds.username, creds.password,
+                                port)
+    finally:
+        server.stop(root)
+        if previous is None:
+            os.environ.pop(server.LABEL_STUDIO_ENV, None)
+        else:
+            os.environ[server.LABEL_STUDIO_ENV] = previous
+
+
+# -- helpers shared by the Label Studio tests ---------------------------------------------
+
+def answer(i: int, student_answer: str | None = None, question_id: str = "q1") -> dict:
+    """A raw answer record as `asag gather` writes it."""
+    return {
+        "id": f"a{i:05d}",
+        "question_id": question_id,
+        "question": "Why does ice float on water?",
+        "reference_answer": "Ice is less dense than liquid water.",
+        "student_answer": student_answer or f"Because it is lighter, answer {i}.",
+        "source": {"file": "answers.csv", "line": i + 2},
+    }
+
+
+def write_answers(path: Path, records: list[dict]) -> Path:
+    import json
+
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                    encoding="utf-8")
+    return path
+
+
+def tasks_by_answer(api, project_id: int) -> dict[str, list[int]]:
+    """Every task of the project, grouped by answer id, straight from the server."""
+    from asag.annotate.push import TaskIndex
+
+    index = TaskIndex(api, {"id": project_id, "task_number": None}, cache_dir=Path("/nonexistent"))
+    index.tasks = index._list(after=None)
+    return index.by_answer()
+
+
+def teacher(api, email: str):
+    """A new teacher account (made through the invite sign-up) and its logged-in session."""
+    from asag.annotate.users import create_account, login
+
+    user, password = create_account(api, email)
+    return user, login(api.url, email, password)
