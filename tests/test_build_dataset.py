@@ -372,3 +372,31 @@ def test_table_split_column_and_split_from_filename(tmp_path):
     bad.write_text(table.read_text())
     result = run(bad, "--split-from-filename", "--score-cols", "t1", "--scale", "0-3", "-o", out)
     assert "no split in the file name" in result.output and f"{bad}:SPLIT" in result.output
+
+
+def test_a_crash_while_writing_keeps_the_previous_dataset(tmp_path, monkeypatch):
+    from asag.build_dataset import output
+
+    items, ann = three_teachers(tmp_path)
+    out = tmp_path / "ds"
+    build_ok(ann, "--items", items, "-o", out)
+    before = manifest(out)["fingerprint"]
+
+    def crash(table, path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(output, "write_parquet", crash)
+    ann.write_text(ann.read_text().replace('"score": 0', '"score": 5'))
+    assert run(ann, "--items", items, "-o", out).exit_code != 0
+    assert manifest(out)["fingerprint"] == before
+    assert load_dataset_dir(out)[0]["train"].num_rows > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ann.jsonl", "ds", "raw.jsonl"]
+
+
+def test_refuses_to_overwrite_a_directory_that_is_not_a_dataset(tmp_path):
+    items, ann = three_teachers(tmp_path)
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "notes.txt").write_text("keep me")
+    result = run(ann, "--items", items, "-o", tmp_path / "precious")
+    assert result.exit_code == 1 and "is not an asag dataset directory" in result.output
+    assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
