@@ -45,9 +45,20 @@ def build_tiny_base(path: Path, *, hidden: int = 64, layers: int = 2) -> Path:
     return path
 
 
+# Session-wide cache: fixtures imported into several test modules are distinct fixture
+# definitions to pytest, but should build (and train) only once per session.
+_ONCE: dict[str, Path] = {}
+
+
+def _once(key: str, make) -> Path:
+    if key not in _ONCE or not _ONCE[key].exists():
+        _ONCE[key] = make()
+    return _ONCE[key]
+
+
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory) -> Path:
-    return build_tiny_base(tmp_path_factory.mktemp("tiny-bert"))
+    return _once("tiny_base", lambda: build_tiny_base(tmp_path_factory.mktemp("tiny-bert")))
 
 
 def yes_no_rows(n: int, seed: int = 0, questions: int = 4) -> list[dict]:
@@ -73,6 +84,7 @@ def make_dataset_dir(path: Path, scale: str, splits: dict[str, list[dict]],
                      fingerprint: str = "sha256:test") -> Path:
     """Write a built-dataset directory (asag/dataset_layout.py) from rows with a `label`
     (on label scales) or a `score` (on numeric scales)."""
+    import datasets
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
     from asag.scale import Scale
@@ -95,6 +107,7 @@ def make_dataset_dir(path: Path, scale: str, splits: dict[str, list[dict]],
 
     dsd = DatasetDict({name: Dataset.from_list([row(r) for r in rows], features=features)
                        for name, rows in splits.items()})
+    datasets.disable_progress_bars()
     dsd.save_to_disk(str(path))
     manifest = {"format_version": 1, "fingerprint": fingerprint, "scale": s.spec,
                 "aggregation": "mean", "split": {"by": "answer", "seed": 0},
@@ -122,3 +135,36 @@ def numeric_dataset(path: Path, *, n: int = 120) -> Path:
 
     return make_dataset_dir(path, "0-5", {"train": scored(yes_no_rows(n, 4)),
                                           "test": scored(yes_no_rows(40, 5))})
+
+
+# Settings under which the tiny BERT learns the yes/no rule in a few seconds.
+TINY_TRAIN = ["--epochs", "4", "--learning-rate", "1e-3", "--batch-size", "8",
+              "--logging-steps", "1000"]
+
+
+def run_cli(*args: str):
+    """Invoke `asag` in-process; the result carries exit_code and output (stdout + stderr)."""
+    from click.testing import CliRunner
+
+    from asag.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def yes_no_dir(tmp_path_factory) -> Path:
+    return _once("yes_no_dir", lambda: yes_no_dataset(tmp_path_factory.mktemp("yes-no") / "d"))
+
+
+@pytest.fixture(scope="session")
+def trained_scorer(tmp_path_factory, tiny_base, yes_no_dir) -> Path:
+    """A tiny scorer trained once per session by the real `asag train` command."""
+
+    def make() -> Path:
+        out = tmp_path_factory.mktemp("scorer") / "model"
+        result = run_cli("-q", "train", yes_no_dir, "-o", out, "--base-model", tiny_base,
+                         *TINY_TRAIN)
+        assert result.exit_code == 0, result.output
+        return out
+
+    return _once("trained_scorer", make)

@@ -23,6 +23,9 @@ class ArgumentError(click.BadParameter):
     def __init__(self, name: str, message: str) -> None:
         super().__init__(message, param_hint=f"'--{name.replace('_', '-')}'")
 
+    def __str__(self) -> str:  # Python callers see the option's name too
+        return self.format_message()
+
 
 def parse_template(template: str) -> tuple[str, str | None]:
     """(first segment, second segment or None); fields are checked against FIELDS."""

@@ -107,7 +107,12 @@ class Scorer:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         model = AutoModelForSequenceClassification.from_pretrained(str(path), use_safetensors=True)
         if quantize:
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, torch.qint8)
+            import warnings
+
+            with warnings.catch_warnings():  # torch.ao's deprecation notes, not the user's concern
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},
+                                                               torch.qint8)
             device = "cpu"
         return cls(model, tokenizer, manifest, device=device)
 

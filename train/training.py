@@ -158,7 +158,7 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
     if overwrite and is_main and (output_dir / CHECKPOINTS).exists() and resume_from is None:
         shutil.rmtree(output_dir / CHECKPOINTS)
     trainer.accelerator.wait_for_everyone()
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    run = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     validation = _best_eval(trainer.state)
     staging = output_dir / STAGING
     if is_main and staging.exists():
@@ -191,6 +191,8 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
             "steps": trainer.state.global_step,
             "best_checkpoint_step": _step_of(trainer.state.best_model_checkpoint),
             "seconds": round(time.time() - started, 1),
+            "train_loop_seconds": round(run.metrics.get("train_runtime", 0.0), 1),
+            "examples_per_second": round(run.metrics.get("train_samples_per_second", 0.0), 2),
             "max_length_coverage": round(sum(n <= max_length for n in lengths) / len(lengths), 4),
         },
         "metrics": {"validation": _strip_eval(validation)},
@@ -295,6 +297,7 @@ def _hf_args(args: TrainArgs, checkpoints: Path, metric: str, greater: bool, qui
         fp16=precision == "fp16",
         use_cpu=not cuda,
         ddp_backend="gloo" if processes > 1 and not cuda else None,
+        ddp_find_unused_parameters=False,
         train_sampling_strategy="group_by_length",
         remove_unused_columns=False,
         dataloader_num_workers=0,
