@@ -94,8 +94,12 @@ class Scale:
         return round((v - self.low) / self.step)
 
     def to_unit(self, value) -> float:
-        """Numeric scales mapped to 0..1 (a regression target)."""
-        return (float(self.coerce(value)) - self.low) / (self.high - self.low)
+        """Numeric scales mapped to 0..1 (a regression target). Aggregated scores (a mean,
+        the median of two teachers) may fall between steps, so only the range is enforced."""
+        number = float(value)
+        if not (self.low - 1e-9 <= number <= self.high + 1e-9):
+            raise ValueError(f"{value} is outside the scale {self.spec}")
+        return (number - self.low) / (self.high - self.low)
 
     def from_unit(self, x: float) -> float:
         """A regression output back onto the scale, clipped to it (not rounded to a step)."""

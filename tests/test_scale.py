@@ -1,0 +1,49 @@
+"""Scales are parsed once and mean the same in every command."""
+
+from __future__ import annotations
+
+import click
+import pytest
+
+from asag.scale import Scale
+
+
+@pytest.mark.parametrize("spec,values", [
+    ("0-5", [0, 1, 2, 3, 4, 5]),
+    ("0-2 step 0.5", [0, 0.5, 1, 1.5, 2]),
+    ("0-2:0.5", [0, 0.5, 1, 1.5, 2]),
+    ("incorrect, partially_correct ,correct", ["incorrect", "partially_correct", "correct"]),
+])
+def test_specs_parse_to_their_values(spec, values):
+    assert Scale.parse(spec).values == values
+
+
+def test_canonical_spec_is_stable():
+    assert Scale.parse("0 - 10 step 0.5").spec == "0-10 step 0.5"
+    assert Scale.parse("0-2:1").spec == "0-2"
+
+
+@pytest.mark.parametrize("spec", ["5-0", "0-5 step 2", "correct", "a,a", "0-5 step 0"])
+def test_unusable_specs_are_rejected_with_an_example(spec):
+    with pytest.raises(click.BadParameter, match="e.g."):
+        Scale.parse(spec)
+
+
+def test_coerce_accepts_values_on_the_scale_and_names_what_is_wrong():
+    half = Scale.parse("0-5 step 0.5")
+    assert half.coerce("2,5") == 2.5 and half.coerce(3) == 3
+    with pytest.raises(ValueError, match="outside the scale 0-5 step 0.5"):
+        half.coerce("6")
+    with pytest.raises(ValueError, match="not a step of 0.5"):
+        half.coerce("2.25")
+    labels = Scale.parse("incorrect,correct")
+    with pytest.raises(ValueError, match="is not one of incorrect, correct"):
+        labels.coerce("Correct")
+
+
+def test_regression_targets_round_trip_and_aggregates_between_steps_are_allowed():
+    scale = Scale.parse("0-5")
+    assert scale.to_unit(2.5) == 0.5  # a median of two teachers
+    assert scale.from_unit(scale.to_unit(4)) == 4
+    assert scale.from_unit(1.3) == 5 and scale.from_unit(-0.2) == 0
+    assert scale.index(3) == 3 and Scale.parse("a,b,c").index("c") == 2
