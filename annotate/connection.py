@@ -46,16 +46,23 @@ class Api:
 
     url: str
     sdk: Any
+    last_date: str = ""  # the server's clock (HTTP Date) at its latest answer
 
     def request(self, method: str, path: str, *, params=None, json_body=None,
                 timeout: float | None = None, retry: bool = True) -> Any:
         options: dict[str, Any] = {} if retry else dict(NO_RETRY)
         if timeout is not None:
             options["timeout_in_seconds"] = timeout
+        content, headers = None, None
+        if json_body is not None:  # orjson: the SDK's own encoder costs ~0.3 s per 10k tasks
+            import orjson
+
+            content, headers = orjson.dumps(json_body), {"Content-Type": "application/json"}
         response = self.sdk._client_wrapper.httpx_client.request(
-            path.lstrip("/"), method=method, params=params, json=json_body,
+            path.lstrip("/"), method=method, params=params, content=content, headers=headers,
             request_options=options or None,
         )
+        self.last_date = response.headers.get("date", self.last_date)
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -65,7 +72,11 @@ class Api:
         if response.status_code == 204 or not response.content:
             return None
         ctype = response.headers.get("content-type", "")
-        return response.json() if "json" in ctype else response.content
+        if "json" not in ctype:
+            return response.content
+        import orjson
+
+        return orjson.loads(response.content)
 
     def get(self, path: str, **kw) -> Any:
         return self.request("GET", path, **kw)
@@ -78,11 +89,6 @@ class Api:
 
     def delete(self, path: str, **kw) -> Any:
         return self.request("DELETE", path, **kw)
-
-    def server_date(self) -> str:
-        """The server's clock (HTTP Date header), so incremental pulls never trust ours."""
-        response = self.sdk._client_wrapper.httpx_client.request("health", method="GET")
-        return response.headers.get("date", "")
 
 
 def resolve(url: str | None, api_key: str | None, data_dir) -> tuple[str, str]:

@@ -21,6 +21,9 @@ SCORE_FROM = "score"  # <Choices name=...> in the template
 COMMENT_FROM = "comment"  # <TextArea name=...>
 TEXT_TO = "student_answer"
 TASK_FIELDS = ("answer_id", "question_id", "question", "reference_answer", "student_answer")
+# what push and pull read of a project; asked for by name, the list is as fast as the detail
+FIELDS = ("id,title,label_config,maximum_annotations,model_version,task_number,"
+          "total_annotations_number,skipped_annotations_number")
 _MARKER = re.compile(r"<!--\s*asag-scale:\s*(.*?)\s*-->")
 
 
@@ -69,7 +72,8 @@ def find(api: Api, title: str) -> dict | None:
     """The project with exactly this title; two of them is an error naming both ids."""
     found, page = [], 1
     while True:
-        body = api.get("api/projects/", params={"title": title, "page": page, "page_size": 100})
+        body = api.get("api/projects/", params={"title": title, "page": page, "page_size": 100,
+                                                "include": FIELDS})
         results = body.get("results", []) if isinstance(body, dict) else body
         found += [p for p in results if p.get("title") == title]
         if not isinstance(body, dict) or not body.get("next"):
@@ -81,15 +85,13 @@ def find(api: Api, title: str) -> dict | None:
             f"{len(found)} projects on {api.url} are titled '{title}' (ids {ids}); rename all "
             "but one in Label Studio (project settings) so --project names one"
         )
-    if not found:
-        return None
-    return api.get(f"api/projects/{found[0]['id']}/")
+    return found[0] if found else None
 
 
 def require(api: Api, title: str) -> dict:
     project = find(api, title)
     if project is None:
-        body = api.get("api/projects/", params={"page_size": 10})
+        body = api.get("api/projects/", params={"page_size": 10, "include": "id,title"})
         names = [p["title"] for p in (body.get("results", []) if isinstance(body, dict) else body)]
         known = ", ".join(f"'{n}'" for n in names) if names else "none"
         raise click.ClickException(

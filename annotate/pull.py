@@ -21,15 +21,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+import orjson
 from asag.annotate.connection import Api
 from asag.annotate.project import COMMENT_FROM, SCORE_FROM
+from fastjsonschema import JsonSchemaException
 
-from asag.records import ANNOTATION, atomic_writer, read_jsonl, write_jsonl
+from asag.errors import InputError
+from asag.records import ANNOTATION, ShapeValidator, atomic_writer
 from asag.scale import Scale
 
 STATE_SUFFIX = ".state.json"
 VIEW_TITLE = "asag pull (temporary)"
-OVERLAP = timedelta(seconds=5)  # re-read a little before the last pull: commits lag a bit
+# Re-read a little before the last pull (a save's timestamp precedes its commit; the Date
+# header has whole seconds). Anything still missed changes the count and forces a full pull.
+OVERLAP = timedelta(seconds=2)
 SERIALIZATION = {
     "annotations__completed_by": {"only_id": False},  # {id, email, ...}
     "predictions": {"only_id": False},
@@ -74,51 +79,49 @@ def state_path(output: Path) -> Path:
     return output.with_name(output.name + STATE_SUFFIX)
 
 
-def pull(api: Api, project: dict, output: Path, *, scale: Scale, full: bool = False) -> PullReport:
+def pull(api: Api, project: dict, output: Path, *, scale: Scale, full: bool = False,
+         _attempt: int = 0) -> PullReport:
     report = PullReport()
     state = _read_state(output, api.url, project["id"])
-    since = None if (full or state is None) else state["watermark"]
-    watermark = _server_time(api) - OVERLAP
-    old = _read_output(output) if since is not None else {}
-    if since is not None and old is None:
-        since = None  # the output was removed or damaged: start again
-    old = old or {}
+    old = _read_output(output) if state is not None and not full else None
+    since = state["watermark"] if old is not None else None  # no output: start again
     report.mode = "incremental" if since else "full"
 
-    tasks = export_tasks(api, project["id"], since=since)
+    tasks, server_now = export_tasks(api, project["id"], since=since)
     fresh, foreign = _normalise_all(tasks, project, scale, report)
-    merged = _merge(old if since else {}, fresh, {t["id"] for t in tasks}, report)
-    prev_foreign = dict(state.get("foreign", {})) if since and state else {}
-    for task in tasks:
-        prev_foreign.pop(str(task["id"]), None)
-    prev_foreign.update(foreign)
-
+    task_ids = {t["id"] for t in tasks}
     if since:
-        expected = _expected_count(api, project["id"])
-        if expected is not None and expected != len(merged) + sum(prev_foreign.values()):
-            report_full = pull(api, project, output, scale=scale, full=True)
-            report_full.fallback = (
-                f"incremental pull found {len(merged) + sum(prev_foreign.values())} annotations "
-                f"but the project has {expected} (tasks deleted?), so a full pull was done")
-            return report_full
-    if not since and state is not None:
-        # annotations the previous output had and the project no longer has
-        _deleted_since(_read_output(output) or {}, merged, report)
+        merged = _merge(old, fresh, task_ids, report)
+        foreign = {**{k: n for k, n in state.get("foreign", {}).items()
+                      if int(k) not in task_ids}, **foreign}
+        found, expected = len(merged) + sum(foreign.values()), _expected_count(api, project)
+        if expected is not None and expected != found:
+            if _attempt == 0:  # a label saved during this pull: look once more
+                return pull(api, project, output, scale=scale, _attempt=1)
+            report = pull(api, project, output, scale=scale, full=True)
+            report.fallback = (f"incremental pull found {found} annotations but the project has "
+                               f"{expected} (tasks deleted?), so a full pull was done")
+            return report
+    else:
+        merged = fresh
+        previous = _read_output(output, strict=False) if state is not None else None
+        _compare(previous or {}, merged, report)
 
     _write(output, merged)
-    _write_state(output, api.url, project, watermark, prev_foreign, report)
+    _write_state(output, api.url, project, server_now - OVERLAP, foreign, report)
     report.total = len(merged)
     report.answers = len({r["answer_id"] for r in merged.values()})
     report.skipped = sum(1 for r in merged.values() if r["skipped"])
-    report.foreign = sum(prev_foreign.values())
+    report.foreign = sum(foreign.values())
     return report
 
 
 # -- export -----------------------------------------------------------------------------
 
-def export_tasks(api: Api, project_id: int, *, since: str | None) -> list[dict]:
+def export_tasks(api: Api, project_id: int, *, since: str | None) -> tuple[list[dict], datetime]:
     """Tasks (with annotations, completed_by expanded, predictions) through a snapshot export
-    limited by a temporary view; the view and the export are deleted afterwards."""
+    limited by a temporary view, and the server's time just before it; the view and the export
+    are deleted afterwards."""
     if since is None:
         filters = {"conjunction": "or", "items": [
             _number_filter("total_annotations", 0), _number_filter("cancelled_annotations", 0)]}
@@ -128,6 +131,7 @@ def export_tasks(api: Api, project_id: int, *, since: str | None) -> list[dict]:
              "value": since}]}
     view = api.post("api/dm/views/", {"project": project_id,
                                       "data": {"title": VIEW_TITLE, "filters": filters}})
+    server_now = _parse_date(api.last_date)  # before the snapshot: nothing later is skipped
     export = None
     try:
         export = api.post(
@@ -139,7 +143,7 @@ def export_tasks(api: Api, project_id: int, *, since: str | None) -> list[dict]:
         export = _wait_export(api, project_id, export)
         raw = api.get(f"api/projects/{project_id}/exports/{export['id']}/download",
                       params={"exportType": "JSON"}, timeout=1800)
-        return json.loads(raw) if isinstance(raw, (bytes, str)) else raw
+        return (orjson.loads(raw) if isinstance(raw, (bytes, str)) else raw), server_now
     finally:
         if export is not None:
             _quietly(api.delete, f"api/projects/{project_id}/exports/{export['id']}")
@@ -174,20 +178,22 @@ def _quietly(call, *args) -> None:
         pass
 
 
-def _server_time(api: Api):
-    """The server's clock from its Date header (whole seconds, UTC)."""
-    stamp = api.server_date()
+def _parse_date(stamp: str) -> datetime:
+    """An HTTP Date header (whole seconds, UTC); our own clock if there is none."""
     try:
-        return email.utils.parsedate_to_datetime(stamp)
-    except (TypeError, ValueError):  # no Date header: fall back to ours
+        return email.utils.parsedate_to_datetime(stamp).astimezone(UTC)
+    except (TypeError, ValueError):
         return datetime.now(UTC)
 
 
-def _expected_count(api: Api, project_id: int) -> int | None:
-    project = api.get(f"api/projects/{project_id}/")
+def _expected_count(api: Api, project: dict) -> int | None:
+    """Annotations the project holds now, skipped ones included (its own counters)."""
+    body = api.get("api/projects/", params={
+        "ids": project["id"], "include": "id,total_annotations_number,skipped_annotations_number"})
+    rows = [p for p in body.get("results", []) if p.get("id") == project["id"]]
     try:
-        return int(project["total_annotations_number"]) + int(project["skipped_annotations_number"])
-    except (KeyError, TypeError, ValueError):
+        return int(rows[0]["total_annotations_number"]) + int(rows[0]["skipped_annotations_number"])
+    except (IndexError, KeyError, TypeError, ValueError):
         return None
 
 
@@ -297,7 +303,8 @@ def _merge(old: dict[int, dict], fresh: dict[int, dict], task_ids: set[int],
     return merged
 
 
-def _deleted_since(old: dict[int, dict], merged: dict[int, dict], report: PullReport) -> None:
+def _compare(old: dict[int, dict], merged: dict[int, dict], report: PullReport) -> None:
+    """A full pull against the previous output: what is new, edited and gone."""
     report.new = sum(1 for k in merged if k not in old)
     report.edited = sum(1 for k, r in merged.items() if k in old and old[k] != r)
     report.deleted = [_deletion(r) for k, r in old.items() if k not in merged]
@@ -307,15 +314,35 @@ def _deletion(record: dict) -> dict:
     return {k: record[k] for k in ("annotation_id", "answer_id", "task_id", "annotator")}
 
 
-def _read_output(output: Path) -> dict[int, dict] | None:
+def _read_output(output: Path, strict: bool = True) -> dict[int, dict] | None:
+    """The previous output by annotation id (our own records: a shape check suffices)."""
     if not output.is_file():
         return None
-    return {r["annotation_id"]: r for _, r in read_jsonl(output, ANNOTATION)}
+    check, records = ShapeValidator(ANNOTATION), {}
+    with output.open("rb") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+                if not isinstance(record, dict) or "annotation_id" not in record:
+                    raise JsonSchemaException("no annotation_id")
+                check(record)
+            except (orjson.JSONDecodeError, JsonSchemaException) as exc:
+                if not strict:
+                    return None
+                raise InputError(f"not an annotation record ({exc})", file=str(output),
+                                 line=lineno, fix="re-run with --full to rewrite it") from None
+            records[record["annotation_id"]] = record
+    return records
 
 
 def _write(output: Path, records: dict[int, dict]) -> None:
-    ordered = sorted(records.values(), key=lambda r: (r["answer_id"], r["annotation_id"]))
-    write_jsonl(output, ordered, ANNOTATION)
+    check = ShapeValidator(ANNOTATION)
+    with atomic_writer(output, "wb") as fh:
+        for record in sorted(records.values(), key=lambda r: (r["answer_id"], r["annotation_id"])):
+            check(record)
+            fh.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
 
 
 def _read_state(output: Path, url: str, project_id: int) -> dict | None:
@@ -328,7 +355,7 @@ def _read_state(output: Path, url: str, project_id: int) -> dict | None:
     return state
 
 
-def _write_state(output: Path, url: str, project: dict, watermark, foreign: dict,
+def _write_state(output: Path, url: str, project: dict, watermark: datetime, foreign: dict,
                  report: PullReport) -> None:
     path = state_path(output)
     previous = {}

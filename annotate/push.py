@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asag.annotate.connection import NO_RETRY, Api
+from asag.annotate.connection import Api
 from asag.annotate.project import SCORE_FROM, TASK_FIELDS, TEXT_TO
 
 from asag.console import progress
@@ -201,11 +201,10 @@ def push_records(
             if predictions and record["id"] in predictions:
                 task["predictions"] = [predictions[record["id"]]]
             payload.append(task)
-        result = api.sdk.projects.import_tasks(
-            project["id"], request=payload, return_task_ids=True,
-            request_options={**NO_RETRY, "timeout_in_seconds": 900},
-        )
-        task_ids = list(result.task_ids or [])
+        # POST /api/projects/{id}/import, never retried (see the module's docstring)
+        result = api.post(f"api/projects/{project['id']}/import", payload,
+                          params={"return_task_ids": "true"}, timeout=900)
+        task_ids = list(result.get("task_ids") or [])
         if len(task_ids) != len(batch):  # pragma: no cover - a server that ignores the flag
             raise RuntimeError(f"import returned {len(task_ids)} task ids for {len(batch)} tasks")
         index.add(zip(task_ids, (r["id"] for r in batch), strict=True))

@@ -17,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -206,7 +205,6 @@ def start(
     port: int | None = None,
     username: str = DEFAULT_USERNAME,
     timeout: float = 300.0,
-    on_wait=None,
 ) -> tuple[Credentials, bool]:
     """Start the server (or find it running); returns (credentials, started_now).
 
@@ -216,7 +214,7 @@ def start(
     creds = server.credentials()
     pid = server.pid()
     if pid is not None and creds is not None:
-        if wait_ready(server, creds, pid, timeout=timeout, on_wait=on_wait):
+        if wait_ready(server, creds, pid, timeout=timeout):
             return creds, False
     if creds is None:
         creds = server.create_credentials(port or DEFAULT_PORT, username)
@@ -246,27 +244,27 @@ def start(
     finally:
         log.close()
     server._write_private(server.pid_file, f"{proc.pid}\n")
-    if not wait_ready(server, creds, proc.pid, timeout=timeout, on_wait=on_wait):
+    if not wait_ready(server, creds, proc.pid, timeout=timeout):
+        died = server.pid() != proc.pid
         stop(root)
+        what = "exited during start-up" if died else f"was not ready within {timeout:.0f} s"
         raise click.ClickException(
-            f"Label Studio did not become ready within {timeout:.0f} s; see {server.log_file}"
+            f"Label Studio {what}; see the end of {server.log_file}"
+            + ("" if died else " (a first start on a busy machine may need --timeout 600)")
         )
     return creds, True
 
 
-def wait_ready(server: ServerDir, creds: Credentials, pid: int, *, timeout: float,
-               on_wait=None) -> bool:
+def wait_ready(server: ServerDir, creds: Credentials, pid: int, *, timeout: float) -> bool:
     """True once /health answers and the stored token is accepted; False if the process dies
     or time runs out. A first start runs migrations (~40 s); a restart takes ~4 s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.pid() != pid:
             return False
-        if health(creds.url):
-            if token_works(creds.url, creds.token):
-                return True
-        if on_wait is not None:
-            on_wait()
+        if health(creds.url) and token_works(creds.url, creds.token):
+            return True
+        _reap(pid)
         time.sleep(0.5)
     return False
 
@@ -336,7 +334,3 @@ def status(root: str | os.PathLike = DEFAULT_DATA_DIR) -> dict:
 def local_credentials(root: str | os.PathLike = DEFAULT_DATA_DIR) -> Credentials | None:
     """The embedded server's credentials, if it was ever started from here."""
     return ServerDir(root).credentials()
-
-
-if __name__ == "__main__":  # pragma: no cover - manual use: python -m asag.annotate.server
-    sys.exit("use `asag labelstudio start|stop|status`")

@@ -51,8 +51,16 @@ def _label_studio_executable() -> str | None:
     return None
 
 
+_started: list[LabelStudioServer] = []  # one server per session, whichever module asks first
+
+
 @pytest.fixture(scope="session")
 def ls_server(tmp_path_factory) -> LabelStudioServer:
+    # Each test module that imports this fixture gets its own fixture definition, so the
+    # server itself is kept at module level: started once, stopped at the session's end.
+    if _started:
+        yield _started[0]
+        return
     exe = _label_studio_executable()
     if exe is None:
         pytest.skip("Label Studio is not installed (.venv-labelstudio); see the README set-up")
@@ -62,8 +70,9 @@ def ls_server(tmp_path_factory) -> LabelStudioServer:
     port = server.free_port()
     try:
         creds, _ = server.start(root, port=port, timeout=600)
-        yield LabelStudioServer(root, creds.url, creds.token, creds.username, creds.password,
-                                port)
+        _started.append(LabelStudioServer(root, creds.url, creds.token, creds.username,
+                                          creds.password, port))
+        yield _started[0]
     finally:
         server.stop(root)
         if previous is None:

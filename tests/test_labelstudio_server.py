@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import stat
+import uuid
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,17 @@ def _listening_addresses(port: int) -> set[str]:
             else:
                 found.add("::" if set(addr) == {"0"} else addr)
     return found
+
+
+@pytest.mark.labelstudio
+def test_add_user_makes_an_account_that_can_log_in(ls_server):  # noqa: F811
+    from asag.annotate.users import login
+
+    email = f"teacher-{uuid.uuid4().hex[:6]}@school.test"
+    made = run("labelstudio", "add-user", email, env=ls_server.cli_env())
+    assert made.exit_code == 0, made.output
+    password = made.output.split("password ")[1].split()[0]
+    session = login(ls_server.url, email, password)
+    assert session.get("/api/current-user/whoami").json()["email"] == email
+    invite = run("labelstudio", "invite", env=ls_server.cli_env())
+    assert invite.output.startswith(f"{ls_server.url}/user/signup/?token=")
