@@ -83,7 +83,7 @@ def scoring(model_dir: Path, dataset: Path, quantize: bool) -> dict:
     from asag.train import Scorer
     from datasets import load_from_disk
 
-    rows = [dict(r) for r in load_from_disk(str(dataset))["test_uq"]]
+    rows = [dict(r) for r in load_from_disk(str(dataset))["test_ua"]]
     scorer = Scorer.load(model_dir, quantize=quantize)
     scorer.score_many(rows[:32])  # warm-up
     started = time.time()
@@ -95,7 +95,7 @@ def scoring(model_dir: Path, dataset: Path, quantize: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--dataset", type=Path, default=Path("/tmp/asag-bench/sb-3way"))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/asag-bench"))

@@ -226,7 +226,8 @@ def _head_config(scale) -> dict:
 
 def _train_validation(dsd, args: TrainArgs) -> tuple[list[dict], list[dict], str]:
     if "validation" in dsd and len(dsd["validation"]) > 0:
-        return D.split_rows(dsd["train"]), D.split_rows(dsd["validation"]), "validation split"
+        rows = D.split_rows(dsd["train"]), D.split_rows(dsd["validation"])
+        return *rows, "the dataset's validation split"
     if len(dsd["train"]) < 10:
         raise InputError(f"only {len(dsd['train'])} training answers and no validation split",
                          fix="label more answers (10 or more) before training")
