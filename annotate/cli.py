@@ -170,12 +170,18 @@ def annotate(ctx: click.Context, conn) -> None:
               help="How many different teachers score each answer (default 1).")
 @click.option("--batch-size", type=click.IntRange(1, 50000), default=2500, show_default=True,
               help="Answers per import call.")
+@click.option("--predictions-from", type=click.Path(file_okay=False, path_type=Path),
+              default=None, metavar="MODEL_DIR",
+              help="Attach this scorer's scores as pre-annotations to the answers imported, "
+                   "and import the least certain first.")
 @click.pass_context
 def push(ctx: click.Context, records: Path, project: str, scale, annotations_per_answer,
-         batch_size: int) -> None:
+         batch_size: int, predictions_from: Path | None) -> None:
     """Import the answers of RECORDS (`asag gather` output) that the project lacks.
 
-    Safe to re-run after a crash or with new answers: each answer is in the project once."""
+    Safe to re-run after a crash or with new answers: each answer is in the project once.
+    With --predictions-from, teachers see the model's score as a suggestion (Label Studio
+    predictions) and the answers it is least sure of come first in their stream."""
     from asag.annotate import project as projects
     from asag.annotate.connection import api_errors
     from asag.annotate.push import PushReport, push_records, read_records
@@ -202,13 +208,64 @@ def push(ctx: click.Context, records: Path, project: str, scale, annotations_per
         if created:
             info(f"created project '{project}' (id {proj['id']}, scale {scale.spec}, "
                  f"{proj.get('maximum_annotations', 1)} teacher(s) per answer)")
+        predict = None
+        if predictions_from is not None:
+            from asag.annotate.predictions import predictor
+
+            predict = predictor(predictions_from, scale)
         try:
-            push_records(api, proj, rows, report, batch_size=batch_size)
+            push_records(api, proj, rows, report, batch_size=batch_size, predict=predict)
         except click.ClickException:
             raise
         except Exception:
             info(f"stopped after {report.created:,} answers were confirmed imported")
             raise
+        # the project's model version picks the predictions teachers see; Label Studio
+        # accepts it only once predictions of that version exist
+        if predict is not None and report.created and \
+                proj.get("model_version") != predict.model_version:
+            api.patch(f"api/projects/{proj['id']}/", {"model_version": predict.model_version})
+    info(report.summary(project))
+    if predict is not None:
+        info(f"predictions of model {predict.model_version} attached to the {report.created:,} "
+             "answers imported, least certain first")
+
+
+@annotate.command()
+@click.option("--project", required=True, help="Project title.")
+@click.option("--scores", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The table the project's answers were gathered from, with the teachers' "
+                   "score columns.")
+@click.option("--teacher-cols", required=True, metavar="COL,COL",
+              help="Score columns; each becomes one simulated teacher account.")
+@click.option("--limit", type=click.IntRange(0), default=None,
+              help="Each teacher scores at most this many of the table's answers in all, "
+                   "earlier ones included (default: all).")
+@click.pass_context
+def simulate(ctx: click.Context, project: str, scores: Path, teacher_cols: str,
+             limit: int | None) -> None:
+    """SIMULATED teachers score the project through the API, for demos and the main job.
+
+    Each --teacher-cols column becomes a Label Studio account (sim-<column>@asag.local) that
+    annotates, with the column's score, every task it has not annotated yet. Answers are
+    matched by `asag gather`'s ids: gather SCORES with default options."""
+    from asag.annotate import project as projects
+    from asag.annotate.connection import api_errors
+    from asag.annotate.simulate import check_columns, table_scores
+    from asag.annotate.simulate import simulate as run_simulation
+
+    from asag.console import info, progress
+
+    columns = check_columns(teacher_cols)
+    api = _connect(ctx.meta["asag.annotate.conn"])
+    with api_errors(api.url, f"simulating teachers in project '{project}'"):
+        proj = projects.require(api, project)
+        scale = projects.scale_of(proj.get("label_config", ""))
+        if scale is None:
+            raise click.ClickException(f"project '{project}' was not made by asag push")
+        table = table_scores(scores, columns, scale)
+        info(f"SIMULATED teachers (not real people): {', '.join(columns)} from {scores}")
+        report = run_simulation(api, proj, scale, table, columns, limit=limit, progress=progress)
     info(report.summary(project))
 
 

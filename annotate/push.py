@@ -76,8 +76,7 @@ def task_data(record: Mapping) -> dict:
 
 
 def prediction_payload(scale: Scale, value, *, model_version: str, confidence=None) -> dict:
-    """A model's score as a Label Studio prediction (pre-annotation) on the score choices.
-    Kept here for `push --predictions-from` (the training issue)."""
+    """A model's score as a Label Studio prediction (pre-annotation) on the score choices."""
     pred = {
         "model_version": model_version,
         "result": [{"from_name": SCORE_FROM, "to_name": TEXT_TO, "type": "choices",
@@ -173,20 +172,26 @@ def push_records(
     *,
     batch_size: int = DEFAULT_BATCH,
     predictions: Mapping[str, dict] | None = None,
+    predict: Callable[[list[dict]], tuple[list[dict], Mapping[str, dict]]] | None = None,
     before_batch: Callable[[int], None] | None = None,
     cache_dir: Path = CACHE_DIR,
 ) -> PushReport:
     """Import the records the project lacks, in batches, in the given order.
 
     `predictions` maps answer ids to Label Studio predictions (`prediction_payload`), shown
-    to teachers as suggestions. `before_batch(k)` is called before batch k (tests use it to
-    kill the server mid-push)."""
+    to teachers as suggestions; `predict(missing)` makes them for the answers about to be
+    imported only, and returns those answers in the order to import them
+    (annotate/predictions.py: least certain first). `before_batch(k)` is called before
+    batch k (tests use it to kill the server mid-push)."""
     index = TaskIndex(api, project, cache_dir)
     report.listed = index.load()
     present = index.by_answer()
     report.duplicates_on_server = {a: t for a, t in present.items() if a and len(t) > 1}
     missing = [r for r in records if r["id"] not in present]
     report.present += len(records) - len(missing)
+    if predict is not None:
+        missing, made = predict(missing)
+        predictions = {**(predictions or {}), **made}
 
     batch: list[dict] = []
     number = 0

@@ -1,4 +1,6 @@
-"""Writes sample_answers.csv: the bundled sample for the main job and the README.
+"""Writes sample_answers.csv: the bundled sample for the main job and the README, and
+sample_new_answers.csv: a later batch of other answers to the same questions (the main job's
+retraining round pushes them with the first model's scores as pre-annotations).
 
 Eight questions (four English, four Hungarian) with reference answers, and a few hundred
 student answers built from correct, partial and wrong phrasings, each scored 0-5 by two
@@ -89,6 +91,9 @@ QUESTIONS = [
      ["", "Mert ", "Szerintem ", "Talán "], ["", ".", ", nem tudom biztosan."]),
 ]
 PER_QUESTION = 40
+NEW_PER_QUESTION = 15
+HEADER = ["question_id", "question", "reference_answer", "student_answer", "teacher_a",
+          "teacher_b"]
 
 
 def teacher(rng: random.Random, true: int, strict: bool) -> int:
@@ -103,21 +108,30 @@ def teacher(rng: random.Random, true: int, strict: bool) -> int:
 
 def main() -> None:
     rng = random.Random(2026)
-    rows = []
+    later = random.Random(2027)  # the new batch: drawn apart, so the first file never changes
+    rows, new_rows = [], []
     for qid, question, reference, phrasings, openers, closers in QUESTIONS:
         combos = sorted({(score, o + p, c) for score, ps in phrasings.items() for p in ps
                          for o in openers for c in closers})
-        for score, text, closer in rng.sample(combos, PER_QUESTION):
-            answer = (text[0].upper() + text[1:] + closer).strip()
-            rows.append([qid, question, reference, answer, teacher(rng, score, False),
-                         teacher(rng, score, True)])
-    path = Path(__file__).with_name("sample_answers.csv")
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(["question_id", "question", "reference_answer", "student_answer",
-                      "teacher_a", "teacher_b"])
-        out.writerows(rows)
-    print(f"wrote {len(rows)} answers to {path}")
+        chosen = rng.sample(combos, PER_QUESTION)
+        for score, text, closer in chosen:
+            rows.append(_row(rng, qid, question, reference, score, text, closer))
+        unused = [c for c in combos if c not in set(chosen)]
+        for score, text, closer in later.sample(unused, NEW_PER_QUESTION):
+            new_rows.append(_row(later, qid, question, reference, score, text, closer))
+    for name, table in (("sample_answers.csv", rows), ("sample_new_answers.csv", new_rows)):
+        path = Path(__file__).with_name(name)
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(HEADER)
+            out.writerows(table)
+        print(f"wrote {len(table)} answers to {path}")
+
+
+def _row(rng: random.Random, qid, question, reference, score, text, closer) -> list:
+    answer = (text[0].upper() + text[1:] + closer).strip()
+    return [qid, question, reference, answer, teacher(rng, score, False),
+            teacher(rng, score, True)]
 
 
 if __name__ == "__main__":

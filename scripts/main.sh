@@ -1,15 +1,149 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: set up (idempotent), then run the loop on the bundled
-# sample into ./runs/sample. Re-running reuses what exists.
+# The main job on embedded defaults: set up (idempotent), then run the whole loop on the
+# bundled sample into ./runs/sample, with two SIMULATED teachers scoring in the local Label
+# Studio, and a retraining round on new answers pre-annotated by the first model.
+# Re-running reuses what exists (the server, the project, its scores, the datasets, models).
+# ASAG_TRAIN_EPOCHS (default 3) sets how long each quick training runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
+export TOKENIZERS_PARALLELISM=false
 ASAG=.venv/bin/asag
+PY=.venv/bin/python
 OUT=runs/sample
+PROJECT="asag sample"
+TEACHERS=teacher_a,teacher_b
+QUICK=(--epochs "${ASAG_TRAIN_EPOCHS:-3}" --max-length 128 --batch-size 16 --logging-steps 1000)
 mkdir -p "$OUT"
+started=$SECONDS
+step() { printf '\n== [%ss] %s\n' "$((SECONDS - started))" "$*"; }
 
-echo "== gather: examples/sample_answers.csv -> $OUT/raw.jsonl"
+step "Label Studio (local, 127.0.0.1)"
+$ASAG labelstudio start
+
+step "gather the sample: examples/sample_answers.csv -> $OUT/raw.jsonl"
 $ASAG gather examples/sample_answers.csv -o "$OUT/raw.jsonl"
-echo
-echo "Done. Raw answer records: $OUT/raw.jsonl"
+# every answer of both rounds, the items the datasets are built from
+$ASAG -q gather examples/sample_answers.csv examples/sample_new_answers.csv -o "$OUT/raw-all.jsonl"
+
+step "push to the project '$PROJECT' (scale 0-5, two teachers per answer)"
+$ASAG annotate push "$OUT/raw.jsonl" --project "$PROJECT" --scale 0-5 --annotations-per-answer 2
+
+step "SIMULATED teachers score every answer (two Label Studio accounts, through the API)"
+$ASAG annotate simulate --project "$PROJECT" --scores examples/sample_answers.csv \
+  --teacher-cols "$TEACHERS"
+
+step "pull the scores -> $OUT/annotations.jsonl"
+$ASAG annotate pull --project "$PROJECT" -o "$OUT/annotations.jsonl"
+
+# build_once DIR: build a dataset (split by answer) unless DIR already holds one
+build_once() {
+  if [ -f "$1/manifest.json" ]; then
+    echo "reusing the dataset $1 (delete it to rebuild)"
+  else
+    $ASAG build-dataset "$OUT/annotations.jsonl" --items "$OUT/raw-all.jsonl" --split-by answer \
+      -o "$1"
+  fi
+}
+# train_once DIR [options]: train on the default model unless DIR already holds a scorer
+train_once() {
+  local dir=$1 data=$2
+  shift 2
+  if [ -f "$dir/asag_scorer.json" ]; then
+    echo "reusing the scorer $dir (delete it to retrain)"
+  else
+    $ASAG train "$data" -o "$dir" "${QUICK[@]}" --overwrite "$@"
+  fi
+}
+
+step "build the dataset -> $OUT/data/v1"
+build_once "$OUT/data/v1"
+
+step "train a scorer quickly on the default model -> $OUT/models/v1"
+train_once "$OUT/models/v1" "$OUT/data/v1"
+
+step "evaluate $OUT/models/v1 on the test split"
+$ASAG evaluate "$OUT/models/v1" "$OUT/data/v1" -o "$OUT/models/v1/eval"
+
+step "score a few new answers with it (the Python API does the same: Scorer.load(dir).score(...))"
+head -n 6 examples/sample_new_answers.csv | cut -d, -f1-4 > "$OUT/few-new.csv"
+$ASAG score "$OUT/models/v1" "$OUT/few-new.csv" -o "$OUT/few-new.scored.csv"
+$PY - "$OUT/few-new.scored.csv" <<'EOF'
+import csv, sys
+for row in csv.DictReader(open(sys.argv[1], encoding="utf-8")):
+    extra = {k: v for k, v in row.items() if k not in ("question_id", "question",
+                                                       "reference_answer", "student_answer")}
+    print(f"  {row['student_answer'][:60]:<60} -> {extra}")
+EOF
+
+step "retraining round: push NEW answers with model v1's scores as pre-annotations"
+$ASAG gather examples/sample_new_answers.csv -o "$OUT/raw-new.jsonl"
+$ASAG annotate push "$OUT/raw-new.jsonl" --project "$PROJECT" --predictions-from "$OUT/models/v1"
+
+step "SIMULATED teachers score some of the new answers (the least certain come first)"
+$ASAG annotate simulate --project "$PROJECT" --scores examples/sample_new_answers.csv \
+  --teacher-cols "$TEACHERS" --limit 60
+
+step "incremental pull -> $OUT/annotations.jsonl"
+$ASAG annotate pull --project "$PROJECT" -o "$OUT/annotations.jsonl"
+
+step "rebuild (same split settings) -> $OUT/data/v2"
+build_once "$OUT/data/v2"
+$PY - "$OUT/data/v1" "$OUT/data/v2" <<'EOF'
+import sys
+import pyarrow.parquet as pq
+from pathlib import Path
+
+def splits(d):
+    return {i: p.stem for p in sorted(Path(d, "parquet").glob("*.parquet"))
+            for i in pq.read_table(p, columns=["id"]).column("id").to_pylist()}
+
+old, new = splits(sys.argv[1]), splits(sys.argv[2])
+moved = [i for i, s in old.items() if new.get(i) != s]
+if moved:
+    sys.exit(f"ERROR: {len(moved)} answers of v1 changed split in v2 (first: {moved[0]})")
+added = {}
+for i, s in new.items():
+    if i not in old:
+        added[s] = added.get(s, 0) + 1
+print(f"same split: all {len(old)} answers of v1 kept their split in v2; new answers: {added}")
+EOF
+
+step "retrain -> $OUT/models/v2, compared with v1 on the same test split"
+train_once "$OUT/models/v2" "$OUT/data/v2" --previous "$OUT/models/v1"
+$ASAG evaluate "$OUT/models/v2" "$OUT/data/v2" -o "$OUT/models/v2/eval" >/dev/null
+
+step "side by side on $OUT/data/v2's test split"
+$PY - "$OUT/models/v1" "$OUT/models/v2" "$OUT/data/v2" <<'EOF'
+import json, subprocess, sys
+v1, v2, data = sys.argv[1:]
+subprocess.run([".venv/bin/asag", "-q", "evaluate", v1, data, "-o", f"{v1}/eval-on-v2"],
+               check=True, stdout=subprocess.DEVNULL)
+a = json.load(open(f"{v1}/eval-on-v2/metrics.json"))
+b = json.load(open(f"{v2}/eval/metrics.json"))
+def flat(m):
+    m = m.get("overall", m)
+    m = m.get("test", m)
+    return {k: v for k, v in m.items() if isinstance(v, (int, float))}
+fa, fb = flat(a), flat(b)
+print(f"  {'metric':<24}{'v1':>10}{'v2':>10}")
+for k in [k for k in fb if k in fa]:
+    print(f"  {k:<24}{fa[k]:>10.4g}{fb[k]:>10.4g}")
+EOF
+
+step "where everything is"
+url=$($ASAG labelstudio credentials | sed -n 's/^url: *//p')
+cat <<EOF
+Label Studio:  $url  - project '$PROJECT'; log in as the admin shown by
+               \`$ASAG labelstudio credentials\` (the SIMULATED teachers are
+               sim-teacher-a@asag.local and sim-teacher-b@asag.local)
+raw answers:   $OUT/raw.jsonl, $OUT/raw-new.jsonl
+annotations:   $OUT/annotations.jsonl
+datasets:      $OUT/data/v1, $OUT/data/v2 (cards: README.md inside)
+models:        $OUT/models/v1, $OUT/models/v2 (reports: eval/report.md inside)
+metrics:       $OUT/models/v1/eval/metrics.json, $OUT/models/v2/eval/metrics.json
+scored:        $OUT/few-new.scored.csv
+stop the server: $ASAG labelstudio stop
+Done in $((SECONDS - started)) s.
+EOF

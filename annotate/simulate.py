@@ -1,0 +1,224 @@
+"""`annotate simulate`: SIMULATED teachers score a project's answers through the API, so the
+main job (and a demo) runs the whole loop with nobody at the keyboard.
+
+Each score column of a table (the bundled sample's teacher_a, teacher_b) becomes one real
+Label Studio account (sim-teacher-a@asag.local, made through the invite sign-up like any
+teacher's), and every task that account has not annotated yet gets an annotation with that
+column's score, `completed_by` that account. Answers are matched by the stable id `asag
+gather` gives them, so the table must be gathered with the same options. Where the task
+carries a prediction of the project's current model, the annotation names it as its
+`parent_prediction`, as Label Studio does when a teacher starts from the suggestion."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+from asag.annotate.connection import Api
+from asag.annotate.project import SCORE_FROM, TEXT_TO
+
+from asag.errors import InputError
+from asag.gather import GatherOptions, gather
+from asag.records import read_jsonl
+from asag.scale import Scale
+from asag.tables import header_key, open_table
+
+EMAIL_DOMAIN = "asag.local"
+PAGE = 1000
+
+
+@dataclass
+class SimulationReport:
+    teachers: dict[str, dict] = field(default_factory=dict)  # column -> {id, email, new}
+    created: dict[str, int] = field(default_factory=dict)  # column -> annotations made
+    already: dict[str, int] = field(default_factory=dict)  # column -> tasks it had done
+    full: int = 0  # tasks skipped: enough teachers scored them already
+    unmatched: int = 0  # tasks whose answer is not in the table
+    tasks: int = 0
+
+    def summary(self, project: str) -> str:
+        parts = [f"{self.teachers[c]['email']} (user {self.teachers[c]['id']}): "
+                 f"{self.created.get(c, 0):,} new, {self.already.get(c, 0):,} done before"
+                 for c in self.teachers]
+        text = (f"project '{project}': SIMULATED teachers scored {sum(self.created.values()):,} "
+                f"answers of {self.tasks:,} tasks - " + "; ".join(parts))
+        if self.full:
+            text += f"; {self.full:,} tasks already had enough teachers"
+        if self.unmatched:
+            text += f"; {self.unmatched:,} tasks have no row in the table (gathered elsewhere?)"
+        return text
+
+
+def teacher_email(column: str) -> str:
+    """sim-teacher-a@asag.local for the column teacher_a."""
+    slug = re.sub(r"[^a-z0-9]+", "-", column.lower()).strip("-") or "teacher"
+    return f"sim-{slug}@{EMAIL_DOMAIN}"
+
+
+def table_scores(path: Path, columns: list[str], scale: Scale) -> dict[str, dict[str, object]]:
+    """answer id (as `asag gather` makes it) -> {column: score on the scale}, blanks left out."""
+    table = open_table(path)
+    keys = [header_key(c) for c in table.columns]
+    where = {}
+    for column in columns:
+        if header_key(column) not in keys:
+            raise InputError(f"no column '{column}' (columns: {', '.join(table.columns)})",
+                             file=str(path), fix="name the teachers' score columns with "
+                                                 "--teacher-cols")
+        where[column] = keys.index(header_key(column))
+    by_line: dict[int, dict[str, object]] = {}
+    for line, cells in table.rows:
+        scores = {}
+        for column, index in where.items():
+            value = cells[index] if index < len(cells) else None
+            if value is None or not str(value).strip():
+                continue
+            try:
+                scores[column] = scale.coerce(str(value).strip())
+            except ValueError as exc:
+                raise InputError(str(exc), file=str(path), line=line, column=column,
+                                 fix=f"correct the score (the project's scale is {scale.spec})"
+                                 ) from None
+        by_line[line] = scores
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.jsonl"
+        gather([path], raw, GatherOptions(skip_invalid=True), rejects=Path(tmp) / "rejects")
+        return {record["id"]: by_line.get(record["source"]["line"], {})
+                for _, record in read_jsonl(raw)}
+
+
+def ensure_teacher(api: Api, email: str) -> tuple[dict, bool]:
+    """The simulated teacher's account, made through the invite sign-up the first time."""
+    from asag.annotate.users import create_account
+
+    user = find_user(api, email)
+    if user is not None:
+        return user, False
+    user, _password = create_account(api, email)  # nobody logs in as it: password discarded
+    return user, True
+
+
+def find_user(api: Api, email: str) -> dict | None:
+    users = api.get("api/users/")
+    return next((u for u in users if (u.get("email") or "").lower() == email.lower()), None)
+
+
+def list_tasks(api: Api, project_id: int) -> list[dict]:
+    """Every task with its answer id, who annotated it and its predictions, by task id."""
+    out, page = [], 1
+    while True:
+        body = api.get("api/tasks", params={
+            "project": project_id, "fields": "all", "resolve_uri": "false",
+            "page_size": PAGE, "page": page})
+        tasks = body.get("tasks", [])
+        out += tasks
+        if len(tasks) < PAGE or len(out) >= body.get("total", 0):
+            return sorted(out, key=lambda t: t["id"])
+        page += 1
+
+
+def _annotators(task: dict) -> set[int]:
+    found = set()
+    for ann in task.get("annotations") or []:
+        user = ann.get("completed_by")
+        found.add(user.get("id") if isinstance(user, dict) else user)
+    return found
+
+
+def _annotation_count(task: dict) -> int:
+    if "annotations" in task and task["annotations"] is not None:
+        return len(task["annotations"])
+    return int(task.get("total_annotations") or 0)
+
+
+def _parent_prediction(task: dict, model_version: str | None) -> int | None:
+    preds = [p for p in task.get("predictions") or [] if isinstance(p, dict)]
+    if model_version:
+        preds = [p for p in preds if p.get("model_version") == model_version]
+    return preds[-1]["id"] if preds and preds[-1].get("id") is not None else None
+
+
+def annotation_body(scale: Scale, score, user_id: int, parent: int | None) -> dict:
+    body = {
+        "completed_by": user_id,
+        "lead_time": 5.0,
+        "result": [{"from_name": SCORE_FROM, "to_name": TEXT_TO, "type": "choices",
+                    "value": {"choices": [str(scale.coerce(score))]}}],
+    }
+    if parent is not None:
+        body["parent_prediction"] = parent
+    return body
+
+
+def simulate(
+    api: Api,
+    project: dict,
+    scale: Scale,
+    scores: dict[str, dict[str, object]],
+    columns: Iterable[str],
+    *,
+    limit: int | None = None,
+    progress: Callable = lambda items, **_: items,
+) -> SimulationReport:
+    """Each column's teacher annotates the tasks it has not done, in task order (push imports
+    the least certain first), until it has annotated `limit` of the table's answers in all
+    (those done before count, so a re-run scores no more)."""
+    report = SimulationReport()
+    columns = list(columns)
+    for column in columns:
+        user, new = ensure_teacher(api, teacher_email(column))
+        report.teachers[column] = {"id": user["id"], "email": user["email"], "new": new}
+    tasks = list_tasks(api, project["id"])
+    report.tasks = len(tasks)
+    maximum = int(project.get("maximum_annotations") or 1)
+    todo: list[tuple[str, dict, object]] = []
+    rows = {}
+    for task in tasks:
+        row = scores.get(str((task.get("data") or {}).get("answer_id") or ""))
+        if row is None:
+            report.unmatched += 1
+        else:
+            rows[task["id"]] = row
+            done = _annotators(task)
+            for column in columns:
+                if report.teachers[column]["id"] in done:
+                    report.already[column] = report.already.get(column, 0) + 1
+    planned = {c: report.already.get(c, 0) for c in columns}
+    for task in tasks:
+        row = rows.get(task["id"])
+        if row is None:
+            continue
+        done, count = _annotators(task), _annotation_count(task)
+        for column in columns:
+            if report.teachers[column]["id"] in done:
+                continue
+            if column not in row or (limit is not None and planned[column] >= limit):
+                continue
+            if count >= maximum:
+                report.full += 1
+                continue
+            todo.append((column, task, row[column]))
+            planned[column] += 1
+            count += 1
+    model_version = project.get("model_version") or None
+    for column, task, score in progress(todo, length=len(todo),
+                                        label="simulated teachers scoring"):
+        body = annotation_body(scale, score, report.teachers[column]["id"],
+                               _parent_prediction(task, model_version))
+        # one POST per annotation, never retried (a retried create would double it)
+        api.post(f"api/tasks/{task['id']}/annotations/", body,
+                 params={"project": project["id"]})
+        report.created[column] = report.created.get(column, 0) + 1
+    return report
+
+
+def check_columns(columns: str) -> list[str]:
+    names = [c.strip() for c in columns.split(",") if c.strip()]
+    if not names or len(set(names)) != len(names):
+        raise click.BadParameter("give distinct column names separated by commas, e.g. "
+                                 "teacher_a,teacher_b", param_hint="--teacher-cols")
+    return names
