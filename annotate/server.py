@@ -120,7 +120,8 @@ def _is_zombie(pid: int) -> bool:
 
 
 def find_label_studio() -> str:
-    """The label-studio executable: $ASAG_LABEL_STUDIO, ./.venv-labelstudio, then PATH."""
+    """The label-studio executable: $ASAG_LABEL_STUDIO, .venv-labelstudio in the working
+    directory or in the asag checkout (an editable install), then PATH."""
     explicit = os.environ.get(LABEL_STUDIO_ENV)
     if explicit:
         if not os.access(explicit, os.X_OK):
@@ -129,9 +130,11 @@ def find_label_studio() -> str:
                 ".../bin/label-studio or unset it"
             )
         return explicit
-    here = Path.cwd() / ".venv-labelstudio" / "bin" / "label-studio"
-    if os.access(here, os.X_OK):
-        return str(here)
+    checkout = Path(__file__).resolve().parents[1]
+    for base in (Path.cwd(), checkout):
+        here = base / ".venv-labelstudio" / "bin" / "label-studio"
+        if os.access(here, os.X_OK):
+            return str(here)
     found = shutil.which("label-studio")
     if found:
         return found

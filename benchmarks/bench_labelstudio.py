@@ -88,20 +88,25 @@ def run(api, key: str, n: int, tmp: Path) -> None:
     records = answers(n)
     payload = [{"data": task_data(r)} for r in records]
 
-    # push vs one raw SDK import call
-    base, _ = projects.ensure(api, f"bench-raw-{stamp}", SCALE, annotations_per_answer=1)
-    t_raw, _ = timed(lambda: api.sdk.projects.import_tasks(
-        base["id"], request=payload, return_task_ids=True,
-        request_options={**NO_RETRY, "timeout_in_seconds": 900}))
-    name = f"bench-push-{stamp}"
+    # push vs one raw SDK import call: alternated, best of 2 each (the load of others varies)
+    t_raw = t_push = float("inf")
+    for rep in range(2):
+        base, _ = projects.ensure(api, f"bench-raw-{stamp}-{rep}", SCALE,
+                                  annotations_per_answer=1)
+        t, _ = timed(lambda base=base: api.sdk.projects.import_tasks(
+            base["id"], request=payload, return_task_ids=True,
+            request_options={**NO_RETRY, "timeout_in_seconds": 900}))
+        t_raw = min(t_raw, t)
+        name = f"bench-push-{stamp}-{rep}"
 
-    def do_push():
-        proj, _ = projects.ensure(api, name, SCALE, annotations_per_answer=1)
-        return push_records(api, proj, records, PushReport())
+        def do_push(name=name):
+            proj, _ = projects.ensure(api, name, SCALE, annotations_per_answer=1)
+            return push_records(api, proj, records, PushReport())
 
-    t_push, report = timed(do_push)
-    assert report.created == n, report.summary(name)
-    rows.append((f"push {n:,} new answers", f"{t_push:.2f} s ({n / t_push:,.0f}/s)",
+        t, report = timed(do_push)
+        assert report.created == n, report.summary(name)
+        t_push = min(t_push, t)
+    rows.append((f"push {n:,} new answers (best of 2)", f"{t_push:.2f} s ({n / t_push:,.0f}/s)",
                  f"raw SDK import_tasks, one call: {t_raw:.2f} s ({n / t_raw:,.0f}/s)",
                  f"{t_raw / t_push:.2f}", ">= 3,000/s and >= 0.75"))
 

@@ -72,6 +72,14 @@ def test_credentials_are_private_and_printed_only_when_asked(ls_server):  # noqa
     assert ls_server.token in shown.output and ls_server.password in shown.output
 
 
+@pytest.mark.labelstudio
+def test_admin_can_log_in_to_the_web_page(ls_server):  # noqa: F811
+    from asag.annotate.users import login
+
+    session = login(ls_server.url, ls_server.username, ls_server.password)
+    assert session.get("/api/current-user/whoami").json()["email"] == ls_server.username
+
+
 def _listening_addresses(port: int) -> set[str]:
     """Local addresses with a LISTEN socket on `port`, from /proc/net/tcp{,6}."""
     found = set()
