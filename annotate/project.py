@@ -58,13 +58,39 @@ def _check_round_trip(config: str, scale: Scale) -> None:
 
 
 def scale_of(config: str) -> Scale | None:
-    """The scale recorded in a project's config by `label_config`, if any."""
+    """The scale recorded in a project's config by `label_config`; if the marker was lost
+    (the config edited in Label Studio), the scale its score choices spell; else None."""
     match = _MARKER.search(config or "")
-    if not match:
+    if match:
+        try:
+            return Scale.parse(json.loads(match.group(1)))
+        except (ValueError, click.BadParameter):
+            pass
+    return _scale_from_choices(config or "")
+
+
+def _scale_from_choices(config: str) -> Scale | None:
+    """Evenly spaced numbers -> a range ('0-10 step 0.5'); other values -> labels, in order."""
+    try:
+        root = ET.fromstring(config)
+    except ET.ParseError:
+        return None
+    choices = next((c for c in root.iter("Choices") if c.get("name") == SCORE_FROM), None)
+    values = [c.get("value") or "" for c in choices.iter("Choice")] if choices is not None else []
+    if len(values) < 2:
         return None
     try:
-        return Scale.parse(json.loads(match.group(1)))
+        numbers = [float(v) for v in values]
+        step = numbers[1] - numbers[0]
+        if step > 0:
+            candidate = Scale.parse(f"{values[0]}-{values[-1]} step {step:g}")
+            if [str(v) for v in candidate.values] == values:
+                return candidate
     except (ValueError, click.BadParameter):
+        pass
+    try:
+        return Scale.parse(",".join(values))
+    except click.BadParameter:
         return None
 
 
@@ -132,7 +158,7 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
     if existing is None:
         raise click.ClickException(
             f"project '{title}' on {api.url} was not made by asag (its labelling config has no "
-            "asag-scale marker); choose another --project name"
+            f"'{SCORE_FROM}' choices); choose another --project name"
         )
     if annotations_per_answer and project.get("maximum_annotations") != annotations_per_answer:
         project = api.patch(

@@ -58,3 +58,11 @@ def test_prediction_payload_uses_the_score_choices():
     assert pred["result"][0]["from_name"] == "score" and pred["score"] == 0.8
     with pytest.raises(ValueError):
         prediction_payload(Scale.parse("0-5"), 7, model_version="m1")
+
+
+@pytest.mark.parametrize(
+    "spec", ["0-5", "0-10 step 0.5", "1-4", "incorrect,partially_correct,correct"])
+def test_scale_survives_a_config_edited_without_its_marker(spec):
+    config = label_config(Scale.parse(spec), title="t")
+    edited = config[config.index("<View>"):]  # the comment dropped by an edit in Label Studio
+    assert scale_of(edited) == Scale.parse(spec)
