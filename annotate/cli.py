@@ -202,17 +202,17 @@ def push(ctx: click.Context, records: Path, project: str, scale, annotations_per
                 "(e.g. --scale 0-5)")
         if scale is None:
             scale = projects.scale_of(found.get("label_config", ""))
+        predict = None
+        if predictions_from is not None:  # a scale mismatch fails before anything is made
+            from asag.annotate.predictions import predictor
+
+            predict = predictor(predictions_from, scale)
         proj, created = projects.ensure(api, project, scale,
                                         annotations_per_answer=annotations_per_answer,
                                         description=f"Scores on the scale {scale.spec} (asag)")
         if created:
             info(f"created project '{project}' (id {proj['id']}, scale {scale.spec}, "
                  f"{proj.get('maximum_annotations', 1)} teacher(s) per answer)")
-        predict = None
-        if predictions_from is not None:
-            from asag.annotate.predictions import predictor
-
-            predict = predictor(predictions_from, scale)
         try:
             push_records(api, proj, rows, report, batch_size=batch_size, predict=predict)
         except click.ClickException:

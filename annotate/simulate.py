@@ -44,8 +44,8 @@ class SimulationReport:
         parts = [f"{self.teachers[c]['email']} (user {self.teachers[c]['id']}): "
                  f"{self.created.get(c, 0):,} new, {self.already.get(c, 0):,} done before"
                  for c in self.teachers]
-        text = (f"project '{project}': SIMULATED teachers scored {sum(self.created.values()):,} "
-                f"answers of {self.tasks:,} tasks - " + "; ".join(parts))
+        text = (f"project '{project}' ({self.tasks:,} tasks): SIMULATED teachers made "
+                f"{sum(self.created.values()):,} annotations - " + "; ".join(parts))
         if self.full:
             text += f"; {self.full:,} tasks already had enough teachers"
         if self.unmatched:

@@ -66,15 +66,15 @@ train_once "$OUT/models/v1" "$OUT/data/v1"
 step "evaluate $OUT/models/v1 on the test split"
 $ASAG evaluate "$OUT/models/v1" "$OUT/data/v1" -o "$OUT/models/v1/eval"
 
-step "score a few new answers with it (the Python API does the same: Scorer.load(dir).score(...))"
-head -n 6 examples/sample_new_answers.csv | cut -d, -f1-4 > "$OUT/few-new.csv"
-$ASAG score "$OUT/models/v1" "$OUT/few-new.csv" -o "$OUT/few-new.scored.csv"
-$PY - "$OUT/few-new.scored.csv" <<'EOF'
+step "score new answers with it (the Python API does the same: Scorer.load(dir).score(...))"
+$ASAG score "$OUT/models/v1" examples/sample_new_answers.csv -o "$OUT/new.scored.csv"
+$PY - "$OUT/new.scored.csv" <<'EOF'
 import csv, sys
-for row in csv.DictReader(open(sys.argv[1], encoding="utf-8")):
-    extra = {k: v for k, v in row.items() if k not in ("question_id", "question",
-                                                       "reference_answer", "student_answer")}
-    print(f"  {row['student_answer'][:60]:<60} -> {extra}")
+rows = list(csv.DictReader(open(sys.argv[1], encoding="utf-8")))
+print(f"  {'student answer':<58} {'model':>6} {'teachers':>9}")
+for row in rows[::24]:
+    print(f"  {row['student_answer'][:58]:<58} {float(row['predicted_score']):>6.2f} "
+          f"{row['teacher_a'] + ', ' + row['teacher_b']:>9}")
 EOF
 
 step "retraining round: push NEW answers with model v1's scores as pre-annotations"
@@ -112,24 +112,13 @@ EOF
 
 step "retrain -> $OUT/models/v2, compared with v1 on the same test split"
 train_once "$OUT/models/v2" "$OUT/data/v2" --previous "$OUT/models/v1"
-$ASAG evaluate "$OUT/models/v2" "$OUT/data/v2" -o "$OUT/models/v2/eval" >/dev/null
+$ASAG -q evaluate "$OUT/models/v2" "$OUT/data/v2" -o "$OUT/models/v2/eval" >/dev/null
 
-step "side by side on $OUT/data/v2's test split"
-$PY - "$OUT/models/v1" "$OUT/models/v2" "$OUT/data/v2" <<'EOF'
-import json, subprocess, sys
-v1, v2, data = sys.argv[1:]
-subprocess.run([".venv/bin/asag", "-q", "evaluate", v1, data, "-o", f"{v1}/eval-on-v2"],
-               check=True, stdout=subprocess.DEVNULL)
-a = json.load(open(f"{v1}/eval-on-v2/metrics.json"))
-b = json.load(open(f"{v2}/eval/metrics.json"))
-def flat(m):
-    m = m.get("overall", m)
-    m = m.get("test", m)
-    return {k: v for k, v in m.items() if isinstance(v, (int, float))}
-fa, fb = flat(a), flat(b)
-print(f"  {'metric':<24}{'v1':>10}{'v2':>10}")
-for k in [k for k in fb if k in fa]:
-    print(f"  {k:<24}{fa[k]:>10.4g}{fb[k]:>10.4g}")
+step "side by side: model v1 (previous) and v2 (new) on $OUT/data/v2's test split"
+$PY - "$OUT/models/v2/comparison.json" <<'EOF'
+import json, sys
+from asag.train.evaluation import comparison_table
+print(comparison_table(json.load(open(sys.argv[1], encoding="utf-8"))))
 EOF
 
 step "where everything is"
@@ -143,7 +132,7 @@ annotations:   $OUT/annotations.jsonl
 datasets:      $OUT/data/v1, $OUT/data/v2 (cards: README.md inside)
 models:        $OUT/models/v1, $OUT/models/v2 (reports: eval/report.md inside)
 metrics:       $OUT/models/v1/eval/metrics.json, $OUT/models/v2/eval/metrics.json
-scored:        $OUT/few-new.scored.csv
+scored:        $OUT/new.scored.csv
 stop the server: $ASAG labelstudio stop
 Done in $((SECONDS - started)) s.
 EOF

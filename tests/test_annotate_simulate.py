@@ -1,0 +1,143 @@
+"""`annotate simulate` and `annotate push --predictions-from` against the real server:
+simulated teachers are distinct Label Studio accounts whose scores come back from pull under
+their own ids; a re-run or a --limit scores no more than asked; a model's scores arrive as
+predictions imported least certain first, and pull reports the prediction a teacher saw."""
+
+from __future__ import annotations
+
+import csv
+import uuid
+
+import pytest
+from asag.annotate import project as projects
+from asag.annotate.predictions import certainty
+from asag.annotate.simulate import teacher_email
+from asag.train.scorer import Prediction
+from click.testing import CliRunner
+from ls_server import ls_server  # noqa: F401
+
+from asag.cli import cli
+from asag.records import ANNOTATION, read_jsonl
+from asag.scale import Scale
+from tests.model_fixtures import (  # noqa: F401  (fixtures)
+    tiny_base,
+    trained_scorer,
+    yes_no_dir,
+    yes_no_rows,
+)
+
+pytestmark = pytest.mark.labelstudio
+HEADER = ["question_id", "question", "reference_answer", "student_answer", "teacher_a",
+          "teacher_b"]
+
+
+def run(server, *args, code: int = 0):
+    result = CliRunner().invoke(cli, [str(a) for a in args], env=server.cli_env(),
+                                catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def write_table(path, rows):
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(HEADER)
+        out.writerows([r["question_id"], r["question"], r["reference_answer"],
+                       r["student_answer"], r["teacher_a"], r["teacher_b"]] for r in rows)
+    return path
+
+
+def pulled(server, name, path):
+    run(server, "annotate", "pull", "--project", name, "-o", path)
+    return [r for _, r in read_jsonl(path, ANNOTATION)]
+
+
+def test_simulated_teachers_are_two_accounts_and_limit_counts_earlier_scores(
+        ls_server, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    name = f"simulate-{uuid.uuid4().hex[:6]}"
+    rows = [dict(r, teacher_a=i % 6, teacher_b=(i + 1) % 6)
+            for i, r in enumerate(yes_no_rows(6, seed=21))]
+    write_table(tmp_path / "answers.csv", rows)
+    run(ls_server, "gather", "answers.csv", "-o", "raw.jsonl")
+    run(ls_server, "annotate", "push", "raw.jsonl", "--project", name, "--scale", "0-5",
+        "--annotations-per-answer", "2")
+    simulate = ("annotate", "simulate", "--project", name, "--scores", "answers.csv",
+                "--teacher-cols", "teacher_a,teacher_b")
+
+    out = run(ls_server, *simulate, "--limit", "2")
+    assert "SIMULATED" in out and "made 4 annotations" in out
+    assert "made 0 annotations" in run(ls_server, *simulate, "--limit", "2")  # 2 done: no more
+    assert len(pulled(ls_server, name, "labels.jsonl")) == 4
+    run(ls_server, *simulate)
+    records = pulled(ls_server, name, "labels.jsonl")
+
+    assert len(records) == 12
+    emails = {r["annotator"]: r["annotator_email"] for r in records}
+    assert sorted(emails.values()) == [teacher_email("teacher_a"), teacher_email("teacher_b")]
+    assert len(emails) == 2  # two distinct user ids
+    ids = [r for _, r in read_jsonl(tmp_path / "raw.jsonl")]
+    by_text = {r["id"]: r["student_answer"] for r in ids}
+    want = {(r["student_answer"], teacher_email(c)): r[c]
+            for r in rows for c in ("teacher_a", "teacher_b")}
+    got = {(by_text[r["answer_id"]], r["annotator_email"]): r["score"] for r in records}
+    assert got == want
+    assert "made 0 annotations" in run(ls_server, *simulate)  # a re-run adds nothing
+
+    missing = run(ls_server, "annotate", "simulate", "--project", name, "--scores",
+                  "answers.csv", "--teacher-cols", "teacher_c", code=1)
+    assert "answers.csv" in missing and "teacher_c" in missing
+    assert len(missing.strip().splitlines()) == 1
+
+
+def test_push_with_predictions_imports_least_certain_first_and_pull_reports_them(
+        ls_server, trained_scorer, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    name = f"predict-{uuid.uuid4().hex[:6]}"
+    rows = [dict(r, teacher_a=r["label"], teacher_b=r["label"])
+            for r in yes_no_rows(10, seed=22)]
+    write_table(tmp_path / "answers.csv", rows)
+    run(ls_server, "gather", "answers.csv", "-o", "raw.jsonl")
+    out = run(ls_server, "annotate", "push", "raw.jsonl", "--project", name, "--scale",
+              "incorrect,correct", "--predictions-from", trained_scorer)
+    assert "10 created" in out and "least certain first" in out
+
+    api = ls_server.api()
+    project = projects.find(api, name)
+    version = project["model_version"]
+    assert version.startswith(f"{trained_scorer.name}@")
+    tasks = sorted(api.get("api/tasks", params={"project": project["id"], "fields": "all",
+                                                "page_size": 100})["tasks"],
+                   key=lambda t: t["id"])
+    preds = [t["predictions"][0] for t in tasks]
+    assert all(len(t["predictions"]) == 1 for t in tasks)
+    assert {p["model_version"] for p in preds} == {version}
+    confidences = [p["score"] for p in preds]
+    assert confidences == sorted(confidences) and confidences[0] < confidences[-1]
+
+    run(ls_server, "annotate", "simulate", "--project", name, "--scores", "answers.csv",
+        "--teacher-cols", "teacher_a", "--limit", "3")
+    records = sorted(pulled(ls_server, name, "labels.jsonl"), key=lambda r: r["task_id"])
+    assert [r["task_id"] for r in records] == [t["id"] for t in tasks[:3]]  # least certain
+    for record, task, pred in zip(records, tasks, preds, strict=False):
+        shown = pred["result"][0]["value"]["choices"][0]
+        assert record["prediction"] == {"model_version": version, "score": shown,
+                                        "confidence": pytest.approx(pred["score"])}
+        assert record["answer_id"] == task["data"]["answer_id"]
+
+    again = run(ls_server, "annotate", "push", "raw.jsonl", "--project", name,
+                "--predictions-from", trained_scorer)
+    assert "0 created, 10 already present" in again
+    wrong = run(ls_server, "annotate", "push", "raw.jsonl", "--project", f"{name}-b",
+                "--scale", "0-5", "--predictions-from", trained_scorer, code=1)
+    assert "scale 'incorrect,correct'" in wrong and len(wrong.strip().splitlines()) == 1
+
+
+def test_numeric_certainty_is_closeness_to_the_nearest_step():
+    half = Scale.parse("0-10 step 0.5")
+    assert certainty(half, Prediction(score=3.0, step=3.0)) == 1.0
+    assert certainty(half, Prediction(score=3.25, step=3.5)) == 0.0  # half-way: a coin toss
+    assert certainty(half, Prediction(score=3.1, step=3.0)) == pytest.approx(0.6)
+    assert certainty(Scale.parse("0-5"), Prediction(score=4.4, step=4)) == pytest.approx(0.2)
+    labels = Scale.parse("a,b")
+    assert certainty(labels, Prediction(score="a", confidence=0.7)) == 0.7
