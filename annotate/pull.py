@@ -94,9 +94,14 @@ def pull(api: Api, project: dict, output: Path, *, scale: Scale, full: bool = Fa
         merged = _merge(old, fresh, task_ids, report)
         foreign = {**{k: n for k, n in state.get("foreign", {}).items()
                       if int(k) not in task_ids}, **foreign}
-        found, expected = len(merged) + sum(foreign.values()), _expected_count(api, project)
+        found = len(merged) + sum(foreign.values())
+        # the counters fetched with the project (just before the export) save a call; only
+        # when they disagree are fresh ones asked for, after one more look at the changes
+        expected = _counted(project) if _attempt == 0 else None
+        if expected is None:
+            expected = _expected_count(api, project)
         if expected is not None and expected != found:
-            if _attempt == 0:  # a label saved during this pull: look once more
+            if _attempt == 0:  # a label saved during this pull, or stale counters
                 return pull(api, project, output, scale=scale, _attempt=1)
             report = pull(api, project, output, scale=scale, full=True)
             report.fallback = (f"incremental pull found {found} annotations but the project has "
@@ -107,7 +112,8 @@ def pull(api: Api, project: dict, output: Path, *, scale: Scale, full: bool = Fa
         previous = _read_output(output, strict=False) if state is not None else None
         _compare(previous or {}, merged, report)
 
-    _write(output, merged)
+    if not (since and report.new == report.edited == 0 and not report.deleted):
+        _write(output, merged)  # (an incremental pull that changed nothing leaves it as it is)
     _write_state(output, api.url, project, server_now - OVERLAP, foreign, report)
     report.total = len(merged)
     report.answers = len({r["answer_id"] for r in merged.values()})
@@ -191,9 +197,13 @@ def _expected_count(api: Api, project: dict) -> int | None:
     body = api.get("api/projects/", params={
         "ids": project["id"], "include": "id,total_annotations_number,skipped_annotations_number"})
     rows = [p for p in body.get("results", []) if p.get("id") == project["id"]]
+    return _counted(rows[0]) if rows else None
+
+
+def _counted(project: dict) -> int | None:
     try:
-        return int(rows[0]["total_annotations_number"]) + int(rows[0]["skipped_annotations_number"])
-    except (IndexError, KeyError, TypeError, ValueError):
+        return int(project["total_annotations_number"]) + int(project["skipped_annotations_number"])
+    except (KeyError, TypeError, ValueError):
         return None
 
 
