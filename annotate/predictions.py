@@ -10,6 +10,7 @@ the answers the model is least sure of."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import click
@@ -21,12 +22,10 @@ CHUNK = 512  # answers scored per progress-bar step
 
 
 def model_version(model_dir: Path, manifest: dict) -> str:
-    """The model directory's name plus a short hash of its dataset fingerprint (or, without
-    one, of its manifest), so two trainings into the same folder name stay apart."""
-    fingerprint = (manifest.get("dataset") or {}).get("fingerprint")
-    basis = fingerprint or repr(sorted(manifest.items()))
-    digest = hashlib.sha256(str(basis).encode()).hexdigest()[:8]
-    return f"{Path(model_dir).resolve().name}@{digest}"
+    """The model directory's name plus a short hash of its manifest (dataset fingerprint,
+    training settings and run, metrics), so a retraining into the same folder is told apart."""
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode())
+    return f"{Path(model_dir).resolve().name}@{digest.hexdigest()[:8]}"
 
 
 def certainty(scale: Scale, prediction) -> float:
