@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
+
 from asag.annotate import server as local_server
 
 # Calls that create things must never be repeated blindly: a timed-out import that the

@@ -12,8 +12,8 @@ import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape
 
 import click
-from asag.annotate.connection import Api
 
+from asag.annotate.connection import Api
 from asag.records import schema_text
 from asag.scale import Scale
 

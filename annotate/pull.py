@@ -22,10 +22,10 @@ from pathlib import Path
 
 import click
 import orjson
-from asag.annotate.connection import Api
-from asag.annotate.project import COMMENT_FROM, SCORE_FROM
 from fastjsonschema import JsonSchemaException
 
+from asag.annotate.connection import Api
+from asag.annotate.project import COMMENT_FROM, SCORE_FROM
 from asag.errors import InputError
 from asag.records import ANNOTATION, ShapeValidator, atomic_writer
 from asag.scale import Scale

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from asag.annotate.connection import Api
 from asag.annotate.project import SCORE_FROM, TASK_FIELDS, TEXT_TO
-
 from asag.console import progress
 from asag.records import RAW_ANSWER, atomic_writer, read_jsonl, validation_error
 from asag.scale import Scale

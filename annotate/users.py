@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 
 import click
+
 from asag.annotate.connection import Api
 
 

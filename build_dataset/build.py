@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from asag.build_dataset import aggregate as agg
 from asag.build_dataset import splits
 from asag.build_dataset.agreement import agreement, gaps
@@ -21,7 +22,6 @@ from asag.build_dataset.output import (
     staged_directory,
     write_dataset,
 )
-
 from asag.dataset_layout import MANIFEST
 from asag.errors import InputError
 from asag.records import atomic_writer

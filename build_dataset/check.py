@@ -8,8 +8,8 @@ from itertools import combinations
 from pathlib import Path
 
 import numpy as np
-from asag.build_dataset.output import fingerprint
 
+from asag.build_dataset.output import fingerprint
 from asag.dataset_layout import PARQUET_DIR, dataset_scale, load_dataset_dir
 
 # Hashed splits keep questions apart when split by question; explicit ones need not.

@@ -100,7 +100,6 @@ def build_dataset(inputs, output, items, score_cols, annotator_col, score_col, i
     from asag.build_dataset import inputs as read
     from asag.build_dataset import table_input
     from asag.build_dataset.build import Options, build
-
     from asag.console import info
 
     if items is not None:

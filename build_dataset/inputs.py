@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from asag.build_dataset import jsonl_fast
 from asag.build_dataset.splits import SPLIT_NAME
-
 from asag.console import progress
 from asag.errors import InputError
 from asag.records import ANNOTATION, RAW_ANSWER, read_jsonl, schema

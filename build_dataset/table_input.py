@@ -8,6 +8,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+
 from asag.build_dataset.inputs import (
     TEXT_COLUMNS,
     Chunk,
@@ -18,7 +19,6 @@ from asag.build_dataset.inputs import (
     objects,
 )
 from asag.build_dataset.splits import split_from_filename
-
 from asag.console import progress
 from asag.errors import InputError
 from asag.scale import Scale

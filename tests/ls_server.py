@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from asag.annotate import server
 
 REPO = Path(__file__).resolve().parents[1]

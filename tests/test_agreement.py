@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from asag.build_dataset.agreement import agreement, krippendorff_alpha, qwk, qwk_batched
 from sklearn.metrics import cohen_kappa_score
+
+from asag.build_dataset.agreement import agreement, krippendorff_alpha, qwk, qwk_batched
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 observers,
 # 12 units, values 1-5, missing data ('.' as None). Published: nominal .743, ordinal .815,

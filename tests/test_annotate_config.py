@@ -6,9 +6,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+
 from asag.annotate.project import label_config, scale_of
 from asag.annotate.push import prediction_payload, task_data
-
 from asag.scale import Scale
 
 

@@ -8,12 +8,12 @@ import uuid
 
 import click
 import pytest
-from asag.annotate import project as projects
-from asag.annotate.connection import api_errors
-from asag.annotate.push import PushReport, push_records
 from click.testing import CliRunner
 from ls_server import answer, ls_server, tasks_by_answer, write_answers  # noqa: F401
 
+from asag.annotate import project as projects
+from asag.annotate.connection import api_errors
+from asag.annotate.push import PushReport, push_records
 from asag.cli import cli
 from asag.scale import Scale
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from asag.annotate import server
 from click.testing import CliRunner
 from ls_server import answer, ls_server, write_answers  # noqa: F401
 
+from asag.annotate import server
 from asag.cli import cli
 
 

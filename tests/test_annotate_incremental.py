@@ -8,10 +8,10 @@ import json
 import uuid
 
 import pytest
-from asag.annotate import project as projects
 from click.testing import CliRunner
 from ls_server import answer, ls_server, tasks_by_answer, write_answers  # noqa: F401
 
+from asag.annotate import project as projects
 from asag.cli import cli
 from asag.records import ANNOTATION, read_jsonl
 

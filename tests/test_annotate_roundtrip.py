@@ -7,10 +7,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from asag.annotate import project as projects
 from click.testing import CliRunner
 from ls_server import answer, ls_server, tasks_by_answer, teacher, write_answers  # noqa: F401
 
+from asag.annotate import project as projects
 from asag.cli import cli
 from asag.records import ANNOTATION, read_jsonl
 

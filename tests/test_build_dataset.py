@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-from asag.build_dataset.aggregate import aggregate
 from test_build_dataset_helpers import (
     annotation,
     build_ok,
@@ -20,6 +19,7 @@ from test_build_dataset_helpers import (
     write_jsonl,
 )
 
+from asag.build_dataset.aggregate import aggregate
 from asag.dataset_layout import MANIFEST_KEYS, load_dataset_dir
 from asag.scale import Scale
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from asag.build_dataset.splits import resolve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_build_dataset_helpers import annotation, build_ok, raw_answer, write_jsonl
 
+from asag.build_dataset.splits import resolve
 from asag.dataset_layout import load_dataset_dir
 
 ids = st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=60, unique=True)

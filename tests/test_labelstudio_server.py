@@ -9,10 +9,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from asag.annotate import server
 from click.testing import CliRunner
 from ls_server import ls_server  # noqa: F401 - the session fixture
 
+from asag.annotate import server
 from asag.cli import cli
 
 

@@ -1,0 +1,58 @@
+"""The commands the README shows still parse: every `asag …` line in its code blocks."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import click
+import pytest
+
+from asag.cli import cli
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_commands() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"```(?:bash|sh|console)\n(.*?)```", text, flags=re.S):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = line.split(" #")[0].strip()
+            line = re.sub(r"^(\.venv/bin/|\$ )", "", line)
+            if line.startswith("asag ") or line == "asag":
+                commands.append(line)
+    return commands
+
+
+def parse(args: list[str]) -> None:
+    """Parse like Click would run it, without running any command body."""
+    command: click.Command = cli
+    ctx = command.make_context("asag", list(args), resilient_parsing=False)
+    while isinstance(command, click.Group):
+        rest = [*ctx._protected_args, *ctx.args] if hasattr(ctx, "_protected_args") else [
+            *ctx.protected_args, *ctx.args]
+        if not rest:
+            return
+        name, *rest = rest
+        sub = command.get_command(ctx, name)
+        assert sub is not None, f"no command {name!r}"
+        ctx = sub.make_context(name, rest, parent=ctx)
+        command = sub
+
+
+def test_the_readme_shows_commands():
+    assert len(readme_commands()) >= 5
+
+
+@pytest.mark.parametrize("line", readme_commands())
+def test_readme_command_parses(line):
+    args = shlex.split(line)[1:]
+    if any(a in ("-h", "--help", "--version", "-V") for a in args):
+        return
+    try:
+        parse(args)
+    except click.BadParameter as exc:  # the example's files need not exist here
+        assert "does not exist" in exc.message, exc.format_message()
