@@ -60,12 +60,12 @@ def run(cmd: list[str], log) -> float:
     return time.time() - started
 
 
-def collapse_to_2way(eval_dir: Path) -> dict:
+def collapse_to_2way(eval_dir: Path, splits) -> dict:
     """2-way metrics from a 3-way model's predictions: 'correct' vs everything else."""
     from sklearn.metrics import accuracy_score, f1_score
 
     out = {}
-    for split in SPLITS:
+    for split in splits:
         rows = [json.loads(x) for x in (eval_dir / f"predictions-{split}.jsonl").open()]
         truth = [r["true_score"] == "correct" for r in rows]
         pred = [r["probabilities"]["correct"] > 0.5 for r in rows]
@@ -75,13 +75,51 @@ def collapse_to_2way(eval_dir: Path) -> dict:
     return out
 
 
+def scorer_from_checkpoint(checkpoint: Path, data: Path, out: Path) -> None:
+    """A scorer directory from an intermediate checkpoint of an `asag train` run (when the
+    machine is too busy to let the run finish): the weights and tokenizer as they are, and
+    the scorer manifest `asag train` would write (same template and max_length rule)."""
+    import shutil
+
+    from asag.train import data as D
+    from asag.train.args import TrainArgs
+    from asag.train.scorer import MANIFEST
+    from transformers import AutoConfig, AutoTokenizer
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy2(checkpoint / name, out / name)
+    args = TrainArgs()
+    dsd, ds_manifest, scale = D.load_for_training(data)
+    tok = AutoTokenizer.from_pretrained(str(out))
+    rows = D.split_rows(dsd["train"])
+    lengths = [len(x) for x in D.encode(tok, args.template, rows, None)["input_ids"]]
+    cap = D.model_max_length(tok, AutoConfig.from_pretrained(str(out)))
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    evals = [e for e in state["log_history"] if "eval_loss" in e]
+    manifest = {"format_version": 1, "task": "classification", "scale": scale.spec,
+                "template": args.template,
+                "max_length": D.choose_max_length(lengths, args.length_percentile, cap),
+                "base_model": "sentence-transformers/all-MiniLM-L6-v2",
+                "dataset": {"fingerprint": ds_manifest.get("fingerprint")},
+                "training": {"checkpoint": checkpoint.name, "epochs_run": state["epoch"],
+                             "steps": state["global_step"]},
+                "metrics": {"validation": evals[-1] if evals else {}}}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", default="3way,2way")
     parser.add_argument("--epochs", default="3")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/asag-quality"))
     parser.add_argument("--train-args", default="", help="extra `asag train` options")
+    parser.add_argument("--from-checkpoint", type=Path, default=None,
+                        help="evaluate this checkpoint of the (first) variant's run instead "
+                             "of training to the end")
+    parser.add_argument("--splits", default=",".join(SPLITS))
     opts = parser.parse_args()
+    splits = opts.splits.split(",")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     opts.workdir.mkdir(parents=True, exist_ok=True)
     log = (opts.workdir / "log.txt").open("a", encoding="utf-8")
@@ -89,26 +127,35 @@ def main() -> None:
     for variant in opts.variants.split(","):
         data, model = opts.workdir / f"sb-{variant}", opts.workdir / f"model-{variant}"
         files = [str(DATA / f"{variant}_{s}.csv") for s in ("train", *SPLITS)]
-        run([*ASAG, "build-dataset", *files, "--split-from-filename", "--score-cols", "label",
-             "--scale", SCALES[variant], "-o", str(data)], log)
-        train_s = run([*ASAG, "train", str(data), "-o", str(model), "--overwrite",
-                       "--epochs", opts.epochs, *opts.train_args.split()], log)
+        if not (data / "manifest.json").is_file():
+            run([*ASAG, "build-dataset", *files, "--split-from-filename", "--score-cols",
+                 "label", "--scale", SCALES[variant], "-o", str(data)], log)
+        if opts.from_checkpoint:
+            model = opts.workdir / f"model-{variant}-{opts.from_checkpoint.name}"
+            scorer_from_checkpoint(opts.from_checkpoint, data, model)
+            train_s = None
+        else:
+            train_s = run([*ASAG, "train", str(data), "-o", str(model), "--overwrite",
+                           "--epochs", opts.epochs, *opts.train_args.split()], log)
         eval_s = run([*ASAG, "evaluate", str(model), str(data), *sum([["--split", s] for s in
-                      SPLITS], []), "-o", str(model / "eval")], log)
+                      splits], []), "-o", str(model / "eval")], log)
         metrics = json.loads((model / "eval" / "metrics.json").read_text())["splits"]
         manifest = json.loads((model / "asag_scorer.json").read_text())
         results["variants"][variant] = {
-            "train_seconds": round(train_s, 1), "eval_seconds": round(eval_s, 1),
+            "train_seconds": train_s and round(train_s, 1), "eval_seconds": round(eval_s, 1),
             "training": manifest["training"], "validation": manifest["metrics"]["validation"],
-            "splits": {s: metrics[s]["overall"] for s in SPLITS},
-            "answers_per_second": {s: metrics[s]["answers_per_second"] for s in SPLITS},
+            "splits": {s: metrics[s]["overall"] for s in splits},
+            "answers_per_second": {s: metrics[s]["answers_per_second"] for s in splits},
             "majority": majority(variant), "load_after": os.getloadavg(),
         }
         if variant == "3way":
-            results["variants"]["2way-from-3way"] = {"splits": collapse_to_2way(model / "eval"),
+            results["variants"]["2way-from-3way"] = {"splits": collapse_to_2way(model / "eval",
+                                                                                splits),
                                                      "majority": majority("2way")}
         (opts.workdir / "results.json").write_text(json.dumps(results, indent=2))
         print(table(results), flush=True)
+        if opts.from_checkpoint:
+            break
     log.close()
 
 
@@ -117,7 +164,7 @@ def table(results: dict) -> str:
              "train wall | evaluate wall | published |",
              "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for variant, r in results["variants"].items():
-        for split in SPLITS:
+        for split in r["splits"]:
             m, floor = r["splits"][split], r["majority"][split]
             lines.append(
                 f"| {variant} | {split} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | "
