@@ -81,10 +81,11 @@ def scorer_from_checkpoint(checkpoint: Path, data: Path, out: Path) -> None:
     the scorer manifest `asag train` would write (same template and max_length rule)."""
     import shutil
 
+    from transformers import AutoConfig, AutoTokenizer
+
     from asag.train import data as D
     from asag.train.args import TrainArgs
     from asag.train.scorer import MANIFEST
-    from transformers import AutoConfig, AutoTokenizer
 
     out.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):

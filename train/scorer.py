@@ -16,10 +16,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asag.train.data import encode
-
 from asag.errors import InputError
 from asag.scale import Scale
+from asag.train.data import encode
 
 MANIFEST = "asag_scorer.json"
 FORMAT_VERSION = 1

@@ -51,10 +51,9 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
                 fmt: str | None = None, columns: dict[str, str | None] | None = None,
                 batch_size: int = 32, quantize: bool = False) -> dict:
     """Score every row of the input table and write them with the predictions."""
+    from asag.records import atomic_writer
     from asag.train.progress import counter
     from asag.train.scorer import Scorer
-
-    from asag.records import atomic_writer
 
     output_path = Path(output_path)
     out_fmt = FORMATS.get(output_path.suffix.lower())

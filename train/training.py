@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+
+from asag.console import info
+from asag.errors import InputError
 from asag.train import data as D
 from asag.train import metrics as M
 from asag.train.args import TrainArgs
 from asag.train.scorer import FORMAT_VERSION, MANIFEST, configure_quiet_loading, read_manifest
-
-from asag.console import info
-from asag.errors import InputError
 
 CHECKPOINTS = "checkpoints"
 STAGING = ".staging"
@@ -351,9 +351,8 @@ def _step_of(checkpoint: str | None) -> int | None:
 def _finish(staging: Path, output_dir: Path, manifest: dict, comparison: dict | None) -> None:
     """Move the staged model into place; the scorer manifest goes last, so a directory with
     asag_scorer.json is always complete. Trainer's pickled training_args.bin is dropped."""
-    from asag.train.card import model_card
-
     from asag.records import atomic_writer
+    from asag.train.card import model_card
 
     (staging / "training_args.bin").unlink(missing_ok=True)
     with atomic_writer(staging / "README.md") as fh:
