@@ -49,7 +49,7 @@ class SimulationReport:
         if self.full:
             text += f"; {self.full:,} tasks already had enough teachers"
         if self.unmatched:
-            text += f"; {self.unmatched:,} tasks have no row in the table (gathered elsewhere?)"
+            text += f"; {self.unmatched:,} tasks are not in the table (left alone)"
         return text
 
 

@@ -54,7 +54,8 @@ train_once() {
   if [ -f "$dir/asag_scorer.json" ]; then
     echo "reusing the scorer $dir (delete it to retrain)"
   else
-    $ASAG -q train "$data" -o "$dir" "${QUICK[@]}" --overwrite "$@"
+    # quiet: its metrics are shown by the evaluate and side-by-side steps below
+    $ASAG -q train "$data" -o "$dir" "${QUICK[@]}" --overwrite "$@" >/dev/null
   fi
 }
 
