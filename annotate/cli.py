@@ -42,7 +42,6 @@ def labelstudio() -> None:
 def start(data_dir: Path, port: int | None, username: str, timeout: float) -> None:
     """Start the server in the background and wait until it is ready."""
     from asag.annotate import server
-
     from asag.console import info
 
     fresh = server.local_credentials(data_dir) is None
@@ -59,7 +58,6 @@ def start(data_dir: Path, port: int | None, username: str, timeout: float) -> No
 def stop(data_dir: Path) -> None:
     """Stop the embedded server (its projects stay in --data-dir)."""
     from asag.annotate import server
-
     from asag.console import info
 
     info("Label Studio stopped" if server.stop(data_dir) else "Label Studio was not running")
@@ -185,7 +183,6 @@ def push(ctx: click.Context, records: Path, project: str, scale, annotations_per
     from asag.annotate import project as projects
     from asag.annotate.connection import api_errors
     from asag.annotate.push import PushReport, push_records, read_records
-
     from asag.console import info
 
     report = PushReport()
@@ -253,7 +250,6 @@ def simulate(ctx: click.Context, project: str, scores: Path, teacher_cols: str,
     from asag.annotate.connection import api_errors
     from asag.annotate.simulate import check_columns, table_scores
     from asag.annotate.simulate import simulate as run_simulation
-
     from asag.console import info, progress
 
     columns = check_columns(teacher_cols)
@@ -285,7 +281,6 @@ def pull(ctx: click.Context, project: str, output: Path, full: bool, scale) -> N
     from asag.annotate import project as projects
     from asag.annotate.connection import api_errors
     from asag.annotate.pull import pull as run_pull
-
     from asag.console import info
 
     api = _connect(ctx.meta["asag.annotate.conn"])

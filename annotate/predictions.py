@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 import click
-from asag.annotate.push import prediction_payload
 
+from asag.annotate.push import prediction_payload
 from asag.scale import Scale
 
 CHUNK = 512  # answers scored per progress-bar step
@@ -40,9 +40,8 @@ def certainty(scale: Scale, prediction) -> float:
 def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32):
     """A `push_records(predict=...)` callback: scores the answers about to be imported and
     returns them least certain first, with their predictions by answer id."""
-    from asag.train import Scorer
-
     from asag.console import progress
+    from asag.train import Scorer
 
     scorer = Scorer.load(model_dir)
     if scorer.scale.spec != scale.spec:

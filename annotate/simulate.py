@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+
 from asag.annotate.connection import Api
 from asag.annotate.project import SCORE_FROM, TEXT_TO
-
 from asag.errors import InputError
 from asag.gather import GatherOptions, gather
 from asag.records import read_jsonl

@@ -9,16 +9,16 @@ import csv
 import uuid
 
 import pytest
-from asag.annotate import project as projects
-from asag.annotate.predictions import certainty
-from asag.annotate.simulate import teacher_email
-from asag.train.scorer import Prediction
 from click.testing import CliRunner
 from ls_server import ls_server  # noqa: F401
 
+from asag.annotate import project as projects
+from asag.annotate.predictions import certainty
+from asag.annotate.simulate import teacher_email
 from asag.cli import cli
 from asag.records import ANNOTATION, read_jsonl
 from asag.scale import Scale
+from asag.train.scorer import Prediction
 from tests.model_fixtures import (  # noqa: F401  (fixtures)
     tiny_base,
     trained_scorer,
