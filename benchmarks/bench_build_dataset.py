@@ -74,9 +74,9 @@ def vectorised_aggregation(annotations: Path) -> tuple[float, dict]:
     """The same median as build-dataset reads and aggregates: pyarrow + numpy."""
     import numpy as np
     import pandas as pd
+
     from asag.build_dataset.aggregate import aggregate
     from asag.build_dataset.jsonl_fast import read_table
-
     from asag.records import schema
     from asag.scale import Scale
 

@@ -29,7 +29,6 @@ from asag.annotate import server
 from asag.annotate.connection import NO_RETRY, connect
 from asag.annotate.pull import pull
 from asag.annotate.push import PushReport, push_records, task_data
-
 from asag.scale import Scale
 
 SCALE = Scale.parse("0-5")
