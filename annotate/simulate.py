@@ -25,7 +25,7 @@ from asag.errors import InputError
 from asag.gather import GatherOptions, gather
 from asag.records import read_jsonl
 from asag.scale import Scale
-from asag.tables import header_key, open_table
+from asag.tables import column_index, open_table
 
 EMAIL_DOMAIN = "asag.local"
 PAGE = 1000
@@ -62,14 +62,14 @@ def teacher_email(column: str) -> str:
 def table_scores(path: Path, columns: list[str], scale: Scale) -> dict[str, dict[str, object]]:
     """answer id (as `asag gather` makes it) -> {column: score on the scale}, blanks left out."""
     table = open_table(path)
-    keys = [header_key(c) for c in table.columns]
     where = {}
     for column in columns:
-        if header_key(column) not in keys:
+        index = column_index(table.columns, column)
+        if index is None:
             raise InputError(f"no column '{column}' (columns: {', '.join(table.columns)})",
                              file=str(path), fix="name the teachers' score columns with "
                                                  "--teacher-cols")
-        where[column] = keys.index(header_key(column))
+        where[column] = index
     by_line: dict[int, dict[str, object]] = {}
     for line, cells in table.rows:
         scores = {}

@@ -17,7 +17,7 @@ import orjson
 from asag.errors import InputError
 from asag.records import RAW_ANSWER, ShapeValidator, atomic_writer, dumps
 from asag.scale import Scale
-from asag.tables import Table, header_key, open_table
+from asag.tables import Table, alias_index, column_index, header_key, open_table
 
 # Field -> header names recognised without a mapping option (compared via header_key).
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -28,7 +28,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
                     "kerdes_id"),
     "reference_answer": ("reference_answer", "reference", "model_answer", "right_answer",
                          "correct_answer", "desired_answer", "expected_answer", "answer_key",
-                         "referencia", "referencia_valasz", "minta_valasz", "helyes_valasz"),
+                         "ref_answer", "referencia", "referencia_valasz", "minta_valasz",
+                         "helyes_valasz"),
     "answer_id": ("answer_id", "id", "response_id", "submission_id"),
     "score": ("score", "label", "grade", "points", "mark", "pontszam", "pont"),
     "split": ("split",),
@@ -116,29 +117,24 @@ def question_id_from_text(question: str) -> str:
 
 def resolve_columns(table: Table, given: dict[str, str]) -> dict[str, int]:
     """Field -> column index, from the user's mapping first, then the known aliases."""
-    keys = [header_key(c) for c in table.columns]
     found: dict[str, int] = {}
     for name, header in given.items():
         if not header:
             continue
-        if header in table.columns:
-            found[name] = table.columns.index(header)
-        elif header_key(header) in keys:
-            found[name] = keys.index(header_key(header))
-        else:
+        index = column_index(table.columns, header)
+        if index is None:
             raise InputError(
                 f"no column '{header}' (given with {OPTION[name]}); columns found: "
                 + ", ".join(table.columns),
                 file=str(table.path),
                 fix=f"pass one of them to {OPTION[name]}",
             )
+        found[name] = index
     for name, aliases in ALIASES.items():
-        if name in found:
-            continue
-        for alias in aliases:
-            if alias in keys and keys.index(alias) not in found.values():
-                found[name] = keys.index(alias)
-                break
+        if name not in found:
+            index = alias_index(table.columns, aliases, taken=found.values())
+            if index is not None:
+                found[name] = index
     missing = [n for n in ("student_answer",) if n not in found]
     if "question" not in found and "question_id" not in found:
         missing.append("question")
@@ -300,13 +296,13 @@ def gather(sources: list[Path], output: Path, opts: GatherOptions, *, rejects: P
            progress=None) -> GatherStats:
     """Read every source, write `output` atomically; rejected rows go to `rejects`."""
     stats = GatherStats()
-    seen: dict[str, tuple[bytes, str]] = {}  # answer id -> (content digest, where first seen)
+    seen: dict[str, tuple[bytes, int, int]] = {}  # id -> (content digest, table, line) first seen
     check = ShapeValidator(RAW_ANSWER, shape=_record_shape)
     tables = [open_table(p, opts.format, opts.encoding) for p in sources]  # fail early
     reject_fh = None
     with atomic_writer(output, "wb") as out:
         try:
-            for table in tables:
+            for table_no, table in enumerate(tables):
                 stats.files += 1
                 path = str(table.path)
                 for line, fields, headers in _tracked(table, opts, progress):
@@ -325,23 +321,23 @@ def gather(sources: list[Path], output: Path, opts: GatherOptions, *, rejects: P
                             if first[0] == digest:
                                 stats.duplicates += 1
                                 continue
+                            where = f"{tables[first[1]].path}:{first[2]}"
                             raise RowError(
-                                f"answer id '{record['id']}' was already used at {first[1]} "
+                                f"answer id '{record['id']}' was already used at {where} "
                                 "for a different answer",
                                 line=line, column=headers.get("answer_id", "answer_id"),
                                 fix="make the ids unique, or leave out --answer-id-col",
                             )
-                        seen[record["id"]] = (digest, f"{path}:{line}")
+                        seen[record["id"]] = (digest, table_no, line)
                         check(record)
                     except RowError as exc:
-                        exc.file = str(path)
                         if not opts.skip_invalid:
-                            raise InputError(exc.problem, file=str(path), line=line,
+                            raise InputError(exc.problem, file=path, line=line,
                                              column=exc.column, fix=exc.fix) from None
                         if reject_fh is None:
                             reject_fh = _open_rejects(rejects)
                         stats.rejected += 1
-                        reject_fh.write(dumps({"file": str(path), "line": line,
+                        reject_fh.write(dumps({"file": path, "line": line,
                                                "reason": exc.reason,
                                                "row": exc.cells if exc.cells else fields}))
                         reject_fh.write(b"\n")

@@ -233,6 +233,24 @@ def _cell(value) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
+def column_index(columns: list[str], name: str) -> int | None:
+    """Where a header a user named sits: exact, else loosely (header_key) matched."""
+    if name in columns:
+        return columns.index(name)
+    keys = [header_key(c) for c in columns]
+    key = header_key(name)
+    return keys.index(key) if key in keys else None
+
+
+def alias_index(columns: list[str], aliases, taken=()) -> int | None:
+    """The first column whose loose header matches one of `aliases` (already header_keys)."""
+    keys = [header_key(c) for c in columns]
+    for alias in aliases:
+        if alias in keys and keys.index(alias) not in taken:
+            return keys.index(alias)
+    return None
+
+
 def header_key(name: str) -> str:
     """Compare headers loosely: 'Reference Answer', 'reference_answer', 'Referencia válasz'."""
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()

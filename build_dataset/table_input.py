@@ -22,7 +22,7 @@ from asag.build_dataset.splits import split_from_filename
 from asag.console import progress
 from asag.errors import InputError
 from asag.scale import Scale
-from asag.tables import header_key, open_table
+from asag.tables import column_index, open_table
 
 
 def parse_sources(args, from_filename: bool) -> list[tuple[Path, str | None]]:
@@ -46,12 +46,9 @@ def parse_sources(args, from_filename: bool) -> list[tuple[Path, str | None]]:
 def _column(columns: list[str], wanted: str | None, file: str, option: str | None):
     """Position of a column (exact name, else loosely matched); None if absent and optional
     (option None), else a one-line error naming the option that sets it."""
-    keys = [header_key(c) for c in columns]
-    for name in (wanted, header_key(wanted or "")):
-        if name in columns:
-            return columns.index(name)
-        if name and name in keys:
-            return keys.index(name)
+    index = column_index(columns, wanted) if wanted else None
+    if index is not None:
+        return index
     if option:
         raise InputError(f"no column '{wanted}' (columns: {', '.join(columns)})", file=file,
                          fix=f"name the column with {option}")

@@ -9,31 +9,24 @@ import time
 from pathlib import Path
 
 from asag.errors import InputError
-from asag.tables import FORMATS, header_key, open_table
+from asag.gather import ALIASES, OPTION
+from asag.tables import FORMATS, alias_index, column_index, open_table
 
-# Accepted header spellings (compared with tables.header_key), first match wins.
-ALIASES = {
-    "question": ("question", "question_text", "prompt", "kerdes"),
-    "reference_answer": ("reference_answer", "reference", "model_answer", "ref_answer",
-                         "correct_answer", "referencia_valasz"),
-    "student_answer": ("student_answer", "answer", "response", "student_response", "valasz"),
-}
-OPTION = {"question": "--question-col", "reference_answer": "--reference-col",
-          "student_answer": "--answer-col"}
+FIELDS = ("question", "reference_answer", "student_answer")
 
 
 def find_columns(path: Path, columns: list[str], given: dict[str, str | None]) -> dict[str, int]:
-    keys = [header_key(c) for c in columns]
     found = {}
-    for field, aliases in ALIASES.items():
+    for field in FIELDS:
         name = given.get(field)
         if name:
-            if name not in columns:
+            index = column_index(columns, name)
+            if index is None:
                 raise InputError(f"no column '{name}' (columns: {', '.join(columns)})",
                                  file=str(path), fix=f"check {OPTION[field]}")
-            found[field] = columns.index(name)
+            found[field] = index
             continue
-        match = next((keys.index(a) for a in aliases if a in keys), None)
+        match = alias_index(columns, ALIASES[field])
         if match is None:
             raise InputError(f"no {field} column (columns: {', '.join(columns)})",
                              file=str(path), fix=f"name it with {OPTION[field]}")
