@@ -25,6 +25,8 @@ from pathlib import Path
 
 import click
 
+from asag.records import atomic_writer
+
 DEFAULT_DATA_DIR = Path(".asag") / "labelstudio"
 DEFAULT_PORT = 8080
 DEFAULT_USERNAME = "admin@asag.local"
@@ -87,11 +89,8 @@ class ServerDir:
         """Write a file that only the owner can read, atomically."""
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with atomic_writer(path, private=True) as fh:
             fh.write(text)
-        os.replace(tmp, path)
 
     # -- process ----------------------------------------------------------------------
     def pid(self) -> int | None:

@@ -120,12 +120,15 @@ def read_jsonl(
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
-    """Write to a temporary file beside `path`, then rename it over `path` on success."""
+def atomic_writer(path: str | os.PathLike, mode: str = "w", *, private: bool = False
+                  ) -> Iterator[IO]:
+    """Write to a temporary file beside `path`, then rename it over `path` on success.
+    `private` keeps it owner-only (0600), for credentials."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
+    if not private:  # mkstemp makes 0600; outputs are ordinary files
+        os.chmod(tmp, 0o666 & ~umask())
     try:
         kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
         with os.fdopen(fd, mode, **kwargs) as fh:
@@ -139,7 +142,8 @@ def atomic_writer(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         raise
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process umask (reading it means setting it; it is put straight back)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from asag.dataset_layout import MANIFEST, PARQUET_DIR
-from asag.records import atomic_writer
+from asag.records import atomic_writer, umask
 from asag.scale import Scale
 
 FORMAT_VERSION = 1
@@ -119,8 +119,7 @@ def staged_directory(final: Path):
 
 def _umask_permissions(root: Path) -> None:
     """mkdtemp / mkstemp make private files; a dataset is read by others (the train step)."""
-    mask = os.umask(0)
-    os.umask(mask)
+    mask = umask()
     for folder, _, files in os.walk(root):
         os.chmod(folder, 0o777 & ~mask)
         for name in files:
