@@ -8,6 +8,7 @@ Label Studio comes from its own virtual environment (the README's set-up makes
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,11 @@ class LabelStudioServer:
         server.kill(self.root)
 
     def restart(self) -> None:
+        # A SIGKILLed server's socket can outlive it for a moment; start() rightly refuses a
+        # busy port, so give the kernel time to release it first.
+        deadline = time.monotonic() + 60
+        while not server.port_is_free(self.port) and time.monotonic() < deadline:
+            time.sleep(0.5)
         server.start(self.root, port=self.port, timeout=600)
 
 
