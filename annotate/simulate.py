@@ -29,6 +29,7 @@ from asag.tables import column_index, open_table
 
 EMAIL_DOMAIN = "asag.local"
 PAGE = 1000
+WORKERS = 4  # annotation POSTs in flight at once
 
 
 @dataclass
@@ -205,14 +206,29 @@ def simulate(
             planned[column] += 1
             count += 1
     model_version = project.get("model_version") or None
-    for column, task, score in progress(todo, length=len(todo),
-                                        label="simulated teachers scoring"):
+
+    def annotate(item: tuple[str, dict, object]) -> str:
+        column, task, score = item
         body = annotation_body(scale, score, report.teachers[column]["id"],
                                _parent_prediction(task, model_version))
         # one POST per annotation, never retried (a retried create would double it)
         api.post(f"api/tasks/{task['id']}/annotations/", body,
                  params={"project": project["id"]})
-        report.created[column] = report.created.get(column, 0) + 1
+        return column
+
+    # A few requests in flight: each POST spends most of its time in the server's request
+    # handling, which runs in threads; SQLite serialises only the short writes.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        done = progress(pool.map(annotate, todo), length=len(todo),
+                        label="simulated teachers scoring")
+        try:
+            for column in done:
+                report.created[column] = report.created.get(column, 0) + 1
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # no new POSTs after a failure or Ctrl-C
+            raise
     return report
 
 

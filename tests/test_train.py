@@ -223,3 +223,30 @@ def test_dataset_path_and_fixture_contract(yes_no_dir: Path):
     assert set(dsd) == {"train", "validation", "test"}
     assert dsd["train"].features["score"].names == ["incorrect", "correct"]
     assert manifest["scale"] == "incorrect,correct"
+
+
+def test_balanced_class_weights_favour_rare_classes_and_keep_the_loss_scale():
+    import torch
+    import torch.nn.functional as F
+
+    from asag.train.training import _WeightedLoss
+
+    loss = _WeightedLoss([0, 0, 0, 1], classes=3)  # class 2 never seen: weight stays finite
+    assert loss.weights.tolist() == pytest.approx([2 / 3, 2, 2])
+    # weights average 1 over train: on train's own labels with uniform logits it is plain CE
+    logits, labels = torch.zeros(4, 3), torch.tensor([0, 0, 0, 1])
+    assert float(loss({"logits": logits}, labels)) == pytest.approx(
+        float(F.cross_entropy(logits, labels)))
+    assert float(loss({"logits": logits}, labels, num_items_in_batch=8)) == pytest.approx(
+        float(F.cross_entropy(logits, labels)) / 2)
+
+
+def test_class_weights_option_trains_and_is_recorded(tmp_path, tiny_base, yes_no_dir):
+    result = run_cli("train", yes_no_dir, "-o", tmp_path / "m", "--base-model", tiny_base,
+                     *QUICK, "--class-weights", "balanced")
+    assert result.exit_code == 0, result.output
+    assert "class weights: incorrect" in result.output
+    manifest = json.loads((tmp_path / "m" / "asag_scorer.json").read_text())
+    assert manifest["training_args"]["class_weights"] == "balanced"
+    bad = run_cli("train", yes_no_dir, "-o", tmp_path / "m2", "--class-weights", "inverse")
+    assert bad.exit_code == 2 and "'--class-weights'" in bad.output

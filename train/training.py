@@ -148,9 +148,17 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
     callbacks = []
     if args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(args.early_stopping_patience))
+    loss_fn = None
+    if args.class_weights == "balanced" and not scale.is_numeric:
+        loss_fn = _WeightedLoss(train_ds["labels"], len(scale.labels))
+        if is_main:
+            info("class weights: " + ", ".join(
+                f"{name} {w:.2f}" for name, w in zip(scale.labels, loss_fn.weights.tolist(),
+                                                     strict=True)))
     trainer = Trainer(model=model, args=training_args, train_dataset=train_ds, eval_dataset=val_ds,
                       processing_class=tokenizer, data_collator=_Collator(tokenizer),
-                      compute_metrics=_metrics_fn(scale), callbacks=callbacks)
+                      compute_metrics=_metrics_fn(scale), callbacks=callbacks,
+                      compute_loss_func=loss_fn)
     if quiet:
         from transformers.trainer_callback import PrinterCallback
 
@@ -260,6 +268,29 @@ class _Collator:
 
     def __call__(self, features):
         return self.pad([{k: v for k, v in f.items() if k in MODEL_INPUTS} for f in features])
+
+
+class _WeightedLoss:
+    """Cross-entropy with 'balanced' class weights (n / (k * count)), so rare classes count
+    as much as common ones in the loss; the weights average 1 over train, which keeps the
+    loss on the usual scale. Normalised by the Trainer's item count, as it expects."""
+
+    def __init__(self, labels: list[int], classes: int) -> None:
+        import torch
+
+        labels = torch.tensor(labels)
+        counts = torch.bincount(labels, minlength=classes).float()
+        weights = len(labels) / (classes * counts.clamp(min=1))
+        self.weights = weights / weights[labels].mean()  # a class absent from train: finite
+
+    def __call__(self, outputs, labels, num_items_in_batch=None):
+        import torch.nn.functional as F
+
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        weights = self.weights.to(logits.device)
+        losses = F.cross_entropy(logits.float(), labels, weight=weights, reduction="none")
+        count = num_items_in_batch if num_items_in_batch is not None else labels.numel()
+        return losses.sum() / count
 
 
 def _hf_args(args: TrainArgs, checkpoints: Path, metric: str, greater: bool, quiet: bool,
