@@ -66,6 +66,7 @@ def test_rerun_refuses_to_overwrite_a_finished_scorer(trained_scorer, yes_no_dir
     ("option", "value", "message"),
     [
         ("--learning-rate", "-1", "'--learning-rate'"),
+        ("--head-learning-rate", "0", "'--head-learning-rate'"),
         ("--template", "{question} {foo} [SEP] {student_answer}", "unknown field {foo}"),
         ("--template", "{question} [SEP] {reference_answer}", "must contain {student_answer}"),
         ("--warmup-ratio", "1.5", "'--warmup-ratio'"),
@@ -250,3 +251,26 @@ def test_class_weights_option_trains_and_is_recorded(tmp_path, tiny_base, yes_no
     assert manifest["training_args"]["class_weights"] == "balanced"
     bad = run_cli("train", yes_no_dir, "-o", tmp_path / "m2", "--class-weights", "inverse")
     assert bad.exit_code == 2 and "'--class-weights'" in bad.output
+
+
+def test_head_trains_at_its_own_rate_ten_times_the_body_by_default(tmp_path, tiny_base):
+    from transformers import AutoModelForSequenceClassification, TrainingArguments
+
+    from asag.train.args import TrainArgs
+    from asag.train.training import _trainer_class, head_parameter_names
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_base, num_labels=2)
+    assert head_parameter_names(model) == {"bert.pooler.dense.weight", "bert.pooler.dense.bias",
+                                           "classifier.weight", "classifier.bias"}
+    args = TrainArgs(learning_rate=2e-5)
+    trainer = _trainer_class()(model=model, args=TrainingArguments(
+        output_dir=str(tmp_path), learning_rate=2e-5, use_cpu=True, report_to="none"))
+    trainer.head_lr = args.head_lr
+    groups = trainer.create_optimizer().param_groups
+    head_ids = {id(p) for n, p in model.named_parameters() if n in head_parameter_names(model)}
+    for group in groups:
+        is_head = {id(p) in head_ids for p in group["params"]}
+        assert len(is_head) == 1  # a group is all head or all body
+        assert group["lr"] == pytest.approx(2e-4 if is_head.pop() else 2e-5)
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    assert TrainArgs(head_learning_rate=1e-3).head_lr == 1e-3

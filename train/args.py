@@ -16,6 +16,7 @@ FIELDS = ("question", "reference_answer", "student_answer")
 DEFAULT_TEMPLATE = "{question} {reference_answer} [SEP] {student_answer}"
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 CLASS_WEIGHTS = ("none", "balanced")
+HEAD_LR_FACTOR = 10
 
 
 class ArgumentError(click.BadParameter):
@@ -64,6 +65,9 @@ class TrainArgs:
     batch_size: int = 16
     eval_batch_size: int = 64
     learning_rate: float = 5e-5
+    # The classification head starts tiny (a fresh classifier behind a pooler that sentence
+    # models never trained), so at the body's rate it takes hundreds of steps to speak up.
+    head_learning_rate: float | None = None  # None: 10 x learning_rate
     class_weights: str = "none"  # balanced: rare classes weigh more (label scales only)
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
@@ -84,6 +88,8 @@ class TrainArgs:
         _positive(self, "batch_size", "eval_batch_size", "gradient_accumulation_steps",
                   "logging_steps")
         _positive_float(self, "learning_rate")
+        if self.head_learning_rate is not None:
+            _positive_float(self, "head_learning_rate")
         if self.max_length is not None and self.max_length < 8:
             raise ArgumentError("max_length", f"{self.max_length} is too short; give 8 or more")
         if not 50 <= self.length_percentile <= 100:
@@ -118,6 +124,10 @@ class TrainArgs:
     def from_dict(cls, data: dict) -> TrainArgs:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    @property
+    def head_lr(self) -> float:
+        return self.head_learning_rate or HEAD_LR_FACTOR * self.learning_rate
 
     def cpu_threads(self, processes: int = 1) -> int:
         """Threads per process: the machine's cores shared among the processes."""

@@ -110,7 +110,6 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
         AutoModelForSequenceClassification,
         AutoTokenizer,
         EarlyStoppingCallback,
-        Trainer,
         set_seed,
     )
 
@@ -155,10 +154,11 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
             info("class weights: " + ", ".join(
                 f"{name} {w:.2f}" for name, w in zip(scale.labels, loss_fn.weights.tolist(),
                                                      strict=True)))
-    trainer = Trainer(model=model, args=training_args, train_dataset=train_ds, eval_dataset=val_ds,
-                      processing_class=tokenizer, data_collator=_Collator(tokenizer),
-                      compute_metrics=_metrics_fn(scale), callbacks=callbacks,
-                      compute_loss_func=loss_fn)
+    trainer = _trainer_class()(
+        model=model, args=training_args, train_dataset=train_ds, eval_dataset=val_ds,
+        processing_class=tokenizer, data_collator=_Collator(tokenizer),
+        compute_metrics=_metrics_fn(scale), callbacks=callbacks, compute_loss_func=loss_fn)
+    trainer.head_lr = args.head_lr
     if quiet:
         from transformers.trainer_callback import PrinterCallback
 
@@ -268,6 +268,41 @@ class _Collator:
 
     def __call__(self, features):
         return self.pad([{k: v for k, v in f.items() if k in MODEL_INPUTS} for f in features])
+
+
+def head_parameter_names(model) -> set[str]:
+    """The task head: everything outside the encoder, plus the encoder's pooler (BERT keeps
+    its pooler inside the encoder; RoBERTa-style heads carry their own dense layer)."""
+    prefix = getattr(model, "base_model_prefix", "")
+    return {name for name, _ in model.named_parameters()
+            if not name.startswith(f"{prefix}.") or ".pooler." in name}
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class HeadRateTrainer(Trainer):
+        """The Trainer with the task head in its own parameter groups, at `head_lr`."""
+
+        head_lr: float | None = None
+
+        def create_optimizer(self, model=None):
+            model = self.model if model is None else model
+            if self.optimizer is None and self.head_lr:
+                decay = set(self.get_decay_parameter_names(model))
+                head = head_parameter_names(model)
+                groups: dict[tuple[bool, bool], list] = {}
+                for name, param in model.named_parameters():
+                    if param.requires_grad:
+                        groups.setdefault((name in head, name in decay), []).append(param)
+                cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+                self.optimizer = cls([
+                    {"params": params, "lr": self.head_lr if is_head else self.args.learning_rate,
+                     "weight_decay": self.args.weight_decay if decays else 0.0}
+                    for (is_head, decays), params in sorted(groups.items())], **kwargs)
+            return super().create_optimizer(model)
+
+    return HeadRateTrainer
 
 
 class _WeightedLoss:
