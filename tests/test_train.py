@@ -253,7 +253,7 @@ def test_class_weights_option_trains_and_is_recorded(tmp_path, tiny_base, yes_no
     assert bad.exit_code == 2 and "'--class-weights'" in bad.output
 
 
-def test_head_trains_at_its_own_rate_ten_times_the_body_by_default(tmp_path, tiny_base):
+def test_classifier_head_trains_at_ten_times_the_body_rate_by_default(tmp_path, tiny_base):
     from transformers import AutoModelForSequenceClassification, TrainingArguments
 
     from asag.train.args import TrainArgs
@@ -265,7 +265,7 @@ def test_head_trains_at_its_own_rate_ten_times_the_body_by_default(tmp_path, tin
     args = TrainArgs(learning_rate=2e-5)
     trainer = _trainer_class()(model=model, args=TrainingArguments(
         output_dir=str(tmp_path), learning_rate=2e-5, use_cpu=True, report_to="none"))
-    trainer.head_lr = args.head_lr
+    trainer.head_lr = args.head_lr(classification=True)
     groups = trainer.create_optimizer().param_groups
     head_ids = {id(p) for n, p in model.named_parameters() if n in head_parameter_names(model)}
     for group in groups:
@@ -273,4 +273,5 @@ def test_head_trains_at_its_own_rate_ten_times_the_body_by_default(tmp_path, tin
         assert len(is_head) == 1  # a group is all head or all body
         assert group["lr"] == pytest.approx(2e-4 if is_head.pop() else 2e-5)
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
-    assert TrainArgs(head_learning_rate=1e-3).head_lr == 1e-3
+    assert args.head_lr(classification=False) == 2e-5  # regression heads: the body's rate
+    assert TrainArgs(head_learning_rate=1e-3).head_lr(classification=False) == 1e-3

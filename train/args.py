@@ -67,7 +67,7 @@ class TrainArgs:
     learning_rate: float = 5e-5
     # The classification head starts tiny (a fresh classifier behind a pooler that sentence
     # models never trained), so at the body's rate it takes hundreds of steps to speak up.
-    head_learning_rate: float | None = None  # None: 10 x learning_rate
+    head_learning_rate: float | None = None  # None: 10 x learning_rate on label scales
     class_weights: str = "none"  # balanced: rare classes weigh more (label scales only)
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
@@ -125,9 +125,11 @@ class TrainArgs:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
-    @property
-    def head_lr(self) -> float:
-        return self.head_learning_rate or HEAD_LR_FACTOR * self.learning_rate
+    def head_lr(self, classification: bool) -> float:
+        """A regression head stays at the body's rate: faster, it collapses to the mean."""
+        if self.head_learning_rate:
+            return self.head_learning_rate
+        return self.learning_rate * (HEAD_LR_FACTOR if classification else 1)
 
     def cpu_threads(self, processes: int = 1) -> int:
         """Threads per process: the machine's cores shared among the processes."""

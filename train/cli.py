@@ -21,8 +21,8 @@ HELP = {
     "batch_size": "Answers per step and process.",
     "eval_batch_size": "Answers per evaluation batch.",
     "learning_rate": "Peak learning rate (linear warm-up and decay).",
-    "head_learning_rate": "Learning rate of the classification head (pooler, classifier) "
-                          "[default: 10 x --learning-rate].",
+    "head_learning_rate": "Learning rate of the head (pooler, classifier) [default: 10 x "
+                          "--learning-rate on label scales, --learning-rate on numeric ones].",
     "class_weights": "balanced: weigh each class by its rarity in train, for macro-F1 "
                      "(label scales).",
     "weight_decay": "AdamW weight decay.",

@@ -158,7 +158,7 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
         model=model, args=training_args, train_dataset=train_ds, eval_dataset=val_ds,
         processing_class=tokenizer, data_collator=_Collator(tokenizer),
         compute_metrics=_metrics_fn(scale), callbacks=callbacks, compute_loss_func=loss_fn)
-    trainer.head_lr = args.head_lr
+    trainer.head_lr = args.head_lr(classification=not scale.is_numeric)
     if quiet:
         from transformers.trainer_callback import PrinterCallback
 
