@@ -4,6 +4,9 @@ trained on train (10% carved off for validation), scored on test_ua / test_uq / 
 floor (measured here, from the train labels) and the published figures.
 
     .venv/bin/python benchmarks/bench_quality.py [--variants 3way,2way] [--epochs 3]
+        [--train-args "--learning-rate 1e-4 --template {reference_answer}[SEP]{student_answer}"]
+
+(BENCHMARKS.md has the commands behind its table.)
 
 Each variant runs the real commands (build-dataset, train, evaluate) as subprocesses, so
 the wall times are what a user sees. 2-way figures are also derived from the 3-way model
