@@ -16,6 +16,7 @@ FIELDS = ("question", "reference_answer", "student_answer")
 DEFAULT_TEMPLATE = "{question} {reference_answer} [SEP] {student_answer}"
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 CLASS_WEIGHTS = ("none", "balanced")
+CHOICES = {"precision": PRECISIONS, "class_weights": CLASS_WEIGHTS}  # fields with fixed values
 HEAD_LR_FACTOR = 10
 
 
@@ -106,12 +107,10 @@ class TrainArgs:
             raise ArgumentError("early_stopping_patience", "must be >= 0 (0 turns it off)")
         if not 0 < self.validation_fraction < 0.5:
             raise ArgumentError("validation_fraction", "must be between 0 and 0.5")
-        if self.class_weights not in CLASS_WEIGHTS:
-            raise ArgumentError("class_weights", f"'{self.class_weights}' is not one of "
-                                f"{', '.join(CLASS_WEIGHTS)}")
-        if self.precision not in PRECISIONS:
-            raise ArgumentError("precision",
-                                f"'{self.precision}' is not one of {', '.join(PRECISIONS)}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ArgumentError(name, f"'{getattr(self, name)}' is not one of "
+                                    f"{', '.join(allowed)}")
         if self.threads is not None and not 1 <= self.threads <= 1024:
             raise ArgumentError("threads", "must be a positive number of threads")
         if self.seed < 0:

