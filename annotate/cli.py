@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from asag.annotate.screen import LANGUAGES, RUBRIC_FIELD
 from asag.scale import SCALE
 
 DATA_DIR_OPTION = click.option(
@@ -170,21 +171,37 @@ def annotate(ctx: click.Context, conn) -> None:
               help="Answers per import call.")
 @click.option("--predictions-from", type=click.Path(file_okay=False, path_type=Path),
               default=None, metavar="MODEL_DIR",
-              help="Attach this scorer's scores as pre-annotations to the answers imported, "
-                   "and import the least certain first.")
+              help="Show this scorer's score beside the keys as a hint ('model: 3, unsure') "
+                   "on the answers imported, and import the least certain first.")
+@click.option("--prefill", is_flag=True,
+              help="With --predictions-from: also pre-select the model's score (teachers "
+                   "then confirm or change it; by default nothing is pre-selected).")
+@click.option("--rubric", "rubric_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, metavar="FILE",
+              help="Rubric (YAML, or CSV/TSV/Excel with question,level,description) shown "
+                   "beside the score keys; updates the answers already imported too.")
+@click.option("--ui-language", type=click.Choice(LANGUAGES), default=None,
+              help="Language of the screen's headings, instructions and hint (default: the "
+                   "project's, else en).")
 @click.pass_context
 def push(ctx: click.Context, records: Path, project: str, scale, annotations_per_answer,
-         batch_size: int, predictions_from: Path | None) -> None:
+         batch_size: int, predictions_from: Path | None, prefill: bool,
+         rubric_file: Path | None, ui_language: str | None) -> None:
     """Import the answers of RECORDS (`asag gather` output) that the project lacks.
 
     Safe to re-run after a crash or with new answers: each answer is in the project once.
-    With --predictions-from, teachers see the model's score as a suggestion (Label Studio
-    predictions) and the answers it is least sure of come first in their stream."""
+    With --predictions-from, teachers see the model's score as a hint beside the keys
+    (nothing pre-selected unless --prefill) and the answers it is least sure of come first
+    in their stream. Also keeps the teacher's screen, rubric and saved tabs up to date."""
     from asag.annotate import project as projects
+    from asag.annotate import rubric as rubrics
+    from asag.annotate import screen, views
     from asag.annotate.connection import api_errors
     from asag.annotate.push import PushReport, push_records, read_records
     from asag.console import info
 
+    if prefill and predictions_from is None:
+        raise click.UsageError("--prefill pre-selects the model's score: give --predictions-from")
     report = PushReport()
     rows = read_records(records, report)
     if not rows and report.rejected:
@@ -199,17 +216,31 @@ def push(ctx: click.Context, records: Path, project: str, scale, annotations_per
                 "(e.g. --scale 0-5)")
         if scale is None:
             scale = projects.scale_of(found.get("label_config", ""))
-        predict = None
-        if predictions_from is not None:  # a scale mismatch fails before anything is made
-            from asag.annotate.predictions import predictor
-
-            predict = predictor(predictions_from, scale)
+        course = rubrics.read_rubric(rubric_file, scale) if rubric_file else None
         proj, created = projects.ensure(api, project, scale,
                                         annotations_per_answer=annotations_per_answer,
                                         description=f"Scores on the scale {scale.spec} (asag)")
         if created:
             info(f"created project '{project}' (id {proj['id']}, scale {scale.spec}, "
                  f"{proj.get('maximum_annotations', 1)} teacher(s) per answer)")
+        proj, changed = screen.update_project(
+            api, proj, scale, language=ui_language, hint=predictions_from is not None,
+            course=course.to_settings() if course else None)
+        shown = screen.settings_of(proj["label_config"])
+        course = rubrics.Rubric.from_settings(shown)
+        predict = None
+        if predictions_from is not None:  # a scale mismatch fails before anything is imported
+            from asag.annotate.predictions import predictor
+
+            predict = predictor(predictions_from, scale, language=shown["language"],
+                                prefill=prefill)
+        for row in rows:
+            row[RUBRIC_FIELD] = course.text_for(row)
+        if changed and not created:  # tasks imported before show the new rubric too
+            n = rubrics.sync_tasks(api, proj["id"], course.text_for)
+            if n:
+                info(f"rubric updated on {n:,} answers already in the project")
+        views.ensure_views(api, proj["id"])
         try:
             push_records(api, proj, rows, report, batch_size=batch_size, predict=predict)
         except click.ClickException:
@@ -272,16 +303,23 @@ def simulate(ctx: click.Context, project: str, scores: Path, teacher_cols: str,
 @click.option("--full", is_flag=True, help="Re-read every annotation, not only changes.")
 @click.option("--scale", type=SCALE, default=None,
               help="Scale of the scores (default: the one the project was made with).")
+@click.option("--max-gap", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="The saved tab 'Disagreements' lists answers whose teachers' scores differ "
+                   "by more than this (as build-dataset --max-gap).")
 @click.pass_context
-def pull(ctx: click.Context, project: str, output: Path, full: bool, scale) -> None:
+def pull(ctx: click.Context, project: str, output: Path, full: bool, scale,
+         max_gap: float) -> None:
     """Write every annotation of the project as normalised records to --output.
 
     After the first pull only tasks changed since the last one are read; edits replace
-    earlier versions, deletions are reported and removed."""
+    earlier versions, deletions are reported and removed. The project's 'Disagreements'
+    tab is then set to the answers whose teachers differ by more than --max-gap."""
     from asag.annotate import project as projects
+    from asag.annotate import views
     from asag.annotate.connection import api_errors
     from asag.annotate.pull import pull as run_pull
     from asag.console import info
+    from asag.records import ANNOTATION, read_jsonl
 
     api = _connect(ctx.meta["asag.annotate.conn"])
     with api_errors(api.url, f"pulling project '{project}'"):
@@ -291,4 +329,7 @@ def pull(ctx: click.Context, project: str, output: Path, full: bool, scale) -> N
             raise click.UsageError(
                 f"project '{project}' was not made by asag push; give its scale with --scale")
         report = run_pull(api, proj, output, scale=scale, full=full)
-    info(report.summary(output))
+        records = (r for _, r in read_jsonl(output, ANNOTATION)) if output.is_file() else ()
+        disagreeing = views.disagreeing_tasks(records, scale, max_gap)
+        views.ensure_views(api, proj["id"], disagreeing)
+    info(report.summary(output) + f"; {len(disagreeing):,} answers in the tab 'Disagreements'")

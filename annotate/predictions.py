@@ -1,5 +1,5 @@
 """`annotate push --predictions-from MODEL_DIR`: a trained scorer's scores as Label Studio
-predictions (pre-annotations teachers see and correct), the least certain answers first.
+predictions (a hint beside the score keys, see screen.py), the least certain answers first.
 
 Certainty: on label scales the top class probability. On numeric scales the regressor gives
 one number, so certainty is how close it lies to a step of the scale: 1 on a step, 0 half-way
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from asag.annotate.push import prediction_payload
+from asag.annotate.screen import HINT_FROM, SCORE_FROM, TEXT_TO, hint_text
 from asag.scale import Scale
 
 CHUNK = 512  # answers scored per progress-bar step
@@ -37,9 +37,11 @@ def certainty(scale: Scale, prediction) -> float:
     return round(max(0.0, 1.0 - 2.0 * distance / step), 6)
 
 
-def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32):
+def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32, language: str = "en",
+              prefill: bool = False):
     """A `push_records(predict=...)` callback: scores the answers about to be imported and
-    returns them least certain first, with their predictions by answer id."""
+    returns them least certain first, with their predictions by answer id (`task_prediction`:
+    a hint in `language`, the score pre-selected only with `prefill`)."""
     from asag.console import progress
     from asag.train import Scorer
 
@@ -60,8 +62,8 @@ def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32):
             outputs += scorer.score_many(chunk, batch_size=batch_size)
         sure = {r["id"]: certainty(scale, p) for r, p in zip(records, outputs, strict=True)}
         payloads = {
-            r["id"]: prediction_payload(scale, p.step if p.step is not None else p.score,
-                                        model_version=version, confidence=sure[r["id"]])
+            r["id"]: task_prediction(scale, p, model_version=version, confidence_words=language,
+                                     prefill=prefill)
             for r, p in zip(records, outputs, strict=True)
         }
         ordered = sorted(records, key=lambda r: sure[r["id"]])  # stable: ties keep file order
@@ -69,3 +71,26 @@ def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32):
 
     predict.model_version = version
     return predict
+
+
+def task_prediction(scale: Scale, prediction, *, model_version: str, confidence_words: str = "en",
+                    prefill: bool = False) -> dict:
+    """A scorer's Prediction (train.scorer.Prediction: `step`/`score`, `confidence`) as the
+    Label Studio prediction of one task. Its result fills the read-only hint box with "model:
+    3, unsure" (`confidence_words`: the language of those words) and keeps the model's score
+    in `value.model_score` for `annotate pull`; only with `prefill` does it also select the
+    score choice. Its `score` is `certainty` (numeric scales: closeness to a step). Pure: the
+    ML backend's /predict calls it too, so both show the same hint."""
+    value = prediction.step if getattr(prediction, "step", None) is not None else prediction.score
+    value = scale.coerce(value)
+    sure = certainty(scale, prediction)
+    hint = {"from_name": HINT_FROM, "to_name": TEXT_TO, "type": "textarea", "readonly": True,
+            "value": {"text": [hint_text(scale, value, sure, confidence_words)],
+                      "model_score": str(value)}}
+    result = [hint]
+    if prefill:
+        result.append({"from_name": SCORE_FROM, "to_name": TEXT_TO, "type": "choices",
+                       "value": {"choices": [str(value)]}})
+    out = {"model_version": model_version, "result": result}
+    out["score"] = float(sure)
+    return out

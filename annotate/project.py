@@ -1,5 +1,5 @@
 """The Label Studio project of a course: found by title, or created with a labelling config
-generated from the scale (schemas/labelstudio_config.xml).
+generated from the scale (screen.py).
 
 The scale is written into the config as a marker comment, so `pull` reads scores back on the
 same scale without being told, and `push` refuses to mix scales in one project."""
@@ -9,17 +9,14 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from xml.sax.saxutils import escape
 
 import click
 
+from asag.annotate import screen
 from asag.annotate.connection import Api
-from asag.records import schema_text
+from asag.annotate.screen import COMMENT_FROM, SCORE_FROM, TEXT_TO  # noqa: F401 (re-exported)
 from asag.scale import Scale
 
-SCORE_FROM = "score"  # <Choices name=...> in the template
-COMMENT_FROM = "comment"  # <TextArea name=...>
-TEXT_TO = "student_answer"
 TASK_FIELDS = ("answer_id", "question_id", "question", "reference_answer", "student_answer")
 # what push and pull read of a project; asked for by name, the list is as fast as the detail
 FIELDS = ("id,title,label_config,maximum_annotations,model_version,task_number,"
@@ -27,24 +24,12 @@ FIELDS = ("id,title,label_config,maximum_annotations,model_version,task_number,"
 _MARKER = re.compile(r"<!--\s*asag-scale:\s*(.*?)\s*-->")
 
 
-def _attr(value: str) -> str:
-    """Text safe inside a double-quoted XML attribute."""
-    return escape(str(value), {'"': "&quot;", "\n": "&#10;", "\t": "&#9;"})
-
-
-def label_config(scale: Scale, title: str) -> str:
-    """The template filled in: one <Choice> per scale value, the scale in a marker comment."""
-    template = schema_text("labelstudio_config.xml")
-    body = template[template.index("<View>"):]  # drop the template's explanatory comment
-    choices = "\n".join(f'    <Choice value="{_attr(v)}"/>' for v in scale.values)
+def label_config(scale: Scale, title: str = "", **screen_settings) -> str:
+    """The teacher's screen (screen.label_config: language, hint, ...) with the scale in a
+    marker comment. The title is Label Studio's own heading, so the screen does not repeat it."""
     # a JSON string, with '--' (not allowed inside an XML comment) escaped as JSON allows
     marker = json.dumps(scale.spec, ensure_ascii=False).replace("--", "-\\u002d")
-    filled = (
-        body.replace("{title}", _attr(title))
-        .replace("{scale}", _attr(scale.spec))
-        .replace("{choices}", choices)
-    )
-    config = f"<!-- asag-scale: {marker} -->\n{filled}"
+    config = f"<!-- asag-scale: {marker} -->\n" + screen.label_config(scale, **screen_settings)
     _check_round_trip(config, scale)
     return config
 

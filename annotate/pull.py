@@ -26,6 +26,7 @@ from fastjsonschema import JsonSchemaException
 
 from asag.annotate.connection import Api
 from asag.annotate.project import COMMENT_FROM, SCORE_FROM
+from asag.annotate.screen import predicted_score
 from asag.errors import InputError
 from asag.records import ANNOTATION, ShapeValidator, atomic_writer
 from asag.scale import Scale
@@ -288,7 +289,7 @@ def _shown_prediction(task: dict, ann: dict, project: dict, scale: Scale) -> dic
         chosen = before[-1] if before else None
     if chosen is None:
         return None
-    value, _ = _read_result(chosen.get("result") or [], scale)
+    value = predicted_score(chosen, scale)  # the hint box's model_score, or a prefilled choice
     confidence = chosen.get("score")
     return {"model_version": chosen.get("model_version"), "score": value,
             "confidence": float(confidence) if confidence is not None else None}

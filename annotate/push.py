@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asag.annotate.connection import Api
-from asag.annotate.project import SCORE_FROM, TASK_FIELDS, TEXT_TO
+from asag.annotate.project import TASK_FIELDS
+from asag.annotate.screen import RUBRIC_FIELD
 from asag.console import progress
 from asag.records import RAW_ANSWER, atomic_writer, read_jsonl, validation_error
-from asag.scale import Scale
 
 CACHE_DIR = Path(".asag") / "cache"
 DEFAULT_BATCH = 2500  # ~3,000-4,000 tasks/s per call here; smaller batches cost throughput
@@ -68,22 +68,12 @@ def read_records(path: str | os.PathLike, report: PushReport) -> list[dict]:
 
 
 def task_data(record: Mapping) -> dict:
-    """What a teacher sees, plus the answer id that makes push idempotent."""
+    """What a teacher sees (the question's rubric too: screen.py), plus the answer id that
+    makes push idempotent."""
     data = {f: record.get(f) for f in TASK_FIELDS}
     data["answer_id"] = record["id"]
+    data[RUBRIC_FIELD] = record.get(RUBRIC_FIELD) or ""
     return data
-
-
-def prediction_payload(scale: Scale, value, *, model_version: str, confidence=None) -> dict:
-    """A model's score as a Label Studio prediction (pre-annotation) on the score choices."""
-    pred = {
-        "model_version": model_version,
-        "result": [{"from_name": SCORE_FROM, "to_name": TEXT_TO, "type": "choices",
-                    "value": {"choices": [str(scale.coerce(value))]}}],
-    }
-    if confidence is not None:
-        pred["score"] = float(confidence)
-    return pred
 
 
 # -- which answers the project already holds --------------------------------------------
@@ -177,7 +167,7 @@ def push_records(
 ) -> PushReport:
     """Import the records the project lacks, in batches, in the given order.
 
-    `predictions` maps answer ids to Label Studio predictions (`prediction_payload`), shown
+    `predictions` maps answer ids to Label Studio predictions (predictions.task_prediction), shown
     to teachers as suggestions; `predict(missing)` makes them for the answers about to be
     imported only, and returns those answers in the order to import them
     (annotate/predictions.py: least certain first). `before_batch(k)` is called before

@@ -29,7 +29,7 @@ from asag.tables import column_index, open_table
 
 EMAIL_DOMAIN = "asag.local"
 PAGE = 1000
-WORKERS = 4  # annotation POSTs in flight at once
+WORKERS = 4  # tasks whose annotations are being posted at once
 
 
 @dataclass
@@ -40,6 +40,7 @@ class SimulationReport:
     full: int = 0  # tasks skipped: enough teachers scored them already
     unmatched: int = 0  # tasks whose answer is not in the table
     tasks: int = 0
+    miscounted: list[int] = field(default_factory=list)  # tasks with wrong counters after
 
     def summary(self, project: str) -> str:
         parts = [f"{self.teachers[c]['email']} (user {self.teachers[c]['id']}): "
@@ -51,6 +52,9 @@ class SimulationReport:
             text += f"; {self.full:,} tasks already had enough teachers"
         if self.unmatched:
             text += f"; {self.unmatched:,} tasks are not in the table (left alone)"
+        text += (f"; WARNING Label Studio's counters are wrong on {len(self.miscounted):,} "
+                 f"tasks (ids {', '.join(map(str, self.miscounted[:5]))})" if self.miscounted
+                 else "; every task's counters match its annotations")
         return text
 
 
@@ -207,29 +211,51 @@ def simulate(
             count += 1
     model_version = project.get("model_version") or None
 
-    def annotate(item: tuple[str, dict, object]) -> str:
-        column, task, score = item
-        body = annotation_body(scale, score, report.teachers[column]["id"],
-                               _parent_prediction(task, model_version))
-        # one POST per annotation, never retried (a retried create would double it)
-        api.post(f"api/tasks/{task['id']}/annotations/", body,
-                 params={"project": project["id"]})
-        return column
+    def annotate_task(items: list[tuple[str, dict, object]]) -> list[str]:
+        # one task's annotations one after another: posted in parallel, Label Studio can
+        # leave the task's counters (total_annotations, is_labeled) wrong
+        for column, task, score in items:
+            body = annotation_body(scale, score, report.teachers[column]["id"],
+                                   _parent_prediction(task, model_version))
+            # one POST per annotation, never retried (a retried create would double it)
+            api.post(f"api/tasks/{task['id']}/annotations/", body,
+                     params={"project": project["id"]})
+        return [column for column, _, _ in items]
 
-    # A few requests in flight: each POST spends most of its time in the server's request
+    by_task: dict[int, list] = {}
+    for item in todo:
+        by_task.setdefault(item[1]["id"], []).append(item)
+    # A few tasks in flight: each POST spends most of its time in the server's request
     # handling, which runs in threads; SQLite serialises only the short writes.
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        done = progress(pool.map(annotate, todo), length=len(todo),
+        done = progress(pool.map(annotate_task, by_task.values()), length=len(by_task),
                         label="simulated teachers scoring")
         try:
-            for column in done:
-                report.created[column] = report.created.get(column, 0) + 1
+            for columns_done in done:
+                for column in columns_done:
+                    report.created[column] = report.created.get(column, 0) + 1
         except BaseException:
             pool.shutdown(cancel_futures=True)  # no new POSTs after a failure or Ctrl-C
             raise
+    report.miscounted = miscounted_tasks(api, project)
     return report
+
+
+def miscounted_tasks(api: Api, project: dict) -> list[int]:
+    """Tasks whose own counters (total_annotations, cancelled_annotations, is_labeled: enough
+    teachers for its overlap) disagree with the annotations they hold."""
+    bad = []
+    for task in list_tasks(api, project["id"]):
+        anns = task.get("annotations") or []
+        done = sum(1 for a in anns if not a.get("was_cancelled"))
+        overlap = int(task.get("overlap") or project.get("maximum_annotations") or 1)
+        if (int(task.get("total_annotations") or 0) != done
+                or int(task.get("cancelled_annotations") or 0) != len(anns) - done
+                or (len(anns) == done and bool(task.get("is_labeled")) != (done >= overlap))):
+            bad.append(task["id"])
+    return bad
 
 
 def check_columns(columns: str) -> list[str]:

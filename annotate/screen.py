@@ -1,0 +1,234 @@
+"""The teacher's labelling screen: the Label Studio config generated from the scale, the keys
+that select each score, the screen's words in the course's language, and the model's hint.
+
+Two rules keep the scores honest. Every score choice carries its own `hotkey` (Label Studio
+would otherwise number the choices 1..N, so on 0-5 the key `3` recorded 2). And the model's
+score is never pre-selected unless asked for (`push --prefill`): it is a Label Studio
+prediction whose result fills a separate read-only text box ("model: 3, unsure"), so a
+teacher's choice is always the teacher's. `task_prediction` is the one place that turns a
+scorer's output into what Label Studio gets, for `annotate push` and any ML backend alike."""
+
+from __future__ import annotations
+
+import json
+import re
+from xml.sax.saxutils import escape
+
+from asag.scale import Scale
+
+SCORE_FROM = "score"  # <Choices name=...>
+COMMENT_FROM = "comment"  # <TextArea name=...>
+HINT_FROM = "model_hint"  # read-only <TextArea> a prediction fills with the model's hint
+TEXT_TO = "student_answer"
+RUBRIC_FIELD = "rubric"  # task data: the question's rubric as text, PATCHed when it changes
+LANGUAGES = ("en", "hu", "de")
+_SETTINGS = re.compile(r"<!--\s*asag-screen:\s*(.*?)\s*-->")
+# keys for scales whose values are not the digits 0-9, in the order of the scale's values
+_KEY_SEQUENCE = "1234567890qwertyuiopasdfghjklzxcvbnm"
+
+WORDS = {
+    "en": {
+        "question": "Question", "reference": "Reference answer", "answer": "Student answer",
+        "score": "Score", "keys": "keys", "submit": "Ctrl+Enter submits",
+        "rubric": "Rubric", "hint": "Model's suggestion (not selected for you)",
+        "feedback": "Feedback for the student (optional)", "model": "model",
+        "sure": "sure", "fairly_sure": "fairly sure", "unsure": "unsure",
+        "no_rubric": "(no rubric for this question)",
+        "instructions": "Read the question, the reference answer and the student's answer, "
+                        "then choose the score the answer deserves under the rubric. Type "
+                        "the score's key ({keys}) and press Ctrl+Enter to submit. The model's "
+                        "suggestion, where shown, is only a hint: it is never chosen for you.",
+    },
+    "hu": {
+        "question": "Kérdés", "reference": "Mintaválasz", "answer": "A hallgató válasza",
+        "score": "Pontszám", "keys": "billentyűk", "submit": "Ctrl+Enter: beküldés",
+        "rubric": "Értékelési útmutató", "hint": "A modell javaslata (nincs kiválasztva)",
+        "feedback": "Visszajelzés a hallgatónak (nem kötelező)", "model": "modell",
+        "sure": "biztos", "fairly_sure": "eléggé biztos", "unsure": "bizonytalan",
+        "no_rubric": "(ehhez a kérdéshez nincs értékelési útmutató)",
+        "instructions": "Olvassa el a kérdést, a mintaválaszt és a hallgató válaszát, majd "
+                        "válassza ki az útmutató szerint járó pontszámot. Nyomja le a "
+                        "pontszám billentyűjét ({keys}), majd a Ctrl+Enter-t a beküldéshez. "
+                        "A modell javaslata csak tájékoztató: sosem választja ki Ön helyett.",
+    },
+    "de": {
+        "question": "Frage", "reference": "Musterlösung", "answer": "Antwort",
+        "score": "Punkte", "keys": "Tasten", "submit": "Strg+Enter sendet ab",
+        "rubric": "Bewertungsraster", "hint": "Vorschlag des Modells (nicht ausgewählt)",
+        "feedback": "Rückmeldung an die Person (optional)", "model": "Modell",
+        "sure": "sicher", "fairly_sure": "ziemlich sicher", "unsure": "unsicher",
+        "no_rubric": "(kein Bewertungsraster für diese Frage)",
+        "instructions": "Lesen Sie Frage, Musterlösung und Antwort und wählen Sie die Punkte, "
+                        "die die Antwort nach dem Bewertungsraster verdient. Tippen Sie die "
+                        "Taste der Punktzahl ({keys}) und senden Sie mit Strg+Enter ab. Der "
+                        "Vorschlag des Modells ist nur ein Hinweis: er wird nie für Sie "
+                        "ausgewählt.",
+    },
+}
+# confidence bands (lower bounds), most certain first; shared by the hint and build-dataset
+BANDS = ((0.8, "sure"), (0.5, "fairly_sure"), (0.0, "unsure"))
+
+
+def confidence_band(confidence: float) -> str:
+    """'sure' | 'fairly_sure' | 'unsure' for a confidence in [0, 1]."""
+    return next(name for low, name in BANDS if float(confidence) >= low)
+
+
+def confidence_in_words(confidence: float, language: str = "en") -> str:
+    """The confidence as a teacher reads it ('unsure'), in the screen's language."""
+    return WORDS[language][confidence_band(confidence)]
+
+
+def hotkeys(scale: Scale) -> list[str]:
+    """One key per scale value. Numeric scales of whole (and half) points within 0-10: the
+    digit is the whole score, shift+digit the half above it (2.5 = shift+2), and 10 is `0`
+    where 0 is not on the scale, else `t` (ten). Other scales (labels, wider ranges): 1, 2, ...
+    9, 0, q, w, ... in the scale's order (labels worst first)."""
+    values = scale.values
+    if scale.is_numeric and all(0 <= v <= 10 and float(2 * v).is_integer() for v in values):
+        ten = "t" if 0 in values else "0"
+        return [(ten if v == 10 else str(int(v))) if float(v).is_integer()
+                else f"shift+{int(v)}" for v in values]
+    return list(_KEY_SEQUENCE[:len(values)])
+
+
+def key_label(key: str) -> str:
+    """How a key is written on the screen and in the README: 'shift+2' -> '⇧2'."""
+    return key.replace("shift+", "⇧").upper() if len(key) == 1 and key.isalpha() \
+        else key.replace("shift+", "⇧")
+
+
+def keys_summary(scale: Scale) -> str:
+    """The keys in a few characters, for headings and instructions: '0-5' where the digit is
+    the score, '0-5, ⇧digit +0.5' on half points, else 'value=key' pairs for the rest."""
+    keys, values = hotkeys(scale), [str(v) for v in scale.values]
+    same = [v for v, k in zip(values, keys, strict=True) if v == k]
+    other = ", ".join(f"{v}={key_label(k)}" for v, k in zip(values, keys, strict=True)
+                      if v != k and not k.startswith("shift+"))
+    if any(k.startswith("shift+") for k in keys):
+        return ", ".join(p for p in (f"{same[0]}-{same[-1]}", "⇧digit +0.5", other) if p)
+    digits = f"{same[0]}-{same[-1]}" if len(same) > 1 else ""
+    return ", ".join(p for p in (digits, other) if p)
+
+
+def _attr(value) -> str:
+    """Text safe inside a double-quoted XML attribute."""
+    return escape(str(value), {'"': "&quot;", "\n": "&#10;", "\t": "&#9;"})
+
+
+def _choice(value, key: str) -> str:
+    shown = ""
+    if key != str(value):  # the key differs from the value: write it on the choice
+        shown = (f' html="{_attr(escape(str(value)))} '
+                 f'&lt;kbd style=&quot;opacity:.6&quot;&gt;{_attr(key_label(key))}&lt;/kbd&gt;"')
+    return f'      <Choice value="{_attr(value)}" hotkey="{_attr(key)}"{shown}/>'
+
+
+def settings_of(config: str) -> dict:
+    """The screen settings recorded in a project's config ({} if none)."""
+    match = _SETTINGS.search(config or "")
+    if match:
+        try:
+            found = json.loads(match.group(1))
+            return found if isinstance(found, dict) else {}
+        except ValueError:
+            pass
+    return {}
+
+
+def label_config(scale: Scale, *, language: str = "en", hint: bool = False,
+                 instructions: str = "", rubric: dict | None = None) -> str:
+    """The labelling config: texts on the left; score keys, hint, rubric and feedback on the
+    right. The answers are <Text> (plain text: HTML in an answer is never rendered). The
+    settings (and the course's instructions and rubric, given to each task's data by push)
+    ride in a marker comment so later pushes keep them."""
+    w = WORDS[language]
+    settings = json.dumps({"language": language, "hint": hint, "instructions": instructions,
+                           "rubric": rubric or {}},
+                          ensure_ascii=False).replace("--", "-\\u002d")
+    choices = "\n".join(_choice(v, k) for v, k in zip(scale.values, hotkeys(scale), strict=True))
+    hint_box = (
+        f'    <Header value="{_attr(w["hint"])}" size="6"/>\n'
+        f'    <TextArea name="{HINT_FROM}" toName="{TEXT_TO}" editable="false" '
+        'maxSubmissions="1" rows="1" placeholder="-"/>\n'
+    ) if hint else ""
+    score_heading = (f'{w["score"]} ({scale.spec}) · {w["keys"]} {keys_summary(scale)} · '
+                     f'{w["submit"]}')
+    return f"""<!-- asag-screen: {settings} -->
+<View>
+  <View style="display:flex; gap:24px; align-items:flex-start">
+  <View style="flex:3; min-width:0">
+    <Header value="{_attr(w["question"])}" size="5"/>
+    <Text name="question" value="$question"/>
+    <Header value="{_attr(w["reference"])}" size="5"/>
+    <Text name="reference_answer" value="$reference_answer"/>
+    <Header value="{_attr(w["answer"])}" size="5"/>
+    <Text name="{TEXT_TO}" value="${TEXT_TO}"/>
+  </View>
+  <View style="flex:2; min-width:0">
+    <Header value="{_attr(score_heading)}" size="5"/>
+    <Choices name="{SCORE_FROM}" toName="{TEXT_TO}" choice="single-radio" required="true"
+             showInline="true">
+{choices}
+    </Choices>
+{hint_box}    <Header value="{_attr(w["rubric"])}" size="6"/>
+    <Text name="{RUBRIC_FIELD}" value="${RUBRIC_FIELD}"/>
+    <Header value="{_attr(w["feedback"])}" size="6"/>
+    <TextArea name="{COMMENT_FROM}" toName="{TEXT_TO}" rows="2" editable="true" maxSubmissions="1"/>
+  </View>
+  </View>
+</View>"""
+
+
+def instructions_html(scale: Scale, language: str = "en", extra: str = "") -> str:
+    """Project-level instructions (Label Studio shows them before labelling): how to score
+    with the keys, then the course's own text from the rubric file."""
+    text = WORDS[language]["instructions"].format(keys=keys_summary(scale))
+    html = f"<p>{escape(text)}</p>"
+    for para in (p.strip() for p in extra.split("\n\n")):
+        if para:
+            html += f"<p>{escape(para)}</p>".replace("\n", "<br/>")
+    return html
+
+
+def hint_text(scale: Scale, score, confidence: float | None, language: str = "en") -> str:
+    """'model: 3, unsure' (the confidence left out when the scorer gives none)."""
+    words = WORDS[language]
+    text = f"{words['model']}: {scale.coerce(score)}"
+    return text if confidence is None else f"{text}, {confidence_in_words(confidence, language)}"
+
+
+def predicted_score(prediction: dict, scale: Scale):
+    """The model's score a stored prediction carries (hint box or score choice), or None."""
+    for item in prediction.get("result") or []:
+        value = item.get("value") or {}
+        raw = value.get("model_score") if item.get("from_name") == HINT_FROM else (
+            (value.get("choices") or [None])[0] if item.get("from_name") == SCORE_FROM else None)
+        if raw is not None:
+            try:
+                return scale.coerce(raw)
+            except ValueError:
+                return None
+    return None
+
+
+def update_project(api, project: dict, scale: Scale, *, language: str | None = None,
+                   hint: bool = False, course: dict | None = None) -> tuple[dict, bool]:
+    """Bring an asag project's screen up to date: the config (keys, language, the hint box
+    once on stays on, the course's rubric and instructions: rubric.Rubric.to_settings) and
+    the instructions shown before labelling. What is not given keeps what the project has
+    (it rides in the config's marker). Sends only what differs: (project, changed)."""
+    from asag.annotate.project import label_config
+
+    now = settings_of(project.get("label_config", ""))
+    settings = {"language": language or now.get("language") or "en",
+                "hint": hint or bool(now.get("hint")),
+                "instructions": now.get("instructions") or "", "rubric": now.get("rubric") or {},
+                **(course or {})}
+    config = label_config(scale, **settings)
+    if config == project.get("label_config"):
+        return project, False
+    change = {"label_config": config, "show_instruction": True,
+              "expert_instruction": instructions_html(scale, settings["language"],
+                                                      settings["instructions"])}
+    return {**project, **api.patch(f"api/projects/{project['id']}/", change)}, True
