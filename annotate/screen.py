@@ -117,11 +117,8 @@ def _attr(value) -> str:
 
 
 def _choice(value, key: str) -> str:
-    shown = ""
-    if key != str(value):  # the key differs from the value: write it on the choice
-        shown = (f' html="{_attr(escape(str(value)))} '
-                 f'&lt;kbd style=&quot;opacity:.6&quot;&gt;{_attr(key_label(key))}&lt;/kbd&gt;"')
-    return f'      <Choice value="{_attr(value)}" hotkey="{_attr(key)}"{shown}/>'
+    # Label Studio writes each choice's hotkey beside it (3 [3], correct [3], 2.5 [shift+2])
+    return f'      <Choice value="{_attr(value)}" hotkey="{_attr(key)}"/>'
 
 
 def settings_of(config: str) -> dict:
