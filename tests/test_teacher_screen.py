@@ -1,8 +1,9 @@
 """The teacher's screen in a real headless Chromium (the OS package, driven by Selenium)
-against the real Label Studio: a teacher logs in through the login form, opens the labelling
-stream and scores six answers with the keys 0-5 and Ctrl+Enter; `asag annotate pull` must
-return exactly those scores by that teacher. On every answer the rubric and the model's hint
-are visible and no score is pre-selected.
+against the real Label Studio: six answers of the bundled sample pushed with the sample's
+rubric and a tiny real 0-5 scorer's hints; a teacher logs in through the login form, opens
+the labelling stream and scores them with the keys 0-5 and Ctrl+Enter; `asag annotate pull`
+must return exactly those scores by that teacher. On every answer the question, reference,
+answer, rubric and hint fit in 1400x1000 without scrolling, and no score is pre-selected.
 
 Set ASAG_SCREENSHOTS=DIR to keep the screenshots (the README's come from here)."""
 
@@ -15,30 +16,22 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ls_server import answer, ls_server, write_answers  # noqa: F401
+from ls_server import ls_server  # noqa: F401
 
 from asag.annotate import project as projects
-from asag.annotate import screen
-from asag.annotate.predictions import task_prediction
 from asag.annotate.users import create_account
 from asag.cli import cli
 from asag.records import ANNOTATION, read_jsonl
-from asag.scale import Scale
-from asag.train.scorer import Prediction
+from tests.model_fixtures import TINY_TRAIN, numeric_dataset, run_cli, tiny_base  # noqa: F401
 
 pytestmark = pytest.mark.labelstudio
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CHECKED = "return document.querySelectorAll('input[type=radio]:checked').length"
-RUBRIC = """instructions: Score what the student understood, not the spelling.
-questions:
-  q1:
-    0: Nothing about density.
-    1: Says ice is lighter, without saying why.
-    2: Mentions density, but the wrong way round.
-    3: Ice is less dense than water.
-    4: Less dense, because of its open crystal structure.
-    5: Less dense because hydrogen bonds hold the molecules in an open lattice.
-"""
+# bottom edge of the innermost element showing this text (0 when absent)
+BOTTOM = """const xp = `//*[contains(text(), ${JSON.stringify(arguments[0])})]`;
+const el = document.evaluate(xp, document, null, 9, null).singleNodeValue;
+return el ? el.getBoundingClientRect().bottom : 0;"""
+SAMPLE = Path(__file__).resolve().parents[1] / "examples"
 
 
 def run(server, *args, code: int = 0):
@@ -46,6 +39,16 @@ def run(server, *args, code: int = 0):
                                 catch_exceptions=False)
     assert result.exit_code == code, result.output
     return result.output
+
+
+@pytest.fixture(scope="module")
+def scorer_0_5(tmp_path_factory, tiny_base):  # noqa: F811
+    """A tiny 0-5 scorer trained by `asag train` (seconds): its hints are real model output."""
+    out = tmp_path_factory.mktemp("scorer-0-5") / "model"
+    data = numeric_dataset(tmp_path_factory.mktemp("numeric") / "d")
+    result = run_cli("-q", "train", data, "-o", out, "--base-model", tiny_base, *TINY_TRAIN)
+    assert result.exit_code == 0, result.output
+    return out
 
 
 @pytest.fixture
@@ -78,32 +81,29 @@ def _wait(condition, what: str, timeout: float = 60):
 
 
 def test_a_teacher_scores_with_the_digit_keys_and_pull_returns_exactly_those_scores(
-        ls_server, browser, tmp_path, monkeypatch):  # noqa: F811
+        ls_server, browser, scorer_0_5, tmp_path, monkeypatch):  # noqa: F811
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     monkeypatch.chdir(tmp_path)
     name = f"screen-{uuid.uuid4().hex[:6]}"
-    scale = Scale.parse("0-5")
-    records = [answer(i, f"Student answer number {i}: ice is lighter.") for i in range(6)]
-    write_answers(tmp_path / "raw.jsonl", records)
-    (tmp_path / "rubric.yaml").write_text(RUBRIC, encoding="utf-8")
+    run(ls_server, "gather", SAMPLE / "sample_answers.csv", "-o", "all.jsonl")
+    lines = (tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "raw.jsonl").write_text("".join(lines[:6]), encoding="utf-8")  # phys-heat
+    records = [r for _, r in read_jsonl(tmp_path / "raw.jsonl")]
     run(ls_server, "annotate", "push", "raw.jsonl", "--project", name, "--scale", "0-5",
-        "--rubric", "rubric.yaml")
-
-    # the model's hints, as push --predictions-from attaches them (model: 3, sure)
+        "--rubric", SAMPLE / "sample_rubric.yaml", "--predictions-from", scorer_0_5)
     api = ls_server.api()
     project = projects.find(api, name)
-    project, _ = screen.update_project(api, project, scale, hint=True)
-    tasks = api.get("api/tasks", params={"project": project["id"], "page_size": 100})["tasks"]
-    for task in tasks:
-        pred = task_prediction(scale, Prediction(score=3.05, step=3), model_version="m@1")
-        api.post("api/predictions/", {**pred, "task": task["id"]})
-    api.patch(f"api/projects/{project['id']}/", {"model_version": "m@1"})
+    tasks = api.get("api/tasks", params={"project": project["id"], "page_size": 100,
+                                         "fields": "all"})["tasks"]
+    hints = {t["data"]["answer_id"]: t["predictions"][0]["result"][0]["value"]["text"][0]
+             for t in tasks}
+    assert all(h.startswith("model: ") for h in hints.values())
 
     email = f"teacher-{uuid.uuid4().hex[:6]}@asag.local"
-    user, password = create_account(api, email)
+    _, password = create_account(api, email)
     browser.get(f"{ls_server.url}/user/login")
     browser.find_element(By.NAME, "email").send_keys(email)
     browser.find_element(By.NAME, "password").send_keys(password)
@@ -111,34 +111,34 @@ def test_a_teacher_scores_with_the_digit_keys_and_pull_returns_exactly_those_sco
     _wait(lambda: "/user/login" not in browser.current_url, "the login")
     browser.get(f"{ls_server.url}/projects/{project['id']}/data?labeling=1")
 
-    def text() -> str:
-        return browser.execute_script("return document.body.innerText") or ""
-
     def shown_answer() -> str | None:
-        page = text()
-        if "Rubric" not in page or "model: 3, sure" not in page:  # the screen is not ready
-            return None
-        return next((r["id"] for r in records if r["student_answer"] in page), None)
+        """The answer on the screen once it is ready (its hint shown), else None."""
+        page = browser.execute_script("return document.body.innerText") or ""
+        on = [r for r in records if r["student_answer"] in page and hints[r["id"]] in page]
+        return max(on, key=lambda r: len(r["student_answer"]))["id"] if on else None
 
     shots = Path(os.environ.get("ASAG_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
+    rubric_end = "5 – Metal conducts heat away from the hand faster than wood."
     expected: dict[str, int] = {}
     for key in range(6):
         answer_id = _wait(lambda: (lambda a: a if a and a not in expected else None)(
             shown_answer()), f"answer {key + 1} of 6 on the screen")
-        if browser.find_elements(By.CSS_SELECTOR, ".lsf-modal-holder, [class*=modal-holder]"):
+        if browser.find_elements(By.CSS_SELECTOR, "[class*=modal-holder]"):
+            if key == 0:
+                browser.save_screenshot(str(shots / "teacher-instructions.png"))
             ActionChains(browser).send_keys(Keys.ESCAPE).perform()  # the instructions
             time.sleep(0.5)
-        page = text()
-        assert "Ice is less dense than water." in page and "3 – Ice is less dense" in page
-        assert "model: 3, sure" in page
+        record = next(r for r in records if r["id"] == answer_id)
+        # question, reference, answer, rubric and hint on one screen, without scrolling
+        for text in (record["question"], record["reference_answer"], record["student_answer"],
+                     rubric_end, hints[answer_id]):
+            assert 0 < browser.execute_script(BOTTOM, text) <= 1000, text
         assert browser.execute_script(CHECKED) == 0  # nothing pre-selected, hint or not
         if key == 0:
             browser.save_screenshot(str(shots / "teacher-screen.png"))
         ActionChains(browser).send_keys(str(key)).perform()
         _wait(lambda: browser.execute_script(CHECKED) == 1, f"key {key} to select a score")
-        if key == 3:
-            browser.save_screenshot(str(shots / "teacher-screen-key3.png"))
         ActionChains(browser).key_down(Keys.CONTROL).send_keys(Keys.ENTER) \
             .key_up(Keys.CONTROL).perform()
         expected[answer_id] = key
@@ -151,8 +151,13 @@ def test_a_teacher_scores_with_the_digit_keys_and_pull_returns_exactly_those_sco
     mine = {r["answer_id"]: r["score"] for r in pulled if r["annotator_email"] == email}
     assert mine == expected  # 0 wrong scores for the keys 0-5
     assert len(pulled) == 6
-    assert all(r["prediction"] == {"model_version": "m@1", "score": 3,
-                                   "confidence": pytest.approx(0.9)} for r in pulled)
+    shown = {t["data"]["answer_id"]: t["predictions"][0] for t in tasks}
+    for r in pulled:  # pull records the hint the teacher saw
+        pred = shown[r["answer_id"]]
+        assert r["prediction"] == {
+            "model_version": project["model_version"],
+            "score": int(pred["result"][0]["value"]["model_score"]),
+            "confidence": pytest.approx(pred["score"])}
 
 
 def _task_of(tasks: list[dict], answer_id: str) -> int:
