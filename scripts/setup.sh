@@ -15,6 +15,21 @@ if [ "${ASAG_TORCH:-}" = "cuda" ] || { [ -z "${ASAG_TORCH:-}" ] && command -v nv
   constraint=()   # let pip choose the CUDA build of torch
 fi
 
+# Headless Chromium and its driver from the OS packages, for the teacher's-screen test
+# (tests/test_teacher_screen.py; Selenium is pointed at them and downloads nothing).
+if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium and chromium-driver (apt-get)" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      chromium chromium-driver >&2 \
+      || { echo "setup: apt-get could not install chromium chromium-driver" >&2; exit 1; }
+  else
+    echo "setup: /usr/bin/chromium or /usr/bin/chromedriver is missing; install the packages" \
+      "chromium and chromium-driver (as root: apt-get install -y chromium chromium-driver)," \
+      "or the browser test is skipped" >&2
+  fi
+fi
+
 want=$(stamp_of setup.cfg pyproject.toml constraints/cpu.txt)
 if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.asag-stamp 2>/dev/null)" != "$want" ]; then
   echo "setup: installing asag into .venv (first run takes a few minutes)" >&2
