@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from asag.annotate.screen import LANGUAGES, RUBRIC_FIELD
+from asag.annotate.screen import LANGUAGES
 from asag.scale import SCALE
 
 DATA_DIR_OPTION = click.option(
@@ -195,7 +195,7 @@ def push(ctx: click.Context, records: Path, project: str, scale, annotations_per
     in their stream. Also keeps the teacher's screen, rubric and saved tabs up to date."""
     from asag.annotate import project as projects
     from asag.annotate import rubric as rubrics
-    from asag.annotate import screen, views
+    from asag.annotate import screen
     from asag.annotate.connection import api_errors
     from asag.annotate.push import PushReport, push_records, read_records
     from asag.console import info
@@ -217,30 +217,24 @@ def push(ctx: click.Context, records: Path, project: str, scale, annotations_per
         if scale is None:
             scale = projects.scale_of(found.get("label_config", ""))
         course = rubrics.read_rubric(rubric_file, scale) if rubric_file else None
+        language = ui_language or screen.settings_of(
+            (found or {}).get("label_config", "")).get("language") or "en"
+        predict = None
+        if predictions_from is not None:  # a scale mismatch fails before anything is made
+            from asag.annotate.predictions import predictor
+
+            predict = predictor(predictions_from, scale, language=language, prefill=prefill)
         proj, created = projects.ensure(api, project, scale,
                                         annotations_per_answer=annotations_per_answer,
                                         description=f"Scores on the scale {scale.spec} (asag)")
         if created:
             info(f"created project '{project}' (id {proj['id']}, scale {scale.spec}, "
                  f"{proj.get('maximum_annotations', 1)} teacher(s) per answer)")
-        proj, changed = screen.update_project(
-            api, proj, scale, language=ui_language, hint=predictions_from is not None,
-            course=course.to_settings() if course else None)
-        shown = screen.settings_of(proj["label_config"])
-        course = rubrics.Rubric.from_settings(shown)
-        predict = None
-        if predictions_from is not None:  # a scale mismatch fails before anything is imported
-            from asag.annotate.predictions import predictor
-
-            predict = predictor(predictions_from, scale, language=shown["language"],
-                                prefill=prefill)
-        for row in rows:
-            row[RUBRIC_FIELD] = course.text_for(row)
-        if changed and not created:  # tasks imported before show the new rubric too
-            n = rubrics.sync_tasks(api, proj["id"], course.text_for)
-            if n:
-                info(f"rubric updated on {n:,} answers already in the project")
-        views.ensure_views(api, proj["id"])
+        proj, updated = rubrics.prepare_screen(api, proj, scale, rows, created=created,
+                                               language=language, hint=predict is not None,
+                                               course=course)
+        if updated:
+            info(f"rubric updated on {updated:,} answers already in the project")
         try:
             push_records(api, proj, rows, report, batch_size=batch_size, predict=predict)
         except click.ClickException:

@@ -137,8 +137,21 @@ def sync_tasks(api: Api, project_id: int, text_of) -> int:
         page += 1
 
 
-def describe(rubric: Rubric) -> str:
-    """One line for the push summary."""
-    return (f"rubric of {len(rubric.questions)} question(s)"
-            + (" and instructions" if rubric.instructions else ""))
+def prepare_screen(api: Api, project: dict, scale: Scale, records: list[dict], *, created: bool,
+                   language: str, hint: bool, course: Rubric | None) -> tuple[dict, int]:
+    """Before an import: the project's screen up to date (screen.update_project), each record
+    given its question's rubric (the new one, else the one the project keeps), the tasks
+    already imported given it too when it changed, the saved tabs made. Returns the project
+    and how many earlier tasks were updated."""
+    from asag.annotate import screen, views
+
+    project, changed = screen.update_project(
+        api, project, scale, language=language, hint=hint,
+        course=course.to_settings() if course else None)
+    course = Rubric.from_settings(screen.settings_of(project["label_config"]))
+    for record in records:
+        record[RUBRIC_FIELD] = course.text_for(record)
+    updated = sync_tasks(api, project["id"], course.text_for) if changed and not created else 0
+    views.ensure_views(api, project["id"])
+    return project, updated
 

@@ -14,7 +14,7 @@ from ls_server import ls_server  # noqa: F401
 
 from asag.annotate import project as projects
 from asag.annotate.predictions import certainty
-from asag.annotate.simulate import teacher_email
+from asag.annotate.simulate import miscounted_tasks, teacher_email
 from asag.cli import cli
 from asag.records import ANNOTATION, read_jsonl
 from asag.scale import Scale
@@ -69,7 +69,9 @@ def test_simulated_teachers_are_two_accounts_and_limit_counts_earlier_scores(
     assert "SIMULATED" in out and "made 4 annotations" in out
     assert "made 0 annotations" in run(ls_server, *simulate, "--limit", "2")  # 2 done: no more
     assert len(pulled(ls_server, name, "labels.jsonl")) == 4
-    run(ls_server, *simulate)
+    out = run(ls_server, *simulate)
+    assert "every task's counters match its annotations" in out  # posted one task at a time
+    assert miscounted_tasks(ls_server.api(), projects.find(ls_server.api(), name)) == []
     records = pulled(ls_server, name, "labels.jsonl")
 
     assert len(records) == 12
@@ -120,7 +122,8 @@ def test_push_with_predictions_imports_least_certain_first_and_pull_reports_them
     records = sorted(pulled(ls_server, name, "labels.jsonl"), key=lambda r: r["task_id"])
     assert [r["task_id"] for r in records] == [t["id"] for t in tasks[:3]]  # least certain
     for record, task, pred in zip(records, tasks, preds, strict=False):
-        shown = pred["result"][0]["value"]["choices"][0]
+        shown = pred["result"][0]["value"]["model_score"]  # the hint box, not the choices
+        assert pred["result"][0]["value"]["text"][0].startswith(f"model: {shown}, ")
         assert record["prediction"] == {"model_version": version, "score": shown,
                                         "confidence": pytest.approx(pred["score"])}
         assert record["answer_id"] == task["data"]["answer_id"]

@@ -1,0 +1,90 @@
+"""The teacher's screen settings against the real Label Studio: a rubric pushed later reaches
+the answers already imported (no re-import), the screen language and rubric are kept by later
+pushes, the instructions are shown, and the saved tabs hide internal ids and list exactly the
+answers whose teachers disagree after a pull."""
+
+from __future__ import annotations
+
+import csv
+import uuid
+
+import pytest
+from click.testing import CliRunner
+from ls_server import ls_server  # noqa: F401
+
+from asag.annotate import project as projects
+from asag.annotate import screen, views
+from asag.cli import cli
+
+pytestmark = pytest.mark.labelstudio
+HEADER = ["question_id", "question", "reference_answer", "student_answer", "teacher_a",
+          "teacher_b"]
+ROWS = [  # the second answer's teachers differ by 3 points, the others by at most 1
+    ["q1", "Why does ice float?", "It is less dense.", "It is lighter.", "2", "3"],
+    ["q1", "Why does ice float?", "It is less dense.", "Less dense than water.", "5", "2"],
+    ["q2", "What is rust?", "Iron oxide.", "Oxidised iron.", "5", "5"],
+]
+
+
+def run(server, *args, code: int = 0):
+    result = CliRunner().invoke(cli, [str(a) for a in args], env=server.cli_env(),
+                                catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def rubrics(api, project_id: int) -> dict[str, str]:
+    tasks = api.get("api/tasks", params={"project": project_id, "page_size": 100})["tasks"]
+    return {t["data"]["student_answer"]: t["data"]["rubric"] for t in tasks}
+
+
+def test_rubric_language_and_tabs_follow_the_project(ls_server, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    name = f"rubric-{uuid.uuid4().hex[:6]}"
+    with (tmp_path / "answers.csv").open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([HEADER, *ROWS])
+    run(ls_server, "gather", "answers.csv", "-o", "all.jsonl")
+    lines = (tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "first.jsonl").write_text("".join(lines[:2]), encoding="utf-8")
+    (tmp_path / "rubric.csv").write_text(
+        "question,level,description\nq1,0,Nothing about density.\nq1,5,Less dense.\n",
+        encoding="utf-8")
+    run(ls_server, "annotate", "push", "first.jsonl", "--project", name, "--scale", "0-5",
+        "--annotations-per-answer", "2", "--ui-language", "hu")
+    api = ls_server.api()
+    project = projects.find(api, name)
+    assert set(rubrics(api, project["id"]).values()) == {""}  # no rubric yet
+
+    out = run(ls_server, "annotate", "push", "first.jsonl", "--project", name,
+              "--rubric", "rubric.csv")
+    assert "rubric updated on 2 answers" in out
+    want = "0 – Nothing about density.\n5 – Less dense."
+    assert set(rubrics(api, project["id"]).values()) == {want}  # the same tasks, updated
+
+    (tmp_path / "rubric.yaml").write_text(
+        "instructions: Ignore spelling.\nquestions:\n  What is rust?:\n    5: Iron oxide.\n"
+        "  q1:\n    5: Less dense than water.\n", encoding="utf-8")
+    run(ls_server, "annotate", "push", "all.jsonl", "--project", name, "--rubric", "rubric.yaml")
+    assert rubrics(api, project["id"]) == {
+        "It is lighter.": "5 – Less dense than water.",
+        "Less dense than water.": "5 – Less dense than water.",
+        "Oxidised iron.": "5 – Iron oxide."}  # matched by question text too
+    detail = api.get(f"api/projects/{project['id']}/")
+    assert screen.settings_of(detail["label_config"])["language"] == "hu"  # kept
+    assert detail["show_instruction"] and "Ignore spelling." in detail["expert_instruction"]
+    assert "Olvassa el a kérdést" in detail["expert_instruction"]
+
+    tabs = {v["data"]["title"]: v for v in api.get("api/dm/views/",
+                                                   params={"project": project["id"]})}
+    assert set(tabs) >= {views.TABLE, views.DISAGREEMENTS}
+    assert "tasks:data.answer_id" in tabs[views.TABLE]["data"]["hiddenColumns"]["explore"]
+
+    out = run(ls_server, "annotate", "simulate", "--project", name, "--scores", "answers.csv",
+              "--teacher-cols", "teacher_a,teacher_b")
+    assert "made 6 annotations" in out and "every task's counters match" in out
+    out = run(ls_server, "annotate", "pull", "--project", name, "-o", "labels.jsonl")
+    assert "1 answers in the tab 'Disagreements'" in out
+    tab = next(v for v in api.get("api/dm/views/", params={"project": project["id"]})
+               if v["data"]["title"] == views.DISAGREEMENTS)
+    listed = api.get("api/tasks", params={"project": project["id"], "view": tab["id"]})["tasks"]
+    assert [t["data"]["student_answer"] for t in listed] == ["Less dense than water."]
