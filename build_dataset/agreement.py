@@ -189,3 +189,28 @@ def gaps(item: np.ndarray, idx: np.ndarray, n_items: int) -> tuple[np.ndarray, n
     np.maximum.at(high, item, idx)
     low[high < 0] = -1
     return low, high
+
+
+def model_hints(shown: list[tuple], scale) -> dict:
+    """How often teachers kept the model's score they were shown (annotate pull's
+    `prediction`), overall and by the confidence band the hint named (screen.BANDS)."""
+    from asag.annotate.screen import BANDS, confidence_band
+
+    bands = {name: {"shown": 0, "kept": 0} for _, name in BANDS}
+    bands["no confidence"] = {"shown": 0, "kept": 0}
+    for score, hint in shown:
+        if hint.get("score") is None:
+            continue
+        conf = hint.get("confidence")
+        band = bands[confidence_band(conf) if conf is not None else "no confidence"]
+        band["shown"] += 1
+        try:
+            band["kept"] += int(scale.coerce(score) == scale.coerce(hint["score"]))
+        except ValueError:
+            pass
+    for band in bands.values():
+        band["rate"] = round(band["kept"] / band["shown"], 4) if band["shown"] else None
+    total = sum(b["shown"] for b in bands.values())
+    kept = sum(b["kept"] for b in bands.values())
+    return {"shown": total, "kept": kept, "rate": round(kept / total, 4) if total else None,
+            "by_band": {k: b for k, b in bands.items() if b["shown"]}}

@@ -218,6 +218,8 @@ def build(data: Collected, output: Path, opts: Options,
         "agreement": {**agree, "max_gap": opts.max_gap},
         "features": {c: str(t) for c, t in feats.items()},
     }
+    if data.stats.get("model_hints"):
+        manifest["model_hints"] = data.stats["model_hints"]
     write = _disagreement_writer(flagged, items, gap, scale, v)
     with staged_directory(Path(output)) as staged:
         extra = {DISAGREEMENTS: write} if disagreements is None else {}

@@ -90,6 +90,7 @@ def render_card(manifest: dict, feats) -> str:
         f"Answers whose teachers differ by more than {manifest['agreement']['max_gap']}: "
         f"{counts['disagreements']} (listed in `disagreements.csv`).",
         "",
+        *_hint_lines(manifest.get("model_hints")),
         "## Loading",
         "",
         "```python",
@@ -100,3 +101,21 @@ def render_card(manifest: dict, feats) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _hint_lines(hints: dict | None) -> list[str]:
+    """How often teachers kept the model's score they were shown, by confidence band."""
+    if not hints or not hints["shown"]:
+        return []
+    return [
+        "## Teachers and the model's hints",
+        "",
+        f"{hints['shown']} scores were given with the model's score shown as a hint; the "
+        f"teacher kept it {hints['kept']} times ({_fmt(hints['rate'])}).",
+        "",
+        "| model confidence | shown | kept | rate |",
+        "|---|---|---|---|",
+        *[f"| {band.replace('_', ' ')} | {b['shown']} | {b['kept']} | {_fmt(b['rate'])} |"
+          for band, b in hints["by_band"].items()],
+        "",
+    ]

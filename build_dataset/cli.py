@@ -142,6 +142,12 @@ def _summary(manifest: dict, output: Path, info) -> None:
                         for k in ("qwk", "alpha", "exact", "adjacent"))
         info(f"agreement on {agree['answers']} multiply-scored answers: {fig}; "
              f"{counts['disagreements']} disagreements over {manifest['agreement']['max_gap']}")
+    hints = manifest.get("model_hints")
+    if hints and hints["shown"]:
+        bands = ", ".join(f"{band.replace('_', ' ')} {b['kept']}/{b['shown']}"
+                          for band, b in hints["by_band"].items())
+        info(f"teachers kept the model's hinted score in {hints['kept']} of {hints['shown']} "
+             f"scores ({bands})")
 
 
 def _check(directory: Path, min_answers: int) -> None:

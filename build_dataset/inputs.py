@@ -124,10 +124,11 @@ def read_annotations(paths, items_path, scale: Scale | None, adjudicator: str | 
     items = read_items(items_path)
     index = pd.Index(items["id"])
     chunks, scales, stats = [], {}, {"records": 0, "skipped": 0}
+    shown = []  # (teacher's score, the model's hint the teacher saw)
     for path in progress(paths, label="reading annotations"):
         cols, lines = _records(path, ANNOTATION,
                                ("answer_id", "annotator", "score", "skipped", "ground_truth",
-                                "scale"))
+                                "scale", "prediction"))
         stats["records"] += len(cols["answer_id"])
         pos = index.get_indexer(cols["answer_id"])
         if (pos < 0).any():
@@ -147,7 +148,13 @@ def read_annotations(paths, items_path, scale: Scale | None, adjudicator: str | 
         rows = np.flatnonzero(scored)
         chunks.append(Chunk(str(path), rows, pos[rows], cols["annotator"][rows],
                             cols["score"][rows], gt[rows], lines))
+        shown += [(s, p) for s, p in zip(cols["score"][rows], cols["prediction"][rows],
+                                         strict=True) if isinstance(p, dict)]
     votes, scale = finish(chunks, scales, scale, stats, [str(p) for p in paths])
+    if shown:
+        from asag.build_dataset.agreement import model_hints
+
+        stats["model_hints"] = model_hints(shown, scale)
     inputs = [{"path": str(items_path), "role": "items", "sha256": file_sha256(items_path)}]
     inputs += [{"path": str(p), "role": "annotations", "sha256": file_sha256(p)} for p in paths]
     return Collected(items, votes, scale, inputs, stats)

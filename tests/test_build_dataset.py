@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from test_build_dataset_helpers import (
     annotation,
     build_ok,
@@ -20,6 +21,7 @@ from test_build_dataset_helpers import (
 )
 
 from asag.build_dataset.aggregate import aggregate
+from asag.cli import cli
 from asag.dataset_layout import MANIFEST_KEYS, load_dataset_dir
 from asag.scale import Scale
 
@@ -400,3 +402,31 @@ def test_refuses_to_overwrite_a_directory_that_is_not_a_dataset(tmp_path):
     result = run(ann, "--items", items, "-o", tmp_path / "precious")
     assert result.exit_code == 1 and "is not an asag dataset directory" in result.output
     assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_card_and_summary_say_how_often_teachers_kept_the_models_hint(tmp_path, bulk):
+    items = write_jsonl(tmp_path / "raw.jsonl", [raw_answer(i) for i in range(6)])
+    hints = [(4, 0.9), (2, 0.9), (3, 0.6), (1, 0.2), (5, 0.1), (0, None)]
+    records = [dict(annotation(f"a{i:04d}", "t1", score),
+                    prediction={"model_version": "m@1", "score": hint, "confidence": conf})
+               for i, (score, (hint, conf)) in enumerate(zip([4, 3, 3, 1, 2, 0], hints,
+                                                                strict=True))]
+    records.append(annotation("a0000", "t2", 4))  # no hint shown: not counted
+    ann = write_jsonl(tmp_path / "ann.jsonl", records)
+    if not bulk:  # a byte-order mark sends the file down the exact, line-by-line path
+        ann.write_bytes(b"\xef\xbb\xbf" + ann.read_bytes())
+    out = tmp_path / "ds"
+    result = CliRunner().invoke(cli, ["build-dataset", str(ann), "--items", str(items),
+                                      "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    hints_seen = manifest(out)["model_hints"]
+    assert (hints_seen["shown"], hints_seen["kept"]) == (6, 4)
+    assert hints_seen["by_band"] == {
+        "sure": {"shown": 2, "kept": 1, "rate": 0.5},
+        "fairly_sure": {"shown": 1, "kept": 1, "rate": 1.0},
+        "unsure": {"shown": 2, "kept": 1, "rate": 0.5},
+        "no confidence": {"shown": 1, "kept": 1, "rate": 1.0}}
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "| sure | 2 | 1 | 0.500 |" in card and "kept it 4 times" in card
+    assert "kept the model's hinted score in 4 of 6 scores" in result.output
