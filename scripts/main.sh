@@ -28,8 +28,9 @@ $ASAG gather examples/sample_answers.csv -o "$OUT/raw.jsonl"
 # every answer of both rounds, the items the datasets are built from
 $ASAG -q gather examples/sample_answers.csv examples/sample_new_answers.csv -o "$OUT/raw-all.jsonl"
 
-step "push to the project '$PROJECT' (scale 0-5, two teachers per answer)"
-$ASAG annotate push "$OUT/raw.jsonl" --project "$PROJECT" --scale 0-5 --annotations-per-answer 2
+step "push to the project '$PROJECT' (scale 0-5, two teachers per answer, the sample's rubric)"
+$ASAG annotate push "$OUT/raw.jsonl" --project "$PROJECT" --scale 0-5 --annotations-per-answer 2 \
+  --rubric examples/sample_rubric.yaml
 
 step "SIMULATED teachers score every answer (two Label Studio accounts, through the API)"
 $ASAG annotate simulate --project "$PROJECT" --scores examples/sample_answers.csv \
@@ -82,7 +83,7 @@ for row in sorted(shown.values(), key=lambda r: float(r["teacher_a"])):
           f"{row['teacher_a'] + ', ' + row['teacher_b']:>9}")
 EOF
 
-step "retraining round: push NEW answers with model v1's scores as pre-annotations"
+step "retraining round: push NEW answers with model v1's scores as hints (nothing pre-selected)"
 $ASAG gather examples/sample_new_answers.csv -o "$OUT/raw-new.jsonl"
 $ASAG annotate push "$OUT/raw-new.jsonl" --project "$PROJECT" --predictions-from "$OUT/models/v1"
 
