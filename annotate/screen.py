@@ -5,8 +5,9 @@ Two rules keep the scores honest. Every score choice carries its own `hotkey` (L
 would otherwise number the choices 1..N, so on 0-5 the key `3` recorded 2). And the model's
 score is never pre-selected unless asked for (`push --prefill`): it is a Label Studio
 prediction whose result fills a separate read-only text box ("model: 3, unsure"), so a
-teacher's choice is always the teacher's. `task_prediction` is the one place that turns a
-scorer's output into what Label Studio gets, for `annotate push` and any ML backend alike."""
+teacher's choice is always the teacher's. `predictions.task_prediction` is the one place
+that turns a scorer's output into what Label Studio gets, for `annotate push` and any ML
+backend alike."""
 
 from __future__ import annotations
 
@@ -26,45 +27,45 @@ _SETTINGS = re.compile(r"<!--\s*asag-screen:\s*(.*?)\s*-->")
 # keys for scales whose values are not the digits 0-9, in the order of the scale's values
 _KEY_SEQUENCE = "1234567890qwertyuiopasdfghjklzxcvbnm"
 
-WORDS = {
-    "en": {
-        "question": "Question", "reference": "Reference answer", "answer": "Student answer",
-        "score": "Score", "keys": "keys", "submit": "Ctrl+Enter submits",
-        "rubric": "Rubric", "hint": "Model's suggestion (not selected for you)",
-        "feedback": "Feedback for the student (optional)", "model": "model",
-        "sure": "sure", "fairly_sure": "fairly sure", "unsure": "unsure",
-        "no_rubric": "(no rubric for this question)",
-        "instructions": "Read the question, the reference answer and the student's answer, "
-                        "then choose the score the answer deserves under the rubric. Type "
-                        "the score's key ({keys}) and press Ctrl+Enter to submit. The model's "
-                        "suggestion, where shown, is only a hint: it is never chosen for you.",
-    },
-    "hu": {
-        "question": "Kérdés", "reference": "Mintaválasz", "answer": "A hallgató válasza",
-        "score": "Pontszám", "keys": "billentyűk", "submit": "Ctrl+Enter: beküldés",
-        "rubric": "Értékelési útmutató", "hint": "A modell javaslata (nincs kiválasztva)",
-        "feedback": "Visszajelzés a hallgatónak (nem kötelező)", "model": "modell",
-        "sure": "biztos", "fairly_sure": "eléggé biztos", "unsure": "bizonytalan",
-        "no_rubric": "(ehhez a kérdéshez nincs értékelési útmutató)",
-        "instructions": "Olvassa el a kérdést, a mintaválaszt és a hallgató válaszát, majd "
-                        "válassza ki az útmutató szerint járó pontszámot. Nyomja le a "
-                        "pontszám billentyűjét ({keys}), majd a Ctrl+Enter-t a beküldéshez. "
-                        "A modell javaslata csak tájékoztató: sosem választja ki Ön helyett.",
-    },
-    "de": {
-        "question": "Frage", "reference": "Musterlösung", "answer": "Antwort",
-        "score": "Punkte", "keys": "Tasten", "submit": "Strg+Enter sendet ab",
-        "rubric": "Bewertungsraster", "hint": "Vorschlag des Modells (nicht ausgewählt)",
-        "feedback": "Rückmeldung an die Person (optional)", "model": "Modell",
-        "sure": "sicher", "fairly_sure": "ziemlich sicher", "unsure": "unsicher",
-        "no_rubric": "(kein Bewertungsraster für diese Frage)",
-        "instructions": "Lesen Sie Frage, Musterlösung und Antwort und wählen Sie die Punkte, "
-                        "die die Antwort nach dem Bewertungsraster verdient. Tippen Sie die "
-                        "Taste der Punktzahl ({keys}) und senden Sie mit Strg+Enter ab. Der "
-                        "Vorschlag des Modells ist nur ein Hinweis: er wird nie für Sie "
-                        "ausgewählt.",
-    },
+# every word on the screen, per language (en, hu, de: the order of LANGUAGES)
+_WORDS = {
+    "question": ("Question", "Kérdés", "Frage"),
+    "reference": ("Reference answer", "Mintaválasz", "Musterlösung"),
+    "answer": ("Student answer", "A hallgató válasza", "Antwort"),
+    "score": ("Score", "Pontszám", "Punkte"),
+    "keys": ("keys", "billentyűk", "Tasten"),
+    "submit": ("Ctrl+Enter submits", "Ctrl+Enter: beküldés", "Strg+Enter sendet ab"),
+    "rubric": ("Rubric", "Értékelési útmutató", "Bewertungsraster"),
+    "hint": (
+        "Model's suggestion (not selected for you)",
+        "A modell javaslata (nincs kiválasztva)",
+        "Vorschlag des Modells (nicht ausgewählt)",
+    ),
+    "feedback": (
+        "Feedback for the student (optional)",
+        "Visszajelzés a hallgatónak (nem kötelező)",
+        "Rückmeldung an die Person (optional)",
+    ),
+    "model": ("model", "modell", "Modell"),
+    "sure": ("sure", "biztos", "sicher"),
+    "fairly_sure": ("fairly sure", "eléggé biztos", "ziemlich sicher"),
+    "unsure": ("unsure", "bizonytalan", "unsicher"),
+    "instructions": (
+        "Read the question, the reference answer and the student's answer, then choose "
+        "the score the answer deserves under the rubric. Type the score's key ({keys}) "
+        "and press Ctrl+Enter to submit. The model's suggestion, where shown, is only a "
+        "hint: it is never chosen for you.",
+        "Olvassa el a kérdést, a mintaválaszt és a hallgató válaszát, majd válassza ki az "
+        "útmutató szerint járó pontszámot. Nyomja le a pontszám billentyűjét ({keys}), "
+        "majd a Ctrl+Enter-t a beküldéshez. A modell javaslata csak tájékoztató: sosem "
+        "választja ki Ön helyett.",
+        "Lesen Sie Frage, Musterlösung und Antwort und wählen Sie die Punkte, die die "
+        "Antwort nach dem Bewertungsraster verdient. Tippen Sie die Taste der Punktzahl "
+        "({keys}) und senden Sie mit Strg+Enter ab. Der Vorschlag des Modells ist nur ein "
+        "Hinweis: er wird nie für Sie ausgewählt.",
+    ),
 }
+WORDS = {lang: {k: v[i] for k, v in _WORDS.items()} for i, lang in enumerate(LANGUAGES)}
 # confidence bands (lower bounds), most certain first; shared by the hint and build-dataset
 BANDS = ((0.8, "sure"), (0.5, "fairly_sure"), (0.0, "unsure"))
 
