@@ -80,7 +80,8 @@ def task_prediction(scale: Scale, prediction, *, model_version: str, confidence_
     3, unsure" (`confidence_words`: the language of those words) and keeps the model's score
     in `value.model_score` for `annotate pull`; only with `prefill` does it also select the
     score choice. Its `score` is `certainty` (numeric scales: closeness to a step). Pure: the
-    ML backend's /predict calls it too, so both show the same hint."""
+    ML backend's /predict calls it too, so both show the same hint; the project's config
+    needs the hint box for it (screen.update_project(..., hint=True) adds it)."""
     value = prediction.step if getattr(prediction, "step", None) is not None else prediction.score
     value = scale.coerce(value)
     sure = certainty(scale, prediction)
