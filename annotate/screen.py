@@ -150,6 +150,10 @@ def label_config(scale: Scale, *, language: str = "en", hint: bool = False,
         f'    <TextArea name="{HINT_FROM}" toName="{TEXT_TO}" editable="false" '
         'maxSubmissions="1" rows="1" placeholder="-"/>\n'
     ) if hint else ""
+    rubric_box = (  # shown once the project has a rubric (tasks always carry the field)
+        f'    <Header value="{_attr(w["rubric"])}" size="6"/>\n'
+        f'    <Text name="{RUBRIC_FIELD}" value="${RUBRIC_FIELD}"/>\n'
+    ) if rubric else ""
     score_heading = (f'{w["score"]} ({scale.spec}) · {w["keys"]} {keys_summary(scale)} · '
                      f'{w["submit"]}')
     return f"""<!-- asag-screen: {settings} -->
@@ -169,9 +173,7 @@ def label_config(scale: Scale, *, language: str = "en", hint: bool = False,
              showInline="true">
 {choices}
     </Choices>
-{hint_box}    <Header value="{_attr(w["rubric"])}" size="6"/>
-    <Text name="{RUBRIC_FIELD}" value="${RUBRIC_FIELD}"/>
-    <Header value="{_attr(w["feedback"])}" size="6"/>
+{hint_box}{rubric_box}    <Header value="{_attr(w["feedback"])}" size="6"/>
     <TextArea name="{COMMENT_FROM}" toName="{TEXT_TO}" rows="2" editable="true" maxSubmissions="1"/>
   </View>
   </View>

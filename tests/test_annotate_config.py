@@ -35,7 +35,7 @@ def test_choices_round_trip_and_scale_is_recorded(spec):
 def test_answers_are_shown_as_text_never_html():
     root = ET.fromstring(label_config(Scale.parse("0-5"), title="t"))
     assert {t.get("name") for t in root.iter("Text")} == {
-        "question", "reference_answer", "student_answer", "rubric"}
+        "question", "reference_answer", "student_answer"}  # and the rubric once there is one
     assert not list(root.iter("HyperText"))
     assert root.find(".//Choices").get("required") == "true"
 
@@ -93,6 +93,7 @@ def test_screen_language_and_settings_are_kept_in_the_config(language):
                                           "instructions": "Be fair -- always.",
                                           "rubric": {"q1": {"3": "ok"}}}
     assert [t.get("name") for t in root.iter("TextArea")] == ["model_hint", "comment"]
+    assert [t.get("value") for t in root.iter("Text")][-1] == "$rubric"
 
 
 def test_the_hint_is_a_read_only_text_and_nothing_is_preselected_unless_prefill():

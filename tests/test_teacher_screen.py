@@ -102,14 +102,7 @@ def test_a_teacher_scores_with_the_digit_keys_and_pull_returns_exactly_those_sco
              for t in tasks}
     assert all(h.startswith("model: ") for h in hints.values())
 
-    email = f"teacher-{uuid.uuid4().hex[:6]}@asag.local"
-    _, password = create_account(api, email)
-    browser.get(f"{ls_server.url}/user/login")
-    browser.find_element(By.NAME, "email").send_keys(email)
-    browser.find_element(By.NAME, "password").send_keys(password)
-    browser.find_element(By.CSS_SELECTOR, "form [type=submit], form button").click()
-    _wait(lambda: "/user/login" not in browser.current_url, "the login")
-    browser.get(f"{ls_server.url}/projects/{project['id']}/data?labeling=1")
+    email = _open_stream_as_new_teacher(browser, ls_server, project["id"])
 
     def shown_answer() -> str | None:
         """The answer on the screen once it is ready (its hint shown), else None."""
@@ -124,11 +117,9 @@ def test_a_teacher_scores_with_the_digit_keys_and_pull_returns_exactly_those_sco
     for key in range(6):
         answer_id = _wait(lambda: (lambda a: a if a and a not in expected else None)(
             shown_answer()), f"answer {key + 1} of 6 on the screen")
-        if browser.find_elements(By.CSS_SELECTOR, "[class*=modal-holder]"):
-            if key == 0:
-                browser.save_screenshot(str(shots / "teacher-instructions.png"))
-            ActionChains(browser).send_keys(Keys.ESCAPE).perform()  # the instructions
-            time.sleep(0.5)
+        if key == 0 and browser.find_elements(By.CSS_SELECTOR, "[class*=modal-holder]"):
+            browser.save_screenshot(str(shots / "teacher-instructions.png"))
+        _close_instructions(browser)
         record = next(r for r in records if r["id"] == answer_id)
         # question, reference, answer, rubric and hint on one screen, without scrolling
         for text in (record["question"], record["reference_answer"], record["student_answer"],
@@ -158,6 +149,62 @@ def test_a_teacher_scores_with_the_digit_keys_and_pull_returns_exactly_those_sco
             "model_version": project["model_version"],
             "score": int(pred["result"][0]["value"]["model_score"]),
             "confidence": pytest.approx(pred["score"])}
+
+
+def test_on_a_half_point_scale_shift_digit_scores_the_half_point(
+        ls_server, browser, tmp_path, monkeypatch):  # noqa: F811
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    monkeypatch.chdir(tmp_path)
+    name = f"half-{uuid.uuid4().hex[:6]}"
+    run(ls_server, "gather", SAMPLE / "sample_answers.csv", "-o", "all.jsonl")
+    first = (tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)[0]
+    (tmp_path / "raw.jsonl").write_text(first, encoding="utf-8")
+    run(ls_server, "annotate", "push", "raw.jsonl", "--project", name, "--scale", "0-2 step 0.5")
+    project = projects.find(ls_server.api(), name)
+    email = _open_stream_as_new_teacher(browser, ls_server, project["id"])
+    _wait(lambda: "⇧digit +0.5" in browser.execute_script("return document.body.innerText"),
+          "the labelling screen")
+    _close_instructions(browser)
+    ActionChains(browser).key_down(Keys.SHIFT).send_keys("1").key_up(Keys.SHIFT).perform()
+    label = ("return Array.from(document.querySelectorAll('input[type=radio]:checked'))"
+             ".map(e => e.closest('label').textContent)")
+    assert _wait(lambda: browser.execute_script(label), "Shift+1 to select a score")[0] \
+        .startswith("1.5")
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys(Keys.ENTER) \
+        .key_up(Keys.CONTROL).perform()
+    _wait(lambda: ls_server.api().get(f"api/projects/{project['id']}/")["total_annotations_number"],
+          "the annotation to be saved")
+    run(ls_server, "annotate", "pull", "--project", name, "-o", "labels.jsonl")
+    [record] = [r for _, r in read_jsonl(tmp_path / "labels.jsonl", ANNOTATION)]
+    assert (record["annotator_email"], record["score"]) == (email, 1.5)
+
+
+def _open_stream_as_new_teacher(browser, server, project_id: int) -> str:
+    """A new teacher account logs in through the login form and opens the labelling stream."""
+    from selenium.webdriver.common.by import By
+
+    email = f"teacher-{uuid.uuid4().hex[:6]}@asag.local"
+    _, password = create_account(server.api(), email)
+    browser.get(f"{server.url}/user/login")
+    browser.find_element(By.NAME, "email").send_keys(email)
+    browser.find_element(By.NAME, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "form [type=submit], form button").click()
+    _wait(lambda: "/user/login" not in browser.current_url, "the login")
+    browser.get(f"{server.url}/projects/{project_id}/data?labeling=1")
+    return email
+
+
+def _close_instructions(browser) -> None:
+    """The project's instructions open before labelling; Escape closes them."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    if browser.find_elements(By.CSS_SELECTOR, "[class*=modal-holder]"):
+        ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+        time.sleep(0.5)
 
 
 def _task_of(tasks: list[dict], answer_id: str) -> int:
