@@ -18,10 +18,23 @@ HIDDEN = [f"tasks:data.{c}" for c in ("answer_id", "question_id", RUBRIC_FIELD)]
 _NONE = [{"filter": "filter:tasks:id", "operator": "equal", "type": "Number", "value": 0}]
 
 
-def _tab(title: str, task_ids: Iterable[int] | None = None) -> dict:
+def hidden_columns(api: Api, project_id: int) -> dict[str, list[str]]:
+    """asag's internal columns plus those Label Studio hides by default (a tab's own list
+    replaces its defaults)."""
+    out: dict[str, list[str]] = {"explore": list(HIDDEN), "labeling": list(HIDDEN)}
+    for column in api.get("api/dm/columns", params={"project": project_id})["columns"]:
+        name = f"{column['target']}:" + (f"{column['parent']}." if column.get("parent") else "") \
+            + column["id"]
+        for mode, shown in (column.get("visibility_defaults") or {}).items():
+            if not shown and mode in out and name not in out[mode]:
+                out[mode].append(name)
+    return out
+
+
+def _tab(title: str, hidden: dict, task_ids: Iterable[int] | None = None) -> dict:
     items = [{"filter": "filter:tasks:id", "operator": "equal", "type": "Number", "value": t}
              for t in sorted(task_ids or [])] or _NONE
-    data = {"title": title, "hiddenColumns": {"explore": HIDDEN, "labeling": HIDDEN}}
+    data = {"title": title, "hiddenColumns": hidden}
     if task_ids is not None or title == DISAGREEMENTS:
         data["filters"] = {"conjunction": "or", "items": items}
     return data
@@ -32,13 +45,17 @@ def ensure_views(api: Api, project_id: int, disagreeing: Iterable[int] | None = 
     filter to exactly those tasks."""
     found = {v.get("data", {}).get("title"): v
              for v in api.get("api/dm/views/", params={"project": project_id}) or []}
+    hidden = None
     for title in (TABLE, DISAGREEMENTS):
         ids = disagreeing if title == DISAGREEMENTS else None
+        if title in found and ids is None:
+            continue
+        hidden = hidden or hidden_columns(api, project_id)
         if title not in found:
-            api.post("api/dm/views/", {"project": project_id, "data": _tab(title, ids)})
-        elif ids is not None:
+            api.post("api/dm/views/", {"project": project_id, "data": _tab(title, hidden, ids)})
+        else:
             api.patch(f"api/dm/views/{found[title]['id']}/",
-                      {"project": project_id, "data": _tab(title, ids)})
+                      {"project": project_id, "data": _tab(title, hidden, ids)})
 
 
 def disagreeing_tasks(records: Iterable[dict], scale: Scale, max_gap: float) -> set[int]:

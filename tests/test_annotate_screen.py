@@ -77,7 +77,9 @@ def test_rubric_language_and_tabs_follow_the_project(ls_server, tmp_path, monkey
     tabs = {v["data"]["title"]: v for v in api.get("api/dm/views/",
                                                    params={"project": project["id"]})}
     assert set(tabs) >= {views.TABLE, views.DISAGREEMENTS}
-    assert "tasks:data.answer_id" in tabs[views.TABLE]["data"]["hiddenColumns"]["explore"]
+    hidden = tabs[views.TABLE]["data"]["hiddenColumns"]["explore"]
+    assert {"tasks:data.answer_id", "tasks:data.question_id", "tasks:inner_id"} <= set(hidden)
+    assert "tasks:data.student_answer" not in hidden
 
     out = run(ls_server, "annotate", "simulate", "--project", name, "--scores", "answers.csv",
               "--teacher-cols", "teacher_a,teacher_b")
