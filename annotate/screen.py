@@ -84,13 +84,14 @@ def hotkeys(scale: Scale) -> list[str]:
     """One key per scale value. Numeric scales of whole (and half) points within 0-10: the
     digit is the whole score, shift+digit the half above it (2.5 = shift+2), and 10 is `0`
     where 0 is not on the scale, else `t` (ten). Other scales (labels, wider ranges): 1, 2, ...
-    9, 0, q, w, ... in the scale's order (labels worst first)."""
+    9, 0, q, w, ... in the scale's order (labels worst first), for the first 36 values."""
     values = scale.values
     if scale.is_numeric and all(0 <= v <= 10 and float(2 * v).is_integer() for v in values):
         ten = "t" if 0 in values else "0"
         return [(ten if v == 10 else str(int(v))) if float(v).is_integer()
                 else f"shift+{int(v)}" for v in values]
-    return list(_KEY_SEQUENCE[:len(values)])
+    keys = list(_KEY_SEQUENCE[:len(values)])
+    return keys + [""] * (len(values) - len(keys))  # beyond 36 values: no key of asag's
 
 
 def key_label(key: str) -> str:
@@ -105,7 +106,7 @@ def keys_summary(scale: Scale) -> str:
     keys, values = hotkeys(scale), [str(v) for v in scale.values]
     same = [v for v, k in zip(values, keys, strict=True) if v == k]
     other = ", ".join(f"{v}={key_label(k)}" for v, k in zip(values, keys, strict=True)
-                      if v != k and not k.startswith("shift+"))
+                      if v != k and k and not k.startswith("shift+"))
     if any(k.startswith("shift+") for k in keys):
         return ", ".join(p for p in (f"{same[0]}-{same[-1]}", "⇧digit +0.5", other) if p)
     digits = f"{same[0]}-{same[-1]}" if len(same) > 1 else ""
@@ -119,7 +120,8 @@ def _attr(value) -> str:
 
 def _choice(value, key: str) -> str:
     # Label Studio writes each choice's hotkey beside it (3 [3], correct [3], 2.5 [shift+2])
-    return f'      <Choice value="{_attr(value)}" hotkey="{_attr(key)}"/>'
+    key = f' hotkey="{_attr(key)}"' if key else ""
+    return f'      <Choice value="{_attr(value)}"{key}/>'
 
 
 def settings_of(config: str) -> dict:

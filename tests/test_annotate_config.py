@@ -66,6 +66,12 @@ def test_every_choice_has_its_own_distinct_key(spec):
     assert all(keys) and len(set(keys)) == len(keys)  # no choice left to automatic numbering
 
 
+def test_a_scale_longer_than_the_keys_still_makes_a_config():
+    root = ET.fromstring(label_config(Scale.parse("0-100")))
+    keys = [c.get("hotkey") for c in root.iter("Choice")]
+    assert len(keys) == 101 and keys[:3] == ["1", "2", "3"] and keys[36:] == [None] * 65
+
+
 def test_on_integer_scales_the_digit_is_the_score():
     root = ET.fromstring(label_config(Scale.parse("0-5")))
     assert {c.get("value"): c.get("hotkey") for c in root.iter("Choice")} == {
