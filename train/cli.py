@@ -35,6 +35,8 @@ HELP = {
     "precision": "auto: bf16/fp16 on a GPU that supports it, fp32 on the CPU.",
     "threads": "CPU threads per process [default: cores / processes].",
     "logging_steps": "Log the loss every N steps.",
+    "graded_memory": "Also consult the graded answers of the same question and the base "
+                     "model's sentence similarity (stacked heads fitted on validation).",
 }
 
 
@@ -45,6 +47,11 @@ def _train_options(command):
         kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
         if f.name in CHOICES:
             kind = click.Choice(CHOICES[f.name])
+        if str(f.type) == "bool":
+            flag = f.name.replace("_", "-")
+            command = click.option(f"--{flag}/--no-{flag}", f.name, default=default,
+                                   show_default=True, help=HELP[f.name])(command)
+            continue
         command = click.option(f"--{f.name.replace('_', '-')}", f.name, type=kind,
                                default=default, show_default=default is not None,
                                help=HELP[f.name])(command)

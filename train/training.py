@@ -205,12 +205,16 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
         },
         "metrics": {"validation": _strip_eval(validation)},
     }
+    from asag.train.scorer import Scorer
+
+    new = Scorer(trainer.model, tokenizer, manifest, device=trainer.model.device)
+    if args.graded_memory:
+        new.consultant = _consult(new, base, train_rows, val_rows, args, staging)
+        manifest["memory"] = new.consultant.to_manifest()
     comparison = None
     if test_rows:
         from asag.train.evaluation import compare, evaluate_rows
-        from asag.train.scorer import Scorer
 
-        new = Scorer(trainer.model, tokenizer, manifest, device=trainer.model.device)
         report = evaluate_rows(new, test_rows, batch_size=args.eval_batch_size)
         manifest["metrics"]["test"] = report["overall"]
         if previous:
@@ -222,6 +226,20 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
     if not keep_checkpoints:
         shutil.rmtree(output_dir / CHECKPOINTS, ignore_errors=True)
     return TrainResult(output_dir, manifest, comparison)
+
+
+def _consult(scorer, base: str, train_rows: list[dict], val_rows: list[dict], args: TrainArgs,
+             staging: Path):
+    """The graded-answer memory and its heads, fitted on the validation answers (which the
+    cross-encoder never trained on), saved into the staged scorer directory."""
+    from asag.train import memory
+
+    info(f"fitting the graded-answer heads on {len(val_rows)} held-out answers")
+    embedder = memory.Embedder.load(base, scorer.device)
+    outputs = scorer.cross_encoder_outputs(val_rows, batch_size=args.eval_batch_size)
+    consultant = memory.fit(scorer.scale, embedder, train_rows, val_rows, outputs)
+    consultant.save(staging)
+    return consultant
 
 
 def _head_config(scale) -> dict:
