@@ -105,3 +105,32 @@ def test_graded_answers_decide_where_the_cross_encoder_cannot(tmp_path, tiny_bas
     assert known.score == row["label"]  # found by question text, without an id
     new_question = scorer.score("a question nobody graded", "the force pulls it down", "a b")
     assert new_question.score in LABELS.labels  # the head without the memory's features
+
+
+def test_update_grows_the_memory_without_training_and_reports_against_the_old(tmp_path,
+                                                                            tiny_base):  # noqa: F811
+    def part(rows, questions):
+        return [r for r in rows if r["question_id"] in questions]
+
+    early, late = {"q0", "q1"}, {"q0", "q1", "q2", "q3"}
+    v1 = make_dataset_dir(tmp_path / "v1", LABELS.spec, {
+        "train": part(secret_rows(3, 1), early), "validation": part(secret_rows(1, 2), early),
+        "test": secret_rows(1, 3)})
+    v2 = make_dataset_dir(tmp_path / "v2", LABELS.spec, {
+        "train": part(secret_rows(3, 1), late), "validation": part(secret_rows(1, 2), early),
+        "test": secret_rows(1, 3)})
+    m1, m2 = tmp_path / "m1", tmp_path / "m2"
+    assert run_cli("-q", "train", v1, "-o", m1, "--base-model", tiny_base, "--max-steps", "2",
+                   "--logging-steps", "1000").exit_code == 0
+    result = run_cli("train", v2, "-o", m2, "--update-from", m1)
+    assert result.exit_code == 0, result.output
+    assert "grown by 36 answers" in result.output and "previous" in result.output
+    old = json.loads((m1 / "asag_scorer.json").read_text())
+    new = json.loads((m2 / "asag_scorer.json").read_text())
+    assert new["memory"]["answers"] == old["memory"]["answers"] + 36
+    assert new["updated_from"]["answers_added"] == 36
+    assert old["metrics"]["test"]["accuracy"] < 0.9 <= new["metrics"]["test"]["accuracy"]
+    comparison = json.loads((m2 / "comparison.json").read_text())
+    assert comparison["previous_model"] == str(m1)
+    same = run_cli("train", v2, "-o", m1, "--update-from", m1)
+    assert same.exit_code != 0 and "another -o" in same.output

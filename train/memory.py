@@ -103,6 +103,23 @@ class Memory:
                       targets=np.concatenate([self.targets[keep], other.targets]),
                       vectors=np.concatenate([self.vectors[keep], other.vectors]))
 
+    def updated(self, rows: list[dict], embedder: Embedder, scale: Scale) -> tuple[Memory, int]:
+        """(this memory with `rows` in it, answers embedded): answers already here keep
+        their vector and take the new score; only new answers are embedded."""
+        from asag.train.data import target
+
+        where = {a: i for i, a in enumerate(self.ids) if a}
+        targets = self.targets.copy()
+        new = []
+        for row in rows:
+            i = where.get(str(row.get("id") or ""))
+            if i is None:
+                new.append(row)
+            else:
+                targets[i] = target(scale, row["score"])
+        kept = Memory(self.ids, self.keys, targets, self.vectors)
+        return (kept.extended(Memory.build(new, embedder, scale)) if new else kept), len(new)
+
     def by_key(self) -> dict[str, np.ndarray]:
         groups: dict[str, list[int]] = {}
         for i, keys in enumerate(self.keys):
