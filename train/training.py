@@ -458,7 +458,9 @@ def _metrics_fn(scale):
             pred = [scale.from_unit(x) for x in np.ravel(logits)]
         else:
             truth, pred = np.ravel(labels).astype(int), np.argmax(logits, axis=-1)
-        return {k: v for k, v in M.compute(scale, truth, pred).items() if v is not None}
+        out = {k: v for k, v in M.compute(scale, truth, pred).items() if v is not None}
+        out.setdefault("qwk", 0.0)  # undefined when every score is the same: chance level
+        return out
 
     return compute_metrics
 
