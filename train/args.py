@@ -80,6 +80,9 @@ class TrainArgs:
     precision: str = "auto"  # auto: bf16/fp16 on a GPU that supports it, fp32 on the CPU
     threads: int | None = None  # CPU threads per process; None: cores / processes
     logging_steps: int = 50
+    # the graded answers of each question and the base model's sentence similarity, combined
+    # with the cross-encoder by heads fitted on held-out answers (train/memory.py)
+    graded_memory: bool = True
 
     def __post_init__(self) -> None:
         self.validate()

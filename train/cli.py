@@ -35,6 +35,8 @@ HELP = {
     "precision": "auto: bf16/fp16 on a GPU that supports it, fp32 on the CPU.",
     "threads": "CPU threads per process [default: cores / processes].",
     "logging_steps": "Log the loss every N steps.",
+    "graded_memory": "Also consult the graded answers of the same question and the base "
+                     "model's sentence similarity (stacked heads fitted on validation).",
 }
 
 
@@ -45,6 +47,11 @@ def _train_options(command):
         kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
         if f.name in CHOICES:
             kind = click.Choice(CHOICES[f.name])
+        if str(f.type) == "bool":
+            flag = f.name.replace("_", "-")
+            command = click.option(f"--{flag}/--no-{flag}", f.name, default=default,
+                                   show_default=True, help=HELP[f.name])(command)
+            continue
         command = click.option(f"--{f.name.replace('_', '-')}", f.name, type=kind,
                                default=default, show_default=default is not None,
                                help=HELP[f.name])(command)
@@ -58,21 +65,33 @@ def _train_options(command):
 @_train_options
 @click.option("--previous", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A model trained before: compare it with the new one on the same test split.")
+@click.option("--update-from", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              metavar="MODEL",
+              help="No training: MODEL's cross-encoder and heads, its graded-answer memory "
+                   "grown by DATASET's scored answers (seconds; retrain now and then).")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in -o.")
 @click.option("--overwrite", is_flag=True, help="Replace a scorer or checkpoints already in -o.")
 @click.option("--keep-checkpoints", is_flag=True, help="Keep -o/checkpoints after success.")
-def train(dataset: Path, output: Path, previous: Path | None, resume: bool, overwrite: bool,
-          keep_checkpoints: bool, **options) -> None:
+def train(dataset: Path, output: Path, previous: Path | None, update_from: Path | None,
+          resume: bool, overwrite: bool, keep_checkpoints: bool, **options) -> None:
     """Fine-tune a cross-encoder scorer on DATASET (a directory from `asag build-dataset`).
 
     Label scales train a classifier, numeric scales a regressor. Runs the same under
     `torchrun --nproc_per_node N` and `accelerate launch`.
     """
     from asag.train.training import train as run
+    from asag.train.training import update
 
     args = TrainArgs(**options)
-    result = run(dataset, output, args, previous=previous, resume=resume, overwrite=overwrite,
-                 keep_checkpoints=keep_checkpoints, quiet=is_quiet())
+    if update_from is not None:
+        previous = update_from
+        result = update(dataset, output, update_from, overwrite=overwrite)
+        grown = result.manifest["updated_from"]
+        info(f"memory of {update_from} grown by {grown['answers_added']:,} answers in "
+             f"{grown['seconds']} s (no training)")
+    else:
+        result = run(dataset, output, args, previous=previous, resume=resume,
+                     overwrite=overwrite, keep_checkpoints=keep_checkpoints, quiet=is_quiet())
     if not result.is_main:
         return
     from asag.train.evaluation import comparison_table, metrics_table

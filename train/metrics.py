@@ -12,7 +12,9 @@ from collections import defaultdict
 from asag.scale import Scale
 
 # The figure each kind of scale is judged by (early stopping, best model, summaries).
-PRIMARY = {"labels": ("macro_f1", True), "numeric": ("rmse", False)}
+# QWK on numeric scales: what teachers' agreement is judged by, and it rewards using the whole
+# scale, where RMSE on a few hundred answers prefers a model that predicts the mean.
+PRIMARY = {"labels": ("macro_f1", True), "numeric": ("qwk", True)}
 
 
 def primary_metric(scale: Scale) -> tuple[str, bool]:

@@ -80,8 +80,9 @@ def pick_device(device: str | None = None):
 class Scorer:
     """A loaded scorer: tokenizer, model and manifest, ready to score answers."""
 
-    def __init__(self, model, tokenizer, manifest: dict, device=None) -> None:
+    def __init__(self, model, tokenizer, manifest: dict, device=None, consultant=None) -> None:
         self.model, self.tokenizer, self.manifest = model, tokenizer, manifest
+        self.consultant = consultant  # graded answers + similarity heads (train/memory.py)
         self.scale = Scale.parse(manifest["scale"])
         self.template: str = manifest["template"]
         self.max_length: int = int(manifest["max_length"])
@@ -113,7 +114,12 @@ class Scorer:
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},
                                                                torch.qint8)
             device = "cpu"
-        return cls(model, tokenizer, manifest, device=device)
+        consultant = None
+        if manifest.get("memory"):
+            from asag.train.memory import Consultant
+
+            consultant = Consultant.load(path, manifest, Scale.parse(manifest["scale"]), device)
+        return cls(model, tokenizer, manifest, device=device, consultant=consultant)
 
     @property
     def metrics(self) -> dict:
@@ -133,7 +139,14 @@ class Scorer:
     def raw(self, rows: list[dict], *, batch_size: int = 32,
             on_batch: Callable[[int], None] | None = None):
         """Model outputs (logits rows) in input order; batches of similar length so padding
-        is small. `on_batch(n)` is told each batch's size (progress bars)."""
+        is small. `on_batch(n)` is told each batch's size (progress bars). With a graded-answer
+        memory, the cross-encoder's outputs go through its heads (train/memory.py)."""
+        out = self.cross_encoder_outputs(rows, batch_size=batch_size, on_batch=on_batch)
+        return self.consultant(out, rows) if self.consultant is not None and len(rows) else out
+
+    def cross_encoder_outputs(self, rows: list[dict], *, batch_size: int = 32,
+                              on_batch: Callable[[int], None] | None = None):
+        """The fine-tuned cross-encoder's own logits rows, in input order."""
         import numpy as np
         import torch
 

@@ -205,12 +205,16 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
         },
         "metrics": {"validation": _strip_eval(validation)},
     }
+    from asag.train.scorer import Scorer
+
+    new = Scorer(trainer.model, tokenizer, manifest, device=trainer.model.device)
+    if args.graded_memory:
+        new.consultant = _consult(new, base, train_rows, val_rows, args, staging)
+        manifest["memory"] = new.consultant.to_manifest()
     comparison = None
     if test_rows:
         from asag.train.evaluation import compare, evaluate_rows
-        from asag.train.scorer import Scorer
 
-        new = Scorer(trainer.model, tokenizer, manifest, device=trainer.model.device)
         report = evaluate_rows(new, test_rows, batch_size=args.eval_batch_size)
         manifest["metrics"]["test"] = report["overall"]
         if previous:
@@ -222,6 +226,76 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
     if not keep_checkpoints:
         shutil.rmtree(output_dir / CHECKPOINTS, ignore_errors=True)
     return TrainResult(output_dir, manifest, comparison)
+
+
+def update(dataset_dir: str | Path, output_dir: str | Path, source: str | Path, *,
+           overwrite: bool = False) -> TrainResult:
+    """A new scorer version without training: `source`'s cross-encoder and heads, with its
+    graded-answer memory grown by the dataset's scored answers (train and validation; only
+    new answers are embedded), evaluated on the dataset's test split against `source`."""
+    from asag.train.scorer import Scorer
+
+    started = time.time()
+    output_dir, source = Path(output_dir), Path(source)
+    old = read_manifest(source)
+    if not old.get("memory"):
+        raise InputError("has no graded-answer memory to update", file=str(source),
+                         fix="train it with --graded-memory (the default), or train anew")
+    if output_dir.resolve() == source.resolve():
+        raise InputError("--update-from and -o are the same directory", file=str(output_dir),
+                         fix="write the new version to another -o (the old one is the baseline)")
+    check_output_dir(output_dir, resume=False, overwrite=overwrite)
+    dsd, ds_manifest, scale = D.load_for_training(dataset_dir)
+    if old["scale"] != scale.spec:
+        raise InputError(f"scores on '{old['scale']}', the dataset on '{scale.spec}'",
+                         file=str(source), fix="update a scorer trained on the same scale")
+    rows = [r for name in ("train", "validation") if name in dsd
+            for r in D.split_rows(dsd[name])]
+    test_rows = D.split_rows(dsd["test"]) if "test" in dsd else []
+    staging = output_dir / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging, ignore=shutil.ignore_patterns(CHECKPOINTS, STAGING, "eval",
+                                                                   MANIFEST, "comparison.json"))
+    scorer = Scorer.load(source)
+    grown, added = scorer.consultant.memory.updated(rows, scorer.consultant.embedder, scale)
+    scorer.consultant.memory = grown
+    grown.save(staging / "memory")
+    manifest = {**old, "dataset": {
+        "path": str(Path(dataset_dir).resolve()), "fingerprint": ds_manifest.get("fingerprint"),
+        "counts": {"train": len(rows), "validation": 0, "test": len(test_rows)},
+        "validation_source": old["dataset"].get("validation_source")}}
+    manifest["memory"] = {**old["memory"], **{k: v for k, v in scorer.consultant.to_manifest(
+        ).items() if k in ("answers", "questions")}}
+    manifest["updated_from"] = {"path": str(source.resolve()),
+                                "dataset_fingerprint": old["dataset"].get("fingerprint"),
+                                "answers_added": added, "seconds": round(time.time() - started, 1)}
+    manifest["metrics"] = {"validation": old["metrics"].get("validation", {})}
+    comparison = None
+    if test_rows:
+        from asag.train.evaluation import compare, evaluate_rows
+
+        report = evaluate_rows(scorer, test_rows)
+        manifest["metrics"]["test"] = report["overall"]
+        before = evaluate_rows(Scorer.load(source), test_rows)
+        comparison = compare(before["overall"], report["overall"], scale, previous=str(source),
+                             fingerprint=ds_manifest.get("fingerprint"))
+    scorer.manifest = manifest
+    _finish(staging, output_dir, manifest, comparison)
+    return TrainResult(output_dir, manifest, comparison)
+
+
+def _consult(scorer, base: str, train_rows: list[dict], val_rows: list[dict], args: TrainArgs,
+             staging: Path):
+    """The graded-answer memory and its heads, fitted on the validation answers (which the
+    cross-encoder never trained on), saved into the staged scorer directory."""
+    from asag.train import memory
+
+    info(f"fitting the graded-answer heads on {len(val_rows)} held-out answers")
+    embedder = memory.Embedder.load(base, scorer.device)
+    outputs = scorer.cross_encoder_outputs(val_rows, batch_size=args.eval_batch_size)
+    consultant = memory.fit(scorer.scale, embedder, train_rows, val_rows, outputs)
+    consultant.save(staging)
+    return consultant
 
 
 def _head_config(scale) -> dict:
@@ -384,7 +458,9 @@ def _metrics_fn(scale):
             pred = [scale.from_unit(x) for x in np.ravel(logits)]
         else:
             truth, pred = np.ravel(labels).astype(int), np.argmax(logits, axis=-1)
-        return {k: v for k, v in M.compute(scale, truth, pred).items() if v is not None}
+        out = {k: v for k, v in M.compute(scale, truth, pred).items() if v is not None}
+        out.setdefault("qwk", 0.0)  # undefined when every score is the same: chance level
+        return out
 
     return compute_metrics
 
