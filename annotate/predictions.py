@@ -37,6 +37,16 @@ def certainty(scale: Scale, prediction) -> float:
     return round(max(0.0, 1.0 - 2.0 * distance / step), 6)
 
 
+def task_prediction(scale: Scale, prediction, *, model_version: str,
+                    confidence_words=None) -> dict:
+    """The one place a scorer's `Prediction` becomes the Label Studio prediction a teacher
+    sees (push's pre-annotations and `asag serve`'s ML backend both call it).
+    `confidence_words` is reserved for wording the certainty on the teacher's screen."""
+    value = prediction.step if prediction.step is not None else prediction.score
+    return prediction_payload(scale, value, model_version=model_version,
+                              confidence=certainty(scale, prediction))
+
+
 def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32):
     """A `push_records(predict=...)` callback: scores the answers about to be imported and
     returns them least certain first, with their predictions by answer id."""
@@ -59,11 +69,8 @@ def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32):
                               label=f"scoring {len(records):,} answers for pre-annotation"):
             outputs += scorer.score_many(chunk, batch_size=batch_size)
         sure = {r["id"]: certainty(scale, p) for r, p in zip(records, outputs, strict=True)}
-        payloads = {
-            r["id"]: prediction_payload(scale, p.step if p.step is not None else p.score,
-                                        model_version=version, confidence=sure[r["id"]])
-            for r, p in zip(records, outputs, strict=True)
-        }
+        payloads = {r["id"]: task_prediction(scale, p, model_version=version)
+                    for r, p in zip(records, outputs, strict=True)}
         ordered = sorted(records, key=lambda r: sure[r["id"]])  # stable: ties keep file order
         return ordered, payloads
 
