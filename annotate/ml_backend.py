@@ -10,6 +10,7 @@ backend) and as a bearer header on the webhook Label Studio adds for the backend
 
 from __future__ import annotations
 
+import json
 import re
 
 import click
@@ -24,6 +25,7 @@ def connect_model(api: Api, project: dict, url: str, *, title: str = "asag",
     """Register (or update) the backend at `url` for the project; returns Label Studio's
     record of it (state, model_version). One-line ClickException when it cannot be used."""
     url = url.rstrip("/")
+    check_backend(url, project, token)
     body = {"project": project["id"], "url": url, "title": title, "is_interactive": False,
             "auth_method": "BASIC_AUTH" if token else "NONE"}
     if token:
@@ -37,8 +39,10 @@ def connect_model(api: Api, project: dict, url: str, *, title: str = "asag",
     except ApiFailure as exc:
         if exc.status != 400:
             raise
+        reason = exc.body.get("validation_errors") if isinstance(exc.body, dict) else None
         raise click.ClickException(
-            f"Label Studio at {api.url} could not use the model at {url}: {_plain(exc.detail)}; "
+            f"Label Studio at {api.url} could not use the model at {url}: "
+            f"{_plain(json.dumps(reason) if reason else exc.detail)}; "
             f"is `asag serve` running there{' with this token' if token else ''}? (Label "
             "Studio refuses 127.0.0.1 unless started with ML_BLOCK_LOCAL_IP=false and "
             "SSRF_PROTECTION_ENABLED=false, as `asag labelstudio start` does)") from None
@@ -51,6 +55,33 @@ def connect_model(api: Api, project: dict, url: str, *, title: str = "asag",
     if token:
         _authorise_webhook(api, project["id"], url, token)
     return backend
+
+
+def check_backend(url: str, project: dict, token: str | None) -> None:
+    """Ask the server ourselves first, as Label Studio will (POST /setup with the project's
+    labelling config), so its own reason (scale, token) reaches the user: Label Studio
+    reports only the HTTP status."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        reply = httpx.post(f"{url}/setup", json={"project": str(project["id"]),
+                                                 "schema": project.get("label_config", "")},
+                           headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(
+            f"cannot reach the model at {url} ({type(exc).__name__}: {exc}); start it with "
+            "`asag serve MODEL` or fix --url") from None
+    if reply.status_code == 401:
+        raise click.ClickException(f"the model at {url} refused the token; give the server's "
+                                   "token with --token-file or ASAG_SERVE_TOKEN")
+    if reply.status_code >= 400:
+        try:
+            reason = reply.json().get("error") or reply.text
+        except ValueError:
+            reason = reply.text
+        raise click.ClickException(f"the model at {url} cannot serve project "
+                                   f"'{project.get('title')}': {_plain(reason)}")
 
 
 def _backends(api: Api, project_id: int) -> list[dict]:
