@@ -77,7 +77,7 @@ async def load(url: str, rows: list[dict], clients: int, size: int, seconds: flo
                 failures += 1
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as http:
         await http.post("/score", json=rows[:size])  # warm-up
         began = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(clients)))
