@@ -103,3 +103,15 @@ def test_export_refuses_a_directory_holding_other_files_in_one_line(tmp_path, tr
     assert "is not an asag ONNX export" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_export_refuses_a_scorer_with_a_graded_answer_memory(tmp_path, trained_scorer):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_scorer, model)
+    manifest = json.loads((model / "asag_scorer.json").read_text())
+    (model / "asag_scorer.json").write_text(json.dumps({**manifest, "memory": {"answers": 3}}))
+    result = run_cli("export", model, "--onnx", tmp_path / "onnx")
+    assert result.exit_code == 1 and "memory of graded answers" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "onnx").exists()

@@ -48,8 +48,12 @@ def require_onnx() -> None:
 def export_onnx(model_dir: str | Path, out_dir: str | Path, *, int8: bool = False,
                 opset: int = 18) -> dict:
     """Write the ONNX scorer directory; returns its spec (what asag_onnx.json holds)."""
-    from asag.train.scorer import Scorer
+    from asag.train.scorer import Scorer, read_manifest
 
+    if read_manifest(model_dir).get("memory"):
+        raise InputError("this scorer consults a memory of graded answers, which an ONNX graph "
+                         "of its cross-encoder does not hold (its scores would differ)",
+                         file=str(model_dir), fix="serve it with `asag serve` instead")
     scorer = Scorer.load(model_dir, device="cpu")
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / SPEC_FILE).is_file():
