@@ -327,3 +327,38 @@ def pull(ctx: click.Context, project: str, output: Path, full: bool, scale,
         disagreeing = views.disagreeing_tasks(records, scale, max_gap)
         views.ensure_views(api, proj["id"], disagreeing)
     info(report.summary(output) + f"; {len(disagreeing):,} answers in the tab 'Disagreements'")
+
+
+@annotate.command("connect-model")
+@click.option("--project", required=True, help="Project title.")
+@click.option("--url", "model_url", required=True, metavar="URL",
+              help="Where `asag serve` listens, e.g. http://127.0.0.1:8000.")
+@click.option("--title", default="asag", show_default=True,
+              help="The backend's name in the project's Model settings.")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="The server's token file [default: $ASAG_SERVE_TOKEN].")
+@click.pass_context
+def connect_model(ctx: click.Context, project: str, model_url: str, title: str,
+                  token_file: Path | None) -> None:
+    """Connect an `asag serve` server to the project as its ML backend (model).
+
+    Teachers who open a task without a prediction then see the served model's hint. The
+    model must score on the project's scale."""
+    from asag.annotate import project as projects
+    from asag.annotate import screen
+    from asag.annotate.connection import api_errors
+    from asag.annotate.ml_backend import connect_model as connect
+    from asag.console import info
+    from asag.serve.cli import read_token
+
+    token = read_token(token_file)
+    api = _connect(ctx.meta["asag.annotate.conn"])
+    with api_errors(api.url, f"connecting the model at {model_url} to project '{project}'"):
+        proj = projects.require(api, project)
+        scale = projects.scale_of(proj.get("label_config", ""))
+        if scale is None:
+            raise click.ClickException(f"project '{project}' was not made by asag push")
+        proj, _ = screen.update_project(api, proj, scale, hint=True)  # the model's hint box
+        backend = connect(api, proj, model_url, title=title, token=token)
+    info(f"project '{project}' now asks {model_url} (model {backend.get('model_version')}) "
+         "for a prediction whenever a task without one is opened")

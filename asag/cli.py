@@ -19,6 +19,8 @@ COMMANDS = {
     "train": "asag.train.cli:train",
     "evaluate": "asag.train.cli:evaluate",
     "score": "asag.train.cli:score",
+    "export": "asag.train.cli:export",
+    "serve": "asag.serve.cli:serve",
 }
 
 

@@ -3,8 +3,10 @@ ONNX and run by ONNX Runtime (fp32, its transformer graph optimiser, int8 dynami
 quantisation) next to PyTorch eager fp32, on the same length-sorted batches of SciEntsBank
 test_ua answers, in one run.
 
-    .venv/bin/pip install onnx onnxruntime     # not dependencies of asag
     .venv/bin/python benchmarks/bench_onnx.py [--model /tmp/asag-bench/model]
+
+The export is `asag export --onnx --int8`'s (asag.train.export); the agreement check runs
+the exported graph the way another application would (onnxruntime + tokenizers only).
 
 MODEL is a scorer directory (bench_train.py leaves one in /tmp/asag-bench/model); DATASET a
 built SciEntsBank dataset (bench_train.py builds it)."""
@@ -29,9 +31,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import onnxruntime as ort
-        from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError:
-        raise SystemExit("pip install onnx onnxruntime first (not asag dependencies)") from None
+        raise SystemExit("pip install 'asag[onnx]' first") from None
     import json
 
     import numpy as np
@@ -50,14 +51,12 @@ def main() -> None:
     batches = [tok.pad({k: [enc[k][j] for j in order[i:i + opts.batch_size]] for k in INPUTS},
                        return_tensors="np") for i in range(0, len(order), opts.batch_size)]
 
-    work = Path(tempfile.mkdtemp(prefix="asag-onnx-"))
-    fp32, int8 = work / "model.onnx", work / "model.int8.onnx"
-    sample = {k: torch.tensor(v) for k, v in batches[0].items()}
-    torch.onnx.export(model, tuple(sample[k] for k in INPUTS), str(fp32), input_names=list(INPUTS),
-                      output_names=["logits"], opset_version=17, dynamo=False,
-                      dynamic_axes={**{k: {0: "batch", 1: "tokens"} for k in INPUTS},
-                                    "logits": {0: "batch"}})
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    from asag.train.export import FP32, INT8, agreement, export_onnx
+    from asag.train.scorer import Scorer
+
+    work = Path(tempfile.mkdtemp(prefix="asag-onnx-")) / "onnx"
+    export_onnx(opts.model, work, int8=True)  # what `asag export --onnx DIR --int8` writes
+    fp32, int8 = work / FP32, work / INT8
     optimised = work / "model.opt.onnx"
     from onnxruntime.transformers import optimizer
 
@@ -86,6 +85,12 @@ def main() -> None:
                                                                 for k, v in b.items()})[0])
         agree = float((logits.argmax(-1) == reference.argmax(-1)).mean())
         table.append((f"{name} (agrees with fp32 on {agree:.1%})", rate, rate / base_rate))
+    scorer = Scorer.load(opts.model)
+    for name, quantised in (("fp32", False), ("int8", True)):
+        check = agreement(scorer, work, rows, int8=quantised)
+        print(f"ONNX {name} via onnxruntime + tokenizers vs PyTorch on {check['answers']} "
+              f"test_ua answers: same label {check['same_score']:.2%}, largest logit "
+              f"difference {check['max_abs_difference']:.2g}")
     print(f"{len(rows)} test_ua answers, batch {opts.batch_size}, {torch.get_num_threads()} "
           f"threads, load average after {os.getloadavg()[0]:.2f}")
     print("| runtime | answers/s | vs PyTorch fp32 |\n|---|---:|---:|")

@@ -34,8 +34,8 @@ want=$(stamp_of setup.cfg pyproject.toml constraints/cpu.txt)
 if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.asag-stamp 2>/dev/null)" != "$want" ]; then
   echo "setup: installing asag into .venv (first run takes a few minutes)" >&2
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install -q "${constraint[@]}" -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' >&2 || true
-  .venv/bin/python -c "import asag, torch, transformers, datasets, label_studio_sdk" \
+  .venv/bin/python -m pip install -q "${constraint[@]}" -e '.[dev,serve,onnx]' 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  .venv/bin/python -c "import asag, torch, transformers, datasets, label_studio_sdk, fastapi, uvicorn, onnxruntime, onnxscript" \
     || { echo "setup: the .venv install failed; see the pip output above" >&2; exit 1; }
   echo "$want" > .venv/.asag-stamp
 fi

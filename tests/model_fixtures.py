@@ -168,3 +168,18 @@ def trained_scorer(tmp_path_factory, tiny_base, yes_no_dir) -> Path:
         return out
 
     return _once("trained_scorer", make)
+
+
+@pytest.fixture(scope="session")
+def plain_scorer(tmp_path_factory, tiny_base, yes_no_dir) -> Path:
+    """The same tiny scorer without a graded-answer memory: the cross-encoder alone (what an
+    ONNX export holds)."""
+
+    def make() -> Path:
+        out = tmp_path_factory.mktemp("plain-scorer") / "model"
+        result = run_cli("-q", "train", yes_no_dir, "-o", out, "--base-model", tiny_base,
+                         *TINY_TRAIN, "--no-graded-memory")
+        assert result.exit_code == 0, result.output
+        return out
+
+    return _once("plain_scorer", make)

@@ -149,3 +149,26 @@ def score(model: Path, input_path: Path, output: Path, fmt: str | None, question
                         batch_size=batch_size, quantize=int8)
     info(f"scored {stats['rows']} answers in {stats['seconds']} s "
          f"({stats['answers_per_second']}/s) -> {output}")
+
+
+@click.command()
+@click.argument("model", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--onnx", "onnx_dir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to write: model.onnx, tokenizer files and asag_onnx.json.")
+@click.option("--int8", is_flag=True,
+              help="Also write model.int8.onnx (dynamic int8 quantisation: faster on CPUs).")
+@click.option("--cross-encoder-only", is_flag=True,
+              help="A scorer with a graded-answer memory: export its cross-encoder alone "
+                   "(scores differ from the whole scorer's; `asag serve` serves the whole).")
+def export(model: Path, onnx_dir: Path, int8: bool, cross_encoder_only: bool) -> None:
+    """Export MODEL as an ONNX graph that any language with ONNX Runtime can score with.
+
+    Dynamic batch and length; checked against PyTorch before it is kept. See the README
+    for a standalone example with onnxruntime and tokenizers."""
+    from asag.train.export import INT8, export_onnx, require_onnx
+
+    require_onnx()
+    spec = export_onnx(model, onnx_dir, int8=int8, cross_encoder_only=cross_encoder_only)
+    info(f"exported {spec['model_version']} ({spec['scale']['spec']}) to {onnx_dir}/"
+         f"{spec['files']['fp32']}" + (f" and {INT8}" if int8 else ""))

@@ -192,3 +192,12 @@ def _as_row(item) -> dict:
         return dict(item)
     question, reference, answer = item
     return {"question": question, "reference_answer": reference, "student_answer": answer}
+
+
+def model_summary(manifest: dict) -> dict:
+    """What another application asks first about a scorer: its scale, base model and the
+    dataset it was trained on (`asag serve`'s /model, `asag export`'s asag_onnx.json)."""
+    dataset = manifest.get("dataset") or {}
+    return {"scale": manifest.get("scale"), "base_model": manifest.get("base_model"),
+            "dataset_fingerprint": dataset.get("fingerprint"),
+            "metrics": manifest.get("metrics", {})}

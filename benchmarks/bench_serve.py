@@ -1,0 +1,155 @@
+"""`asag serve` under load, next to in-process `Scorer.score_many` in the same run: 1, 8 and
+32 concurrent clients (httpx, asyncio) on 127.0.0.1, sending one-answer and 32-answer
+requests of SciEntsBank test_ua answers for --seconds each; answers/s, p50/p99 latency and
+failed requests. The server is `asag serve` in its own process, as a user starts it.
+
+    .venv/bin/python benchmarks/bench_serve.py [--seconds 30] [--model DIR]
+
+Without --model, the default base model is trained for --train-steps steps on SciEntsBank
+(a short training: its speed is the trained model's, its quality is not the point) into
+/tmp/asag-bench/serve-model. The clients run on the same machine as the server and take
+some of its CPU, as a local application would."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_train import build  # noqa: E402  (the SciEntsBank dataset, built once)
+
+KEYS = ("question", "reference_answer", "student_answer")
+
+
+def ensure_model(model: Path, dataset: Path, steps: int) -> Path:
+    if (model / "asag_scorer.json").is_file():
+        return model
+    build(dataset)
+    subprocess.run([sys.executable, "-m", "asag", "-q", "train", str(dataset), "-o", str(model),
+                    "--max-steps", str(steps), "--batch-size", "16", "--eval-steps", "100000",
+                    "--overwrite"], check=True, cwd=ROOT)
+    return model
+
+
+def start_server(model: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "asag", "serve", str(model), "--port", "0",
+                             "--max-answers", "10000", *extra], stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT)
+    line = proc.stderr.readline()
+    if " on http://" not in line:
+        proc.kill()
+        raise SystemExit(f"asag serve did not start: {line}{proc.stderr.read()}")
+    return proc, line.split(" on ")[1].split(" ")[0]
+
+
+async def load(url: str, rows: list[dict], clients: int, size: int, seconds: float) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    failures = 0
+    answers = 0
+    stop = time.perf_counter() + seconds
+    cursor = 0
+
+    async def client(http: httpx.AsyncClient) -> None:
+        nonlocal failures, answers, cursor
+        while time.perf_counter() < stop:
+            start_at = cursor
+            cursor = (cursor + size) % len(rows)
+            body = [rows[(start_at + i) % len(rows)] for i in range(size)]
+            sent = time.perf_counter()
+            try:
+                reply = await http.post("/score", json=body)
+                ok = reply.status_code == 200 and len(reply.json()["results"]) == size
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - sent)
+                answers += size
+            else:
+                failures += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as http:
+        await http.post("/score", json=rows[:size])  # warm-up
+        began = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0
+
+    return {"answers_per_s": answers / elapsed, "p50": pct(0.5), "p99": pct(0.99),
+            "requests": len(latencies), "failures": failures}
+
+
+def in_process(model: Path, rows: list[dict], seconds: float) -> float:
+    """Scorer.score_many over the answers (length-sorted batches of 32), repeated for about
+    `seconds`: the throughput the server is compared with."""
+    from asag.train import Scorer
+
+    scorer = Scorer.load(model)
+    scorer.score_many(rows[:64])  # warm-up
+    done, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        scorer.score_many(rows, batch_size=32)
+        done += len(rows)
+    return done / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=Path("/tmp/asag-bench/serve-model"))
+    parser.add_argument("--dataset", type=Path, default=Path("/tmp/asag-bench/sb-3way"))
+    parser.add_argument("--train-steps", type=int, default=40)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--sizes", default="1,32")
+    parser.add_argument("--serve-args", default="", help="Extra `asag serve` options.")
+    opts = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from datasets import load_from_disk
+
+    model = ensure_model(opts.model, opts.dataset, opts.train_steps)
+    rows = [{k: r[k] for k in KEYS} for r in load_from_disk(str(opts.dataset))["test_ua"]]
+    print(f"model {model} ({'default base model, ' if 'serve-model' in str(model) else ''}"
+          f"{len(rows)} SciEntsBank test_ua answers), load average before "
+          f"{os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
+    before = in_process(model, rows, opts.seconds)
+    print(f"in-process Scorer.score_many, batches of 32: {before:.1f} answers/s", flush=True)
+    proc, url = start_server(model, opts.serve_args.split())
+    table = []
+    try:
+        for size in (int(s) for s in opts.sizes.split(",")):
+            for clients in (int(c) for c in opts.clients.split(",")):
+                r = asyncio.run(load(url, rows, clients, size, opts.seconds))
+                table.append((size, clients, r))
+                print(f"  {size} answer(s)/request, {clients} clients: "
+                      f"{r['answers_per_s']:.1f}/s", flush=True)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    after = in_process(model, rows, opts.seconds)  # again: a shared machine's load drifts
+    baseline = (before + after) / 2
+    print(f"in-process again after the server runs: {after:.1f} answers/s; load average "
+          f"after {os.getloadavg()[0]:.2f}\n")
+    print("| answers/request | clients | answers/s | vs in-process | p50 ms | p99 ms | requests "
+          "| failed |\n|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size, clients, r in table:
+        print(f"| {size} | {clients} | {r['answers_per_s']:.1f} | "
+              f"{r['answers_per_s'] / baseline:.2f} | {r['p50'] * 1000:.0f} | "
+              f"{r['p99'] * 1000:.0f} | {r['requests']} | {r['failures']} |")
+    print(f"| in-process `Scorer.score_many` (before / after) | - | {before:.1f} / {after:.1f} "
+          "| 1.00 | | | | |")
+
+
+if __name__ == "__main__":
+    main()
