@@ -154,7 +154,10 @@ def test_predict_answers_one_label_studio_prediction_per_task(served):
     assert len(reply["results"]) == 3
     for prediction, row in zip(reply["results"], rows, strict=True):
         assert prediction["model_version"] == setup.json()["model_version"]
-        assert prediction["result"][0]["value"]["choices"] == [row["label"]]
+        hint = prediction["result"][0]  # the hint box: nothing pre-selected (issue 10)
+        assert hint["value"]["model_score"] == row["label"]
+        assert hint["value"]["text"][0].startswith(f"model: {row['label']}")
+        assert all(r["type"] != "choices" for r in prediction["result"])
         assert 0.5 <= prediction["score"] <= 1
 
 

@@ -76,14 +76,16 @@ def test_a_teacher_opening_a_task_sees_the_served_models_prediction(
     assert opened.status_code == 200, opened.text
     task = opened.json()
     assert [p["model_version"] for p in task["predictions"]] == [version]
-    hint = task["predictions"][0]["result"][0]["value"]["choices"]
-    assert hint == [expected[task["data"]["answer_id"]]]
+    hint = task["predictions"][0]["result"][0]["value"]  # the hint box, nothing pre-selected
+    assert hint["model_score"] == str(expected[task["data"]["answer_id"]])
+    assert hint["text"][0].startswith("model: ")
 
     # the same through the API an application uses: every task opened gets its prediction
     for answer_id, (task_id,) in tasks_by_answer(api, project["id"]).items():
         body = api.get(f"api/tasks/{task_id}")
         assert [p["model_version"] for p in body["predictions"]] == [version]
-        assert body["predictions"][0]["result"][0]["value"]["choices"] == [expected[answer_id]]
+        got = body["predictions"][0]["result"][0]["value"]["model_score"]
+        assert got == str(expected[answer_id])
 
     # the annotation the teacher saves reaches the webhook, with the token
     made = session.post(f"/api/tasks/{task['id']}/annotations/?project={project['id']}", json={
