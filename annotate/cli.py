@@ -281,6 +281,7 @@ def pull(ctx: click.Context, project: str, output: Path, full: bool, scale) -> N
     from asag.annotate import project as projects
     from asag.annotate.connection import api_errors
     from asag.annotate.pull import pull as run_pull
+    from asag.annotate.races import output_lock
     from asag.console import info
 
     api = _connect(ctx.meta["asag.annotate.conn"])
@@ -290,5 +291,6 @@ def pull(ctx: click.Context, project: str, output: Path, full: bool, scale) -> N
         if scale is None:
             raise click.UsageError(
                 f"project '{project}' was not made by asag push; give its scale with --scale")
-        report = run_pull(api, proj, output, scale=scale, full=full)
+        with output_lock(output):  # two pulls into one file: the second waits, then merges
+            report = run_pull(api, proj, output, scale=scale, full=full)
     info(report.summary(output))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape
 
@@ -95,16 +96,16 @@ def _scale_from_choices(config: str) -> Scale | None:
 
 
 def find(api: Api, title: str) -> dict | None:
-    """The project with exactly this title; two of them is an error naming both ids."""
-    found, page = [], 1
-    while True:
-        body = api.get("api/projects/", params={"title": title, "page": page, "page_size": 100,
-                                                "include": FIELDS})
-        results = body.get("results", []) if isinstance(body, dict) else body
-        found += [p for p in results if p.get("title") == title]
-        if not isinstance(body, dict) or not body.get("next"):
+    """The project with exactly this title; two of them is an error naming both ids (after
+    a few seconds' grace: a concurrent first push deletes its own copy right away)."""
+    from asag.annotate.races import titled
+
+    found = titled(api, title, FIELDS)
+    for pause in (0.5, 1, 2, 4):
+        if len(found) < 2:
             break
-        page += 1
+        time.sleep(pause)
+        found = titled(api, title, FIELDS)
     if len(found) > 1:
         ids = ", ".join(str(p["id"]) for p in found)
         raise click.ClickException(
@@ -148,7 +149,15 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
                 "sampling": "Sequential sampling",
             },
         )
-        return project, True
+        from asag.annotate.races import settle_project
+
+        project, ours = settle_project(api, project, FIELDS)  # two first pushes at once
+        if ours:
+            return project, True
+        from asag.console import info
+
+        info(f"another push created project '{title}' at the same moment (id {project['id']});"
+             " using it, and removed the copy made here")
     existing = scale_of(project.get("label_config", ""))
     if existing is not None and existing.spec != scale.spec:
         raise click.ClickException(

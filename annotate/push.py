@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +37,8 @@ class PushReport:
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
     duplicates_on_server: dict[str, list[int]] = field(default_factory=dict)
     listed: str = "full"  # how the project's answers were found: full | cache
+    concurrent: int = 0  # duplicate tasks deleted: a concurrent push imported the same answers
+    concurrent_annotated: list[int] = field(default_factory=list)  # such tasks kept: annotated
 
     def summary(self, project: str) -> str:
         text = (f"project '{project}': {self.created:,} created, {self.present:,} already "
@@ -44,9 +46,18 @@ class PushReport:
         if self.rejected:
             line, reason = self.rejected[0]
             text += f" (first: line {line}: {reason})"
+        if self.concurrent:
+            text += (f"; {self.concurrent:,} tasks removed again as concurrent duplicates "
+                     "(another push imported the same answers at the same time)")
+        if self.concurrent_annotated:
+            ids = ", ".join(map(str, self.concurrent_annotated[:5]))
+            text += (f"; WARNING {len(self.concurrent_annotated):,} concurrent duplicates were "
+                     f"already annotated and were kept (task ids {ids}): review them in Label "
+                     "Studio")
         if self.duplicates_on_server:
             text += (f"; {len(self.duplicates_on_server):,} answers appear more than once in "
-                     "the project (made outside asag push); delete the extra tasks in Label Studio")
+                     "the project (made outside asag push, or by a push that was interrupted "
+                     "while another ran); delete the extra tasks in Label Studio")
         return text
 
 
@@ -118,10 +129,6 @@ class TaskIndex:
             out.setdefault(answer_id, []).append(task_id)
         return out
 
-    def add(self, pairs: Iterable[tuple[int, str]]) -> None:
-        self.tasks.update(pairs)
-        self.save()
-
     def _list(self, after: int | None) -> dict[int, str]:
         """Task id -> answer id from the data manager (only id and data, no URL resolving)."""
         query = {"filters": {"conjunction": "and", "items": []}}
@@ -157,7 +164,7 @@ class TaskIndex:
     def save(self) -> None:
         body = {"url": self.api.url, "project_id": self.project_id,
                 "tasks": {str(k): v for k, v in self.tasks.items()}}
-        with atomic_writer(self.path) as fh:
+        with atomic_writer(self.path, private=True) as fh:  # 0600: task data is students' text
             json.dump(body, fh, separators=(",", ":"))
 
 
@@ -184,6 +191,7 @@ def push_records(
     batch k (tests use it to kill the server mid-push)."""
     index = TaskIndex(api, project, cache_dir)
     report.listed = index.load()
+    known, mine = dict(index.tasks), {}
     present = index.by_answer()
     report.duplicates_on_server = {a: t for a, t in present.items() if a and len(t) > 1}
     missing = [r for r in records if r["id"] not in present]
@@ -211,7 +219,11 @@ def push_records(
         task_ids = list(result.get("task_ids") or [])
         if len(task_ids) != len(batch):  # pragma: no cover - a server that ignores the flag
             raise RuntimeError(f"import returned {len(task_ids)} task ids for {len(batch)} tasks")
-        index.add(zip(task_ids, (r["id"] for r in batch), strict=True))
+        pairs = list(zip(task_ids, (r["id"] for r in batch), strict=True))
+        # saved only after the settle: a cache missing a concurrent push's tasks below ours
+        # could pass the count check if tasks were also deleted by hand
+        index.tasks.update(pairs)
+        mine.update(pairs)
         report.created += len(batch)
         batch.clear()
         number += 1
@@ -222,4 +234,23 @@ def push_records(
             flush()
     if batch:
         flush()
+    if mine:
+        remove_concurrent_duplicates(index, known, mine, report)
     return report
+
+
+def remove_concurrent_duplicates(index: TaskIndex, known: dict[int, str], mine: dict[int, str],
+                                 report: PushReport) -> None:
+    """Delete the tasks we imported that a concurrent push had imported first (annotate/
+    races.py), count them, and leave the index (and its cache) as the server now is."""
+    from asag.annotate.races import settle_tasks
+
+    deleted, annotated, seen = settle_tasks(index.api, index.project_id, mine, known,
+                                            after=max(known, default=0))
+    ours = sum(1 for t in deleted if t in mine)
+    report.concurrent += len(deleted)
+    report.concurrent_annotated += annotated
+    report.created -= ours
+    report.present += ours
+    index.tasks = {**known, **seen}
+    index.save()

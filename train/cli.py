@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from asag.console import info, is_quiet
+from asag.tables import RAW_CSV_HELP
 from asag.train.args import CHOICES, TrainArgs
 
 HELP = {
@@ -119,14 +120,26 @@ def evaluate(model: Path, dataset: Path, splits: tuple[str, ...], output: Path |
 @click.option("--answer-col", default=None, help="Student answer column.")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--int8", is_flag=True, help="Int8 dynamic quantisation (CPU): faster.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run (same options) after the rows it wrote.")
+@click.option("--raw-csv", is_flag=True, help=RAW_CSV_HELP)
 def score(model: Path, input_path: Path, output: Path, fmt: str | None, question_col: str | None,
-          reference_col: str | None, answer_col: str | None, batch_size: int, int8: bool) -> None:
-    """Score the answers in INPUT (CSV/TSV/JSONL/XLSX) with MODEL; rows keep their columns."""
+          reference_col: str | None, answer_col: str | None, batch_size: int, int8: bool,
+          resume: bool, raw_csv: bool) -> None:
+    """Score the answers in INPUT (CSV/TSV/JSONL/XLSX) with MODEL; rows keep their columns.
+
+    Rows are written, in order, to OUTPUT.partial as they are scored, and OUTPUT appears
+    when all are done; after Ctrl-C or a crash, --resume continues where it stopped."""
     from asag.train.scoring import score_table
 
     columns = {"question": question_col, "reference_answer": reference_col,
                "student_answer": answer_col}
     stats = score_table(model, input_path, output, fmt=fmt, columns=columns,
-                        batch_size=batch_size, quantize=int8)
-    info(f"scored {stats['rows']} answers in {stats['seconds']} s "
-         f"({stats['answers_per_second']}/s) -> {output}")
+                        batch_size=batch_size, quantize=int8, resume=resume, raw_csv=raw_csv)
+    resumed = f" (resumed after {stats['resumed_at']:,})" if stats["resumed_at"] else ""
+    cap = stats["max_length"]
+    cut = (f"{stats['truncated']:,} answers were longer than max_length ({cap} tokens): only "
+           f"their first {cap} tokens were scored" if stats["truncated"] else
+           f"no answer was longer than max_length ({cap} tokens)")
+    info(f"scored {stats['rows']:,} answers{resumed} in {stats['seconds']} s "
+         f"({stats['answers_per_second']}/s) -> {output}; {cut}")

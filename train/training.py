@@ -19,7 +19,13 @@ from asag.errors import InputError
 from asag.train import data as D
 from asag.train import metrics as M
 from asag.train.args import TrainArgs
-from asag.train.scorer import FORMAT_VERSION, MANIFEST, configure_quiet_loading, read_manifest
+from asag.train.scorer import (
+    FORMAT_VERSION,
+    MANIFEST,
+    configure_quiet_loading,
+    read_manifest,
+    seal,
+)
 
 CHECKPOINTS = "checkpoints"
 STAGING = ".staging"
@@ -433,5 +439,6 @@ def _finish(staging: Path, output_dir: Path, manifest: dict, comparison: dict | 
             shutil.rmtree(target)
         os.replace(item, target)
     staging.rmdir()
+    manifest["files"] = seal(output_dir)  # Scorer.load checks these: no damaged/mixed scorer
     with atomic_writer(output_dir / MANIFEST) as fh:
         json.dump(manifest, fh, indent=2, ensure_ascii=False)
