@@ -27,7 +27,6 @@ from asag.scale import Scale
 
 CACHE_DIR = Path(".asag") / "cache"
 DEFAULT_BATCH = 2500  # ~3,000-4,000 tasks/s per call here; smaller batches cost throughput
-LIST_PAGE = 5000
 
 
 @dataclass
@@ -37,7 +36,8 @@ class PushReport:
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
     duplicates_on_server: dict[str, list[int]] = field(default_factory=dict)
     listed: str = "full"  # how the project's answers were found: full | cache
-    concurrent: int = 0  # duplicate tasks deleted: a concurrent push imported the same answers
+    concurrent: int = 0  # our tasks deleted again: a concurrent push imported them first
+    concurrent_others: int = 0  # other runs' duplicate tasks deleted here (they may have too)
     concurrent_annotated: list[int] = field(default_factory=list)  # such tasks kept: annotated
 
     def summary(self, project: str) -> str:
@@ -46,9 +46,11 @@ class PushReport:
         if self.rejected:
             line, reason = self.rejected[0]
             text += f" (first: line {line}: {reason})"
-        if self.concurrent:
-            text += (f"; {self.concurrent:,} tasks removed again as concurrent duplicates "
-                     "(another push imported the same answers at the same time)")
+        if self.concurrent or self.concurrent_others:
+            text += (f"; {self.concurrent:,} tasks imported here were removed again as "
+                     "concurrent duplicates (another push imported the same answers first)")
+        if self.concurrent_others:
+            text += f", and {self.concurrent_others:,} of other runs' duplicates"
         if self.concurrent_annotated:
             ids = ", ".join(map(str, self.concurrent_annotated[:5]))
             text += (f"; WARNING {len(self.concurrent_annotated):,} concurrent duplicates were "
@@ -131,26 +133,9 @@ class TaskIndex:
 
     def _list(self, after: int | None) -> dict[int, str]:
         """Task id -> answer id from the data manager (only id and data, no URL resolving)."""
-        query = {"filters": {"conjunction": "and", "items": []}}
-        if after is not None:
-            query["filters"]["items"].append(
-                {"filter": "filter:tasks:id", "operator": "greater", "type": "Number",
-                 "value": after})
-        out: dict[int, str] = {}
-        page = 1
-        while True:
-            body = self.api.get("api/tasks", params={
-                "project": self.project_id, "fields": "task_only", "include": "id,data",
-                "resolve_uri": "false", "page_size": LIST_PAGE, "page": page,
-                "query": json.dumps(query),
-            })
-            tasks = body.get("tasks", [])
-            for task in tasks:
-                answer_id = (task.get("data") or {}).get("answer_id")
-                out[task["id"]] = str(answer_id) if answer_id is not None else ""
-            if len(tasks) < LIST_PAGE or len(out) >= body.get("total", 0):
-                return out
-            page += 1
+        from asag.annotate.races import list_tasks
+
+        return {t: a for t, (a, _) in list_tasks(self.api, self.project_id, after=after).items()}
 
     def _read_cache(self) -> dict[int, str] | None:
         try:
@@ -248,7 +233,8 @@ def remove_concurrent_duplicates(index: TaskIndex, known: dict[int, str], mine: 
     deleted, annotated, seen = settle_tasks(index.api, index.project_id, mine, known,
                                             after=max(known, default=0))
     ours = sum(1 for t in deleted if t in mine)
-    report.concurrent += len(deleted)
+    report.concurrent += ours
+    report.concurrent_others += len(deleted) - ours
     report.concurrent_annotated += annotated
     report.created -= ours
     report.present += ours

@@ -58,19 +58,22 @@ def settle_project(api: Api, mine: dict, fields: str) -> tuple[dict, bool]:
 # -- tasks ---------------------------------------------------------------------------------
 
 def list_tasks(api: Api, project_id: int, *, after: int | None) -> dict[int, tuple[str, int]]:
-    """Task id -> (answer id, annotations incl. skipped) for tasks with an id above `after`."""
-    query = {"filters": {"conjunction": "and", "items": []}}
-    if after is not None:
-        query["filters"]["items"].append(
-            {"filter": "filter:tasks:id", "operator": "greater", "type": "Number",
-             "value": after})
+    """Task id -> (answer id, annotations incl. skipped) for tasks with an id above `after`.
+
+    Paged by id (each page: the next ids above the last one seen), not by page number:
+    while other runs delete tasks, numbered pages shift and skip tasks or run out."""
     out: dict[int, tuple[str, int]] = {}
-    page = 1
+    cursor = after
     while True:
+        query = {"filters": {"conjunction": "and", "items": []}, "ordering": ["tasks:id"]}
+        if cursor is not None:
+            query["filters"]["items"].append(
+                {"filter": "filter:tasks:id", "operator": "greater", "type": "Number",
+                 "value": cursor})
         body = api.get("api/tasks", params={
             "project": project_id, "fields": "task_only",
             "include": "id,data,total_annotations,cancelled_annotations",
-            "resolve_uri": "false", "page_size": LIST_PAGE, "page": page,
+            "resolve_uri": "false", "page_size": LIST_PAGE, "page": 1,
             "query": json.dumps(query),
         })
         tasks = body.get("tasks", [])
@@ -79,9 +82,9 @@ def list_tasks(api: Api, project_id: int, *, after: int | None) -> dict[int, tup
             done = int(task.get("total_annotations") or 0) + int(
                 task.get("cancelled_annotations") or 0)
             out[task["id"]] = (str(answer_id) if answer_id is not None else "", done)
-        if len(tasks) < LIST_PAGE or len(out) >= body.get("total", 0):
+        if len(tasks) < LIST_PAGE:
             return out
-        page += 1
+        cursor = max(t["id"] for t in tasks)
 
 
 def settle_tasks(api: Api, project_id: int, mine: Mapping[int, str], known: Mapping[int, str],

@@ -103,7 +103,13 @@ def ensure_teacher(api: Api, email: str) -> tuple[dict, bool]:
     user = find_user(api, email)
     if user is not None:
         return user, False
-    user, _password = create_account(api, email)  # nobody logs in as it: password discarded
+    try:
+        user, _password = create_account(api, email)  # nobody logs in as it: password discarded
+    except click.ClickException:
+        user = find_user(api, email)  # a concurrent run signed it up a moment before
+        if user is None:
+            raise
+        return user, False
     return user, True
 
 
