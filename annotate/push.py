@@ -232,9 +232,9 @@ def remove_concurrent_duplicates(index: TaskIndex, known: dict[int, str], mine: 
 
     deleted, annotated, seen = settle_tasks(index.api, index.project_id, mine, known,
                                             after=max(known, default=0))
-    ours = sum(1 for t in deleted if t in mine)
+    ours = sum(1 for t in mine if t not in seen)  # deleted here or by another run
     report.concurrent += ours
-    report.concurrent_others += len(deleted) - ours
+    report.concurrent_others += sum(1 for t in deleted if t not in mine)
     report.concurrent_annotated += annotated
     report.created -= ours
     report.present += ours

@@ -48,7 +48,7 @@ def _at_once(server, cwds, *args) -> list[str]:
 def _machines(tmp_path, n=WRITERS) -> list[Path]:
     cwds = [tmp_path / f"machine{k}" for k in range(n)]
     for cwd in cwds:
-        cwd.mkdir()
+        cwd.mkdir(parents=True)
     return cwds
 
 
@@ -87,7 +87,7 @@ def test_concurrent_pushes_into_an_existing_project_add_each_answer_once(
     api = ls_server.api()
     per_answer = tasks_by_answer(api, projects.find(api, name)["id"])
     assert len(per_answer) == 200 and all(len(t) == 1 for t in per_answer.values())
-    assert sum(_created(s) for s in summaries) == 150, summaries
+    assert sum(_created(s) for s in summaries) == 150, "\n".join(summaries)
     result = CliRunner().invoke(cli, ["annotate", "push", "a.jsonl", "--project", name],
                                 env=ls_server.cli_env())
     assert result.exit_code == 0 and "0 created, 200 already present" in result.output

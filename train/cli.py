@@ -72,8 +72,11 @@ def train(dataset: Path, output: Path, previous: Path | None, resume: bool, over
     from asag.train.training import train as run
 
     args = TrainArgs(**options)
-    result = run(dataset, output, args, previous=previous, resume=resume, overwrite=overwrite,
-                 keep_checkpoints=keep_checkpoints, quiet=is_quiet())
+    try:
+        result = run(dataset, output, args, previous=previous, resume=resume,
+                     overwrite=overwrite, keep_checkpoints=keep_checkpoints, quiet=is_quiet())
+    except KeyboardInterrupt:
+        raise _interrupted(output) from None
     if not result.is_main:
         return
     from asag.train.evaluation import comparison_table, metrics_table
@@ -84,6 +87,19 @@ def train(dataset: Path, output: Path, previous: Path | None, resume: bool, over
     if result.comparison:
         click.echo(f"\nprevious ({previous}) vs new, on the same test split:")
         click.echo(comparison_table(result.comparison))
+
+
+def _interrupted(output: Path):
+    """Ctrl-C in training: where the last checkpoint is and the --resume that continues."""
+    from asag.errors import Interrupted
+    from asag.train.training import CHECKPOINTS
+
+    saved = sorted((output / CHECKPOINTS).glob("checkpoint-*")) if output.is_dir() else []
+    if saved:
+        return Interrupted(f"training interrupted; checkpoints are kept in {output / CHECKPOINTS}"
+                           ": run the same command with --resume to continue from the last one")
+    return Interrupted("training interrupted before its first checkpoint (saved at each "
+                       "evaluation); run the same command again to start over")
 
 
 @click.command()

@@ -9,9 +9,7 @@ import os
 import time
 from pathlib import Path
 
-import click
-
-from asag.errors import InputError
+from asag.errors import InputError, Interrupted
 from asag.gather import ALIASES, OPTION
 from asag.tables import FORMATS, alias_index, column_index, open_table
 
@@ -44,12 +42,6 @@ def output_columns(scale) -> list[str]:
 
 
 CHUNK_BATCHES = 16  # batches per chunk: rows are length-sorted within a chunk, written in order
-
-
-class Interrupted(click.ClickException):
-    """Ctrl-C: what was kept and how to continue, exit status 130 like a shell."""
-
-    exit_code = 130
 
 
 def score_table(model_dir: str | Path, input_path: str | Path, output_path: str | Path, *,
