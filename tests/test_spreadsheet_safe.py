@@ -16,10 +16,10 @@ from asag.tables import spreadsheet_safe
 from tests.model_fixtures import tiny_base, trained_scorer, yes_no_dir  # noqa: F401
 
 ATTACKS = ["=1+1", "+cmd|' /C calc'!A0", "@SUM(1+1)", '=HYPERLINK("http://x.example","y")',
-           "-2+3", "\t=1+1", "\r=1+1"]
+           "-2+3", "\t=1+1"]
 
 
-@pytest.mark.parametrize("text", ATTACKS)
+@pytest.mark.parametrize("text", [*ATTACKS, "\r=1+1"])
 def test_formula_leading_text_gets_a_quote(text):
     assert spreadsheet_safe(text) == "'" + text
 
@@ -73,9 +73,9 @@ def test_disagreements_csv_neutralises_formulas_unless_raw(tmp_path):
     table = tmp_path / "grades.csv"
     with table.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["question", "reference_answer", "student_answer", "t1", "t2"])
+        w.writerow(["id", "question", "reference_answer", "student_answer", "t1", "t2"])
         for i, text in enumerate(ATTACKS[:5]):  # (build-dataset trims leading whitespace)
-            w.writerow([f"q{i}", "ref", text, "0", "5"])
+            w.writerow([f"a{i}", f"q{i}", "ref", text, "0", "5"])
     for extra, expected in (([], ["'" + t for t in ATTACKS[:5]]), (["--raw-csv"], ATTACKS[:5])):
         out = tmp_path / f"ds{len(extra)}"
         result = CliRunner().invoke(cli, ["build-dataset", str(table), "--score-cols", "t1,t2",
