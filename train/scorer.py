@@ -24,8 +24,13 @@ MANIFEST = "asag_scorer.json"
 FORMAT_VERSION = 2  # 2: the manifest lists every file with its sha256 ("files")
 # written beside the model for people, not read when scoring: not sealed
 UNSEALED = frozenset({MANIFEST, "README.md", "comparison.json"})
-LOADABLE = frozenset({".json", ".txt", ".model", ".safetensors", ".bin", ".msgpack", ".h5",
-                      ".py", ".tiktoken"})
+# what transformers may read from a model directory: an added one could mix two scorers
+LOADABLE_NAMES = frozenset({
+    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt",
+    "model.safetensors.index.json", "chat_template.jinja", "chat_template.json",
+    "preprocessor_config.json"})
+LOADABLE_SUFFIXES = frozenset({".safetensors", ".bin", ".model", ".tiktoken", ".msgpack", ".h5"})
 REQUIRED_KEYS = {"scale": str, "template": str, "max_length": int}
 
 
@@ -128,7 +133,7 @@ def verify(directory: Path, manifest: dict) -> None:
 def seal_names(directory: Path) -> list[str]:
     """Files transformers could read from the directory (so an added one could mix scorers)."""
     return [p.name for p in directory.iterdir() if p.is_file() and p.name not in UNSEALED
-            and p.suffix in LOADABLE]
+            and (p.name in LOADABLE_NAMES or p.suffix in LOADABLE_SUFFIXES)]
 
 
 def configure_quiet_loading() -> None:

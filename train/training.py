@@ -25,6 +25,7 @@ from asag.train.scorer import (
     configure_quiet_loading,
     read_manifest,
     seal,
+    seal_names,
 )
 
 CHECKPOINTS = "checkpoints"
@@ -433,6 +434,10 @@ def _finish(staging: Path, output_dir: Path, manifest: dict, comparison: dict | 
         with atomic_writer(staging / "comparison.json") as fh:
             json.dump(comparison, fh, indent=2)
     (output_dir / MANIFEST).unlink(missing_ok=True)
+    staged = {item.name for item in staging.iterdir()}
+    for name in seal_names(output_dir):  # a stale tokenizer file of an earlier model would mix in
+        if name not in staged:
+            (output_dir / name).unlink()
     for item in staging.iterdir():
         target = output_dir / item.name
         if target.is_dir():
