@@ -37,6 +37,9 @@ class ApiFailure(Exception):
                     value = body[key]
                     return value if isinstance(value, str) else json.dumps(value)[:300]
         text = body if isinstance(body, str) else json.dumps(body)
+        if text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+            return ("an internal error page; the reason is in the server's log (`asag "
+                    "labelstudio status` shows where)")
         return " ".join(str(text).split())[:300]
 
 

@@ -134,9 +134,11 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
     same scale; the overlap setting is updated when it is given and differs."""
     project = find(api, title)
     if project is None:
+        from asag.annotate.races import post_retrying, settle_project
+
         n = annotations_per_answer or 1
-        project = api.post(
-            "api/projects/",
+        project = post_retrying(
+            api, "api/projects/",
             {
                 "title": title,
                 "description": description,
@@ -149,8 +151,6 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
                 "sampling": "Sequential sampling",
             },
         )
-        from asag.annotate.races import settle_project
-
         project, ours = settle_project(api, project, FIELDS)  # two first pushes at once
         if ours:
             return project, True

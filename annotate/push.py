@@ -2,8 +2,10 @@
 
 Label Studio has no server-side dedupe (re-importing duplicates, an `id` field is ignored),
 so the answer id travels in the task data and push imports only the ids the project lacks.
-Imports are never retried blindly (a retried import that the server had committed is a
-duplicate); after a crash the next run lists the project again and skips what arrived.
+An import is repeated only after a 5xx answer (SQLite "database is locked" under load); what
+a half-committed try left, like the tasks of concurrent pushes, is deleted after the import
+as duplicates (annotate/races.py). After a crash the next run lists the project again and
+skips what arrived.
 
 Listing 10,000 tasks costs seconds, so the answer ids seen are cached per project in
 `.asag/cache/`; the cache is trusted only when the server agrees: the tasks above the highest
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from asag.annotate.connection import Api
 from asag.annotate.project import SCORE_FROM, TASK_FIELDS, TEXT_TO
+from asag.annotate.races import post_retrying
 from asag.console import progress
 from asag.records import RAW_ANSWER, atomic_writer, read_jsonl, validation_error
 from asag.scale import Scale
@@ -198,9 +201,10 @@ def push_records(
             if predictions and record["id"] in predictions:
                 task["predictions"] = [predictions[record["id"]]]
             payload.append(task)
-        # POST /api/projects/{id}/import, never retried (see the module's docstring)
-        result = api.post(f"api/projects/{project['id']}/import", payload,
-                          params={"return_task_ids": "true"}, timeout=900)
+        # POST /api/projects/{id}/import; repeated only after a 5xx, because whatever a
+        # half-committed try left is removed with the concurrent duplicates at the end
+        result = post_retrying(api, f"api/projects/{project['id']}/import", payload,
+                               params={"return_task_ids": "true"}, timeout=900)
         task_ids = list(result.get("task_ids") or [])
         if len(task_ids) != len(batch):  # pragma: no cover - a server that ignores the flag
             raise RuntimeError(f"import returned {len(task_ids)} task ids for {len(batch)} tasks")

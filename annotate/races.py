@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -39,6 +40,20 @@ def titled(api: Api, title: str, fields: str) -> list[dict]:
         if not isinstance(body, dict) or not body.get("next"):
             return sorted(found, key=lambda p: p["id"])
         page += 1
+
+
+def post_retrying(api: Api, path: str, body, *, attempts: int = 4, **kw):
+    """POST that creates something, repeated after a 5xx (SQLite "database is locked" under
+    load): safe only where the settle rules below remove what a half-committed failed try
+    left behind (projects, imported tasks)."""
+    for attempt in range(attempts):
+        try:
+            return api.post(path, body, **kw)
+        except ApiFailure as exc:
+            if exc.status < 500 or attempt == attempts - 1:
+                raise
+            time.sleep(1.5 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def settle_project(api: Api, mine: dict, fields: str) -> tuple[dict, bool]:
