@@ -36,13 +36,11 @@ def _at_once(server, cwds, *args) -> list[str]:
     procs = [subprocess.Popen([sys.executable, "-m", "asag", *map(str, args)], cwd=cwd, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for cwd in cwds]
-    lines = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=600)
+    errs = [proc.communicate(timeout=600)[1] for proc in procs]  # all end before any assert
+    for proc, err in zip(procs, errs, strict=True):
         assert proc.returncode == 0, err
         assert "Traceback" not in err
-        lines.append(err.strip().splitlines()[-1])
-    return lines
+    return [err.strip().splitlines()[-1] for err in errs]
 
 
 def _machines(tmp_path, n=WRITERS) -> list[Path]:
