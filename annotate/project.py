@@ -157,7 +157,7 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
         from asag.console import info
 
         info(f"another push created project '{title}' at the same moment (id {project['id']});"
-             " using it, and removed the copy made here")
+             " using it; the empty copy made here is renamed 'asag duplicate N (empty)'")
     existing = scale_of(project.get("label_config", ""))
     if existing is not None and existing.spec != scale.spec:
         raise click.ClickException(

@@ -58,15 +58,20 @@ def post_retrying(api: Api, path: str, body, *, attempts: int = 4, **kw):
 
 def settle_project(api: Api, mine: dict, fields: str) -> tuple[dict, bool]:
     """After creating `mine`: the project of this title with the lowest id wins. Every
-    other one that holds no task is deleted (ours, another run's, or one that Label Studio's
-    own retry of a "database is locked" request left behind: it re-runs a create that had
-    half-committed). (winner, ours_won)."""
+    other one that holds no task (ours, another run's, or one that Label Studio's own retry
+    of a "database is locked" request left behind: it re-runs a create that had
+    half-committed) is renamed out of the way, not deleted: Label Studio deletes a project
+    with all model signals switched off process-wide, and two deletes at once leave them off
+    for good (task counters then stop updating). (winner, ours_won)."""
     same = titled(api, mine["title"], fields)
     first = same[0] if same else mine
     for project in same[1:]:
         if project["id"] == mine["id"] or not project.get("task_number"):
-            with contextlib.suppress(ApiFailure):  # another run deleted it first
-                api.delete(f"api/projects/{project['id']}/")
+            with contextlib.suppress(ApiFailure):  # gone or renamed by another run
+                api.patch(f"api/projects/{project['id']}/", {
+                    "title": f"asag duplicate {project['id']} (empty)",
+                    "description": f"An empty copy of '{mine['title']}' made by two pushes "
+                                   "at once; safe to delete."})
     return first, first["id"] == mine["id"]
 
 
