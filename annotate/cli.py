@@ -312,6 +312,7 @@ def pull(ctx: click.Context, project: str, output: Path, full: bool, scale,
     from asag.annotate import views
     from asag.annotate.connection import api_errors
     from asag.annotate.pull import pull as run_pull
+    from asag.annotate.races import output_lock
     from asag.console import info
     from asag.records import ANNOTATION, read_jsonl
 
@@ -322,7 +323,8 @@ def pull(ctx: click.Context, project: str, output: Path, full: bool, scale,
         if scale is None:
             raise click.UsageError(
                 f"project '{project}' was not made by asag push; give its scale with --scale")
-        report = run_pull(api, proj, output, scale=scale, full=full)
+        with output_lock(output):  # two pulls into one file: the second waits, then merges
+            report = run_pull(api, proj, output, scale=scale, full=full)
         records = (r for _, r in read_jsonl(output, ANNOTATION)) if output.is_file() else ()
         disagreeing = views.disagreeing_tasks(records, scale, max_gap)
         views.ensure_views(api, proj["id"], disagreeing)

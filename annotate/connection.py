@@ -37,6 +37,9 @@ class ApiFailure(Exception):
                     value = body[key]
                     return value if isinstance(value, str) else json.dumps(value)[:300]
         text = body if isinstance(body, str) else json.dumps(body)
+        if text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+            return ("an internal error page; the reason is in the server's log (`asag "
+                    "labelstudio status` shows where)")
         return " ".join(str(text).split())[:300]
 
 
@@ -92,8 +95,36 @@ class Api:
         return self.request("DELETE", path, **kw)
 
 
+def normalise_url(url: str | None) -> str | None:
+    """`127.0.0.1:8080` means http://127.0.0.1:8080; anything but http(s)://HOST is refused."""
+    from urllib.parse import urlsplit
+
+    if url is None or not url.strip():
+        return None
+    text = url.strip()
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        raise click.BadParameter(f"'{url}' is not a URL ({exc}); e.g. http://127.0.0.1:8080",
+                                 param_hint="--url / LABEL_STUDIO_URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"'{url}' is not an http(s) URL; e.g. http://127.0.0.1:8080",
+                                 param_hint="--url / LABEL_STUDIO_URL")
+    return text.rstrip("/")
+
+
 def resolve(url: str | None, api_key: str | None, data_dir) -> tuple[str, str]:
     """(url, key) from the options/environment, else from the embedded server."""
+    url = normalise_url(url)
+    api_key = api_key.strip() if api_key else None
+    if api_key is not None and not (api_key.isascii() and api_key.isprintable()):
+        raise click.BadParameter("the key holds characters no API key has (non-ASCII or "
+                                 "control characters); copy it again from Label Studio's "
+                                 "Account & Settings",
+                                 param_hint="--api-key / LABEL_STUDIO_API_KEY")
     creds = local_server.local_credentials(data_dir)
     if url and api_key:
         return url.rstrip("/"), api_key

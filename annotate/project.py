@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import xml.etree.ElementTree as ET
 
 import click
@@ -80,16 +81,16 @@ def _scale_from_choices(config: str) -> Scale | None:
 
 
 def find(api: Api, title: str) -> dict | None:
-    """The project with exactly this title; two of them is an error naming both ids."""
-    found, page = [], 1
-    while True:
-        body = api.get("api/projects/", params={"title": title, "page": page, "page_size": 100,
-                                                "include": FIELDS})
-        results = body.get("results", []) if isinstance(body, dict) else body
-        found += [p for p in results if p.get("title") == title]
-        if not isinstance(body, dict) or not body.get("next"):
+    """The project with exactly this title; two of them is an error naming both ids (after
+    a few seconds' grace: a concurrent first push deletes its own copy right away)."""
+    from asag.annotate.races import titled
+
+    found = titled(api, title, FIELDS)
+    for pause in (0.5, 1, 2, 4):
+        if len(found) < 2:
             break
-        page += 1
+        time.sleep(pause)
+        found = titled(api, title, FIELDS)
     if len(found) > 1:
         ids = ", ".join(str(p["id"]) for p in found)
         raise click.ClickException(
@@ -118,9 +119,11 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
     same scale; the overlap setting is updated when it is given and differs."""
     project = find(api, title)
     if project is None:
+        from asag.annotate.races import post_retrying, settle_project
+
         n = annotations_per_answer or 1
-        project = api.post(
-            "api/projects/",
+        project = post_retrying(
+            api, "api/projects/",
             {
                 "title": title,
                 "description": description,
@@ -133,7 +136,13 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
                 "sampling": "Sequential sampling",
             },
         )
-        return project, True
+        project, ours = settle_project(api, project, FIELDS)  # two first pushes at once
+        if ours:
+            return project, True
+        from asag.console import info
+
+        info(f"another push created project '{title}' at the same moment (id {project['id']});"
+             " using it; the empty copy made here is renamed 'asag duplicate N (empty)'")
     existing = scale_of(project.get("label_config", ""))
     if existing is not None and existing.spec != scale.spec:
         raise click.ClickException(

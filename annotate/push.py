@@ -2,8 +2,10 @@
 
 Label Studio has no server-side dedupe (re-importing duplicates, an `id` field is ignored),
 so the answer id travels in the task data and push imports only the ids the project lacks.
-Imports are never retried blindly (a retried import that the server had committed is a
-duplicate); after a crash the next run lists the project again and skips what arrived.
+An import is repeated only after a 5xx answer (SQLite "database is locked" under load); what
+a half-committed try left, like the tasks of concurrent pushes, is deleted after the import
+as duplicates (annotate/races.py). After a crash the next run lists the project again and
+skips what arrived.
 
 Listing 10,000 tasks costs seconds, so the answer ids seen are cached per project in
 `.asag/cache/`; the cache is trusted only when the server agrees: the tasks above the highest
@@ -15,19 +17,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from asag.annotate.connection import Api
 from asag.annotate.project import TASK_FIELDS
+from asag.annotate.races import post_retrying
 from asag.annotate.screen import RUBRIC_FIELD
 from asag.console import progress
 from asag.records import RAW_ANSWER, atomic_writer, read_jsonl, validation_error
 
 CACHE_DIR = Path(".asag") / "cache"
 DEFAULT_BATCH = 2500  # ~3,000-4,000 tasks/s per call here; smaller batches cost throughput
-LIST_PAGE = 5000
 
 
 @dataclass
@@ -37,6 +39,9 @@ class PushReport:
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
     duplicates_on_server: dict[str, list[int]] = field(default_factory=dict)
     listed: str = "full"  # how the project's answers were found: full | cache
+    concurrent: int = 0  # our tasks deleted again: a concurrent push imported them first
+    concurrent_others: int = 0  # other runs' duplicate tasks deleted here (they may have too)
+    concurrent_annotated: list[int] = field(default_factory=list)  # such tasks kept: annotated
 
     def summary(self, project: str) -> str:
         text = (f"project '{project}': {self.created:,} created, {self.present:,} already "
@@ -44,9 +49,20 @@ class PushReport:
         if self.rejected:
             line, reason = self.rejected[0]
             text += f" (first: line {line}: {reason})"
+        if self.concurrent or self.concurrent_others:
+            text += (f"; {self.concurrent:,} tasks imported here were removed again as "
+                     "concurrent duplicates (another push imported the same answers first)")
+        if self.concurrent_others:
+            text += f", and {self.concurrent_others:,} of other runs' duplicates"
+        if self.concurrent_annotated:
+            ids = ", ".join(map(str, self.concurrent_annotated[:5]))
+            text += (f"; WARNING {len(self.concurrent_annotated):,} concurrent duplicates were "
+                     f"already annotated and were kept (task ids {ids}): review them in Label "
+                     "Studio")
         if self.duplicates_on_server:
             text += (f"; {len(self.duplicates_on_server):,} answers appear more than once in "
-                     "the project (made outside asag push); delete the extra tasks in Label Studio")
+                     "the project (made outside asag push, or by a push that was interrupted "
+                     "while another ran); delete the extra tasks in Label Studio")
         return text
 
 
@@ -108,32 +124,11 @@ class TaskIndex:
             out.setdefault(answer_id, []).append(task_id)
         return out
 
-    def add(self, pairs: Iterable[tuple[int, str]]) -> None:
-        self.tasks.update(pairs)
-        self.save()
-
     def _list(self, after: int | None) -> dict[int, str]:
         """Task id -> answer id from the data manager (only id and data, no URL resolving)."""
-        query = {"filters": {"conjunction": "and", "items": []}}
-        if after is not None:
-            query["filters"]["items"].append(
-                {"filter": "filter:tasks:id", "operator": "greater", "type": "Number",
-                 "value": after})
-        out: dict[int, str] = {}
-        page = 1
-        while True:
-            body = self.api.get("api/tasks", params={
-                "project": self.project_id, "fields": "task_only", "include": "id,data",
-                "resolve_uri": "false", "page_size": LIST_PAGE, "page": page,
-                "query": json.dumps(query),
-            })
-            tasks = body.get("tasks", [])
-            for task in tasks:
-                answer_id = (task.get("data") or {}).get("answer_id")
-                out[task["id"]] = str(answer_id) if answer_id is not None else ""
-            if len(tasks) < LIST_PAGE or len(out) >= body.get("total", 0):
-                return out
-            page += 1
+        from asag.annotate.races import list_tasks
+
+        return {t: a for t, (a, _) in list_tasks(self.api, self.project_id, after=after).items()}
 
     def _read_cache(self) -> dict[int, str] | None:
         try:
@@ -147,7 +142,7 @@ class TaskIndex:
     def save(self) -> None:
         body = {"url": self.api.url, "project_id": self.project_id,
                 "tasks": {str(k): v for k, v in self.tasks.items()}}
-        with atomic_writer(self.path) as fh:
+        with atomic_writer(self.path, private=True) as fh:  # 0600: task data is students' text
             json.dump(body, fh, separators=(",", ":"))
 
 
@@ -174,6 +169,7 @@ def push_records(
     batch k (tests use it to kill the server mid-push)."""
     index = TaskIndex(api, project, cache_dir)
     report.listed = index.load()
+    known, mine = dict(index.tasks), {}
     present = index.by_answer()
     report.duplicates_on_server = {a: t for a, t in present.items() if a and len(t) > 1}
     missing = [r for r in records if r["id"] not in present]
@@ -195,13 +191,18 @@ def push_records(
             if predictions and record["id"] in predictions:
                 task["predictions"] = [predictions[record["id"]]]
             payload.append(task)
-        # POST /api/projects/{id}/import, never retried (see the module's docstring)
-        result = api.post(f"api/projects/{project['id']}/import", payload,
-                          params={"return_task_ids": "true"}, timeout=900)
+        # POST /api/projects/{id}/import; repeated only after a 5xx, because whatever a
+        # half-committed try left is removed with the concurrent duplicates at the end
+        result = post_retrying(api, f"api/projects/{project['id']}/import", payload,
+                               params={"return_task_ids": "true"}, timeout=900)
         task_ids = list(result.get("task_ids") or [])
         if len(task_ids) != len(batch):  # pragma: no cover - a server that ignores the flag
             raise RuntimeError(f"import returned {len(task_ids)} task ids for {len(batch)} tasks")
-        index.add(zip(task_ids, (r["id"] for r in batch), strict=True))
+        pairs = list(zip(task_ids, (r["id"] for r in batch), strict=True))
+        # saved only after the settle: a cache missing a concurrent push's tasks below ours
+        # could pass the count check if tasks were also deleted by hand
+        index.tasks.update(pairs)
+        mine.update(pairs)
         report.created += len(batch)
         batch.clear()
         number += 1
@@ -212,4 +213,24 @@ def push_records(
             flush()
     if batch:
         flush()
+    if mine:
+        remove_concurrent_duplicates(index, known, mine, report)
     return report
+
+
+def remove_concurrent_duplicates(index: TaskIndex, known: dict[int, str], mine: dict[int, str],
+                                 report: PushReport) -> None:
+    """Delete the tasks we imported that a concurrent push had imported first (annotate/
+    races.py), count them, and leave the index (and its cache) as the server now is."""
+    from asag.annotate.races import settle_tasks
+
+    deleted, annotated, seen = settle_tasks(index.api, index.project_id, mine, known,
+                                            after=max(known, default=0))
+    ours = sum(1 for t in mine if t not in seen)  # deleted here or by another run
+    report.concurrent += ours
+    report.concurrent_others += sum(1 for t in deleted if t not in mine)
+    report.concurrent_annotated += annotated
+    report.created -= ours
+    report.present += ours
+    index.tasks = {**known, **seen}
+    index.save()

@@ -41,6 +41,7 @@ class SimulationReport:
     unmatched: int = 0  # tasks whose answer is not in the table
     tasks: int = 0
     miscounted: list[int] = field(default_factory=list)  # tasks with wrong counters after
+    concurrent: int = 0  # our annotations deleted: a concurrent run had made the same first
 
     def summary(self, project: str) -> str:
         parts = [f"{self.teachers[c]['email']} (user {self.teachers[c]['id']}): "
@@ -52,6 +53,9 @@ class SimulationReport:
             text += f"; {self.full:,} tasks already had enough teachers"
         if self.unmatched:
             text += f"; {self.unmatched:,} tasks are not in the table (left alone)"
+        if self.concurrent:
+            text += (f"; {self.concurrent:,} removed again as concurrent duplicates (another "
+                     "simulate run made the same annotations at the same time)")
         text += (f"; WARNING Label Studio's counters are wrong on {len(self.miscounted):,} "
                  f"tasks (ids {', '.join(map(str, self.miscounted[:5]))})" if self.miscounted
                  else "; every task's counters match its annotations")
@@ -103,7 +107,13 @@ def ensure_teacher(api: Api, email: str) -> tuple[dict, bool]:
     user = find_user(api, email)
     if user is not None:
         return user, False
-    user, _password = create_account(api, email)  # nobody logs in as it: password discarded
+    try:
+        user, _password = create_account(api, email)  # nobody logs in as it: password discarded
+    except click.ClickException:
+        user = find_user(api, email)  # a concurrent run signed it up a moment before
+        if user is None:
+            raise
+        return user, False
     return user, True
 
 
@@ -210,6 +220,7 @@ def simulate(
             planned[column] += 1
             count += 1
     model_version = project.get("model_version") or None
+    posted: list[tuple[int, int, int]] = []  # (task, user, annotation) ids
 
     def annotate_task(items: list[tuple[str, dict, object]]) -> list[str]:
         # one task's annotations one after another: posted in parallel, Label Studio can
@@ -218,8 +229,9 @@ def simulate(
             body = annotation_body(scale, score, report.teachers[column]["id"],
                                    _parent_prediction(task, model_version))
             # one POST per annotation, never retried (a retried create would double it)
-            api.post(f"api/tasks/{task['id']}/annotations/", body,
-                     params={"project": project["id"]})
+            made = api.post(f"api/tasks/{task['id']}/annotations/", body,
+                            params={"project": project["id"]})
+            posted.append((task["id"], body["completed_by"], made["id"]))
         return [column for column, _, _ in items]
 
     by_task: dict[int, list] = {}
@@ -239,7 +251,8 @@ def simulate(
         except BaseException:
             pool.shutdown(cancel_futures=True)  # no new POSTs after a failure or Ctrl-C
             raise
-    report.miscounted = miscounted_tasks(api, project)
+    report.concurrent = remove_concurrent_annotations(api, project["id"], posted, report)
+    report.miscounted = miscounted_tasks(api, project)  # after any concurrent duplicate went
     return report
 
 
@@ -256,6 +269,33 @@ def miscounted_tasks(api: Api, project: dict) -> list[int]:
                 or (len(anns) == done and bool(task.get("is_labeled")) != (done >= overlap))):
             bad.append(task["id"])
     return bad
+
+
+def remove_concurrent_annotations(api: Api, project_id: int, posted: list[tuple[int, int, int]],
+                                  report: SimulationReport) -> int:
+    """Delete the annotations we posted where a concurrent run had posted the same teacher's
+    annotation of the same task first (annotate/races.py); returns how many."""
+    from asag.annotate.races import settle_annotations
+
+    def annotations_of(task_ids: list[int]) -> dict[int, list[tuple[int, int]]]:
+        wanted = set(task_ids)
+        return {t["id"]: [(a["id"], _user_of(a)) for a in t.get("annotations") or []]
+                for t in list_tasks(api, project_id) if t["id"] in wanted}
+
+    if not posted:
+        return 0
+    deleted = settle_annotations(api, posted, annotations_of)
+    for _task, user_id, annotation_id in posted:
+        if annotation_id in deleted:
+            column = next(c for c, t in report.teachers.items() if t["id"] == user_id)
+            report.created[column] -= 1
+            report.already[column] = report.already.get(column, 0) + 1
+    return len(deleted)
+
+
+def _user_of(annotation: dict) -> int | None:
+    user = annotation.get("completed_by")
+    return user.get("id") if isinstance(user, dict) else user
 
 
 def check_columns(columns: str) -> list[str]:

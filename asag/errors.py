@@ -29,3 +29,10 @@ class InputError(click.ClickException):
         """The message without the location, for side files of rejected rows."""
         col = f"column '{self.column}': " if self.column else ""
         return f"{col}{self.problem}"
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C during long work: one line on what was kept and how to continue; exit status
+    130, as a shell reports SIGINT."""
+
+    exit_code = 130

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -255,3 +256,41 @@ def header_key(name: str) -> str:
     """Compare headers loosely: 'Reference Answer', 'reference_answer', 'Referencia válasz'."""
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
     return "_".join("".join(ch if ch.isalnum() else " " for ch in text).split())
+
+
+# -- writing tables people open in a spreadsheet ------------------------------------------
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+RAW_CSV_HELP = ("Write text cells exactly as they are, for programs (default: cells starting "
+                "with = + - @ get a leading ' so Excel or LibreOffice never runs them).")
+
+
+def spreadsheet_safe(value):
+    """A text cell that a spreadsheet would run as a formula (= + - @, tab, CR first), with a
+    leading ' (OWASP's advice on CSV injection); numbers and other text unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _NUMBER.fullmatch(
+            value):
+        return "'" + value
+    return value
+
+
+def csv_rows(rows, *, raw: bool = False):
+    """`rows` (lists of cells) made spreadsheet-safe unless `raw`: every CSV/TSV writer with
+    students' or teachers' text goes through here."""
+    if raw:
+        yield from rows
+        return
+    for row in rows:
+        yield [spreadsheet_safe(cell) for cell in row]
+
+
+def safe_frame(frame, *, raw: bool = False):
+    """A pandas DataFrame's text columns made spreadsheet-safe unless `raw` (a copy)."""
+    if raw:
+        return frame
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype).startswith("str"):
+            frame[column] = frame[column].map(spreadsheet_safe)
+    return frame

@@ -88,9 +88,12 @@ def _label_counts(scores: np.ndarray, scale: Scale) -> dict:
     return {k: int(c) for k, c in zip(keys, n, strict=True)}
 
 
-def _disagreement_writer(rows, items, gap, scale, v):
-    """A CSV of the flagged answers for review: one column per teacher, then the texts."""
+def _disagreement_writer(rows, items, gap, scale, v, raw_csv: bool = False):
+    """A CSV of the flagged answers for review: one column per teacher, then the texts
+    (spreadsheet-safe unless `raw_csv`: teachers open it in Excel)."""
     import pandas as pd
+
+    from asag.tables import safe_frame
 
     def write(path: Path) -> None:
         shown = np.asarray(scale.values, dtype=object)
@@ -108,7 +111,7 @@ def _disagreement_writer(rows, items, gap, scale, v):
             "student_answer": items["student_answer"][rows],
         })
         with atomic_writer(path) as fh:
-            frame.to_csv(fh, index=False)
+            safe_frame(frame, raw=raw_csv).to_csv(fh, index=False)
 
     return write
 
@@ -169,7 +172,7 @@ def _counts(data: Collected, tables: dict, v: Votes, keep, ties, flagged, labels
 
 
 def build(data: Collected, output: Path, opts: Options,
-          disagreements: Path | None = None) -> dict:
+          disagreements: Path | None = None, *, raw_csv: bool = False) -> dict:
     """Build the dataset at `output`; returns the manifest."""
     scale = data.scale
     try:
@@ -220,7 +223,7 @@ def build(data: Collected, output: Path, opts: Options,
     }
     if data.stats.get("model_hints"):
         manifest["model_hints"] = data.stats["model_hints"]
-    write = _disagreement_writer(flagged, items, gap, scale, v)
+    write = _disagreement_writer(flagged, items, gap, scale, v, raw_csv)
     with staged_directory(Path(output)) as staged:
         extra = {DISAGREEMENTS: write} if disagreements is None else {}
         write_dataset(staged, tables, feats, manifest, render_card(manifest, feats), extra)

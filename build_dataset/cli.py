@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from asag.scale import SCALE
+from asag.tables import RAW_CSV_HELP
 
 POLICIES = ("mean", "median", "majority", "adjudicated")
 
@@ -60,6 +61,7 @@ def _columns(ctx, param, value):
               help="List answers whose teachers differ by more (scale points; label steps).")
 @click.option("--disagreements", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Disagreement CSV path (default: DIR/disagreements.csv).")
+@click.option("--raw-csv", is_flag=True, help=RAW_CSV_HELP)
 @click.option("--split-by", type=click.Choice(["answer", "question"]), default="answer",
               show_default=True, help="Unseen answers, or unseen questions (grouped).")
 @click.option("--ratios", default="0.8,0.1,0.1", show_default=True, callback=_ratios,
@@ -78,7 +80,7 @@ def _columns(ctx, param, value):
               help="With --check: flag questions with fewer answers.")
 def build_dataset(inputs, output, items, score_cols, annotator_col, score_col, id_col,
                   split_col, split_from_filename, scale, policy, fallback, adjudicator,
-                  min_annotators, max_gap, disagreements, split_by, ratios, seed,
+                  min_annotators, max_gap, disagreements, raw_csv, split_by, ratios, seed,
                   carve_validation, resplit, check_dir, min_question_answers):
     """Build a Hugging Face dataset from teachers' scores.
 
@@ -117,7 +119,7 @@ def build_dataset(inputs, output, items, score_cols, annotator_col, score_col, i
     opts = Options(policy=policy, fallback=fallback, min_annotators=min_annotators,
                    max_gap=max_gap, split_by=split_by, seed=seed, ratios=ratios,
                    carve_validation=carve_validation, resplit=resplit)
-    manifest = build(data, output, opts, disagreements)
+    manifest = build(data, output, opts, disagreements, raw_csv=raw_csv)
     _summary(manifest, output, info)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from asag.console import info, is_quiet
+from asag.tables import RAW_CSV_HELP
 from asag.train.args import CHOICES, TrainArgs
 
 HELP = {
@@ -83,15 +84,19 @@ def train(dataset: Path, output: Path, previous: Path | None, update_from: Path 
     from asag.train.training import update
 
     args = TrainArgs(**options)
-    if update_from is not None:
-        previous = update_from
-        result = update(dataset, output, update_from, overwrite=overwrite)
-        grown = result.manifest["updated_from"]
-        info(f"memory of {update_from} grown by {grown['answers_added']:,} answers in "
-             f"{grown['seconds']} s (no training)")
-    else:
-        result = run(dataset, output, args, previous=previous, resume=resume,
-                     overwrite=overwrite, keep_checkpoints=keep_checkpoints, quiet=is_quiet())
+    try:
+        if update_from is not None:
+            previous = update_from
+            result = update(dataset, output, update_from, overwrite=overwrite)
+            grown = result.manifest["updated_from"]
+            info(f"memory of {update_from} grown by {grown['answers_added']:,} answers in "
+                 f"{grown['seconds']} s (no training)")
+        else:
+            result = run(dataset, output, args, previous=previous, resume=resume,
+                         overwrite=overwrite, keep_checkpoints=keep_checkpoints,
+                         quiet=is_quiet())
+    except KeyboardInterrupt:
+        raise _interrupted(output) from None
     if not result.is_main:
         return
     from asag.train.evaluation import comparison_table, metrics_table
@@ -102,6 +107,19 @@ def train(dataset: Path, output: Path, previous: Path | None, update_from: Path 
     if result.comparison:
         click.echo(f"\nprevious ({previous}) vs new, on the same test split:")
         click.echo(comparison_table(result.comparison))
+
+
+def _interrupted(output: Path):
+    """Ctrl-C in training: where the last checkpoint is and the --resume that continues."""
+    from asag.errors import Interrupted
+    from asag.train.training import CHECKPOINTS
+
+    saved = sorted((output / CHECKPOINTS).glob("checkpoint-*")) if output.is_dir() else []
+    if saved:
+        return Interrupted(f"training interrupted; checkpoints are kept in {output / CHECKPOINTS}"
+                           ": run the same command with --resume to continue from the last one")
+    return Interrupted("training interrupted before its first checkpoint (saved at each "
+                       "evaluation); run the same command again to start over")
 
 
 @click.command()
@@ -138,17 +156,29 @@ def evaluate(model: Path, dataset: Path, splits: tuple[str, ...], output: Path |
 @click.option("--answer-col", default=None, help="Student answer column.")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--int8", is_flag=True, help="Int8 dynamic quantisation (CPU): faster.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run (same options) after the rows it wrote.")
+@click.option("--raw-csv", is_flag=True, help=RAW_CSV_HELP)
 def score(model: Path, input_path: Path, output: Path, fmt: str | None, question_col: str | None,
-          reference_col: str | None, answer_col: str | None, batch_size: int, int8: bool) -> None:
-    """Score the answers in INPUT (CSV/TSV/JSONL/XLSX) with MODEL; rows keep their columns."""
+          reference_col: str | None, answer_col: str | None, batch_size: int, int8: bool,
+          resume: bool, raw_csv: bool) -> None:
+    """Score the answers in INPUT (CSV/TSV/JSONL/XLSX) with MODEL; rows keep their columns.
+
+    Rows are written, in order, to OUTPUT.partial as they are scored, and OUTPUT appears
+    when all are done; after Ctrl-C or a crash, --resume continues where it stopped."""
     from asag.train.scoring import score_table
 
     columns = {"question": question_col, "reference_answer": reference_col,
                "student_answer": answer_col}
     stats = score_table(model, input_path, output, fmt=fmt, columns=columns,
-                        batch_size=batch_size, quantize=int8)
-    info(f"scored {stats['rows']} answers in {stats['seconds']} s "
-         f"({stats['answers_per_second']}/s) -> {output}")
+                        batch_size=batch_size, quantize=int8, resume=resume, raw_csv=raw_csv)
+    resumed = f" (resumed after {stats['resumed_at']:,})" if stats["resumed_at"] else ""
+    cap = stats["max_length"]
+    cut = (f"{stats['truncated']:,} answers were longer than max_length ({cap} tokens): only "
+           f"their first {cap} tokens were scored" if stats["truncated"] else
+           f"no answer was longer than max_length ({cap} tokens)")
+    info(f"scored {stats['rows']:,} answers{resumed} in {stats['seconds']} s "
+         f"({stats['answers_per_second']}/s) -> {output}; {cut}")
 
 
 @click.command()

@@ -21,7 +21,17 @@ from asag.scale import Scale
 from asag.train.data import encode
 
 MANIFEST = "asag_scorer.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest lists every file with its sha256 ("files")
+# written beside the model for people, not read when scoring: not sealed
+UNSEALED = frozenset({MANIFEST, "README.md", "comparison.json"})
+# what transformers may read from a model directory: an added one could mix two scorers
+LOADABLE_NAMES = frozenset({
+    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt",
+    "model.safetensors.index.json", "chat_template.jinja", "chat_template.json",
+    "preprocessor_config.json"})
+LOADABLE_SUFFIXES = frozenset({".safetensors", ".bin", ".model", ".tiktoken", ".msgpack", ".h5"})
+REQUIRED_KEYS = {"scale": str, "template": str, "max_length": int}
 
 
 @dataclass
@@ -53,9 +63,96 @@ def read_manifest(path: str | Path) -> dict:
         raise InputError(f"not an asag scorer directory (no {MANIFEST})", file=str(path),
                          fix="give the -o directory of a finished 'asag train'")
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{MANIFEST} is not valid JSON ({exc.msg})", file=str(file)) from None
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{MANIFEST} is not valid JSON ({exc})", file=str(file),
+                         fix="restore the scorer directory from its source, or retrain"
+                         ) from None
+    bad = [k for k, kind in REQUIRED_KEYS.items()
+           if not isinstance(manifest, dict) or not isinstance(manifest.get(k), kind)]
+    if bad:
+        raise InputError(f"{MANIFEST} lacks a valid {', '.join(bad)}", file=str(file),
+                         fix="restore the scorer directory from its source, or retrain")
+    return manifest
+
+
+def sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# sub-folders a scorer loads from (train/memory.py): the sentence model and graded answers
+SEALED_DIRS = ("embedder", "memory")
+
+
+def _scorer_files(directory: Path) -> list[tuple[str, Path]]:
+    """(name relative to the directory, path) of every top-level file and every file in the
+    scorer's own sub-folders; reports (eval/) and checkpoints are not the scorer's."""
+    found = [(p.name, p) for p in directory.iterdir() if p.is_file()]
+    for sub in SEALED_DIRS:
+        if (directory / sub).is_dir():
+            found += [(p.relative_to(directory).as_posix(), p)
+                      for p in (directory / sub).rglob("*") if p.is_file()]
+    return sorted(found)
+
+
+def seal(directory: Path) -> dict[str, str]:
+    """file name -> sha256 of every file the scorer loads (all top-level files but the
+    manifest and the documents, and the files of its sub-folders), for the manifest's
+    "files"."""
+    return {name: sha256_file(p) for name, p in _scorer_files(directory)
+            if name not in UNSEALED}
+
+
+def verify(directory: Path, manifest: dict) -> None:
+    """Refuse a damaged or mixed scorer directory, naming the first file that differs from
+    what the manifest recorded at training time. Scorers saved before the manifest listed
+    its files (format_version 1) load with a warning: they cannot prove they are whole."""
+    files = manifest.get("files")
+    if files is None and manifest.get("format_version", 1) < 2:
+        import click
+
+        click.echo(f"warning: {directory} is a scorer saved before asag recorded file hashes, "
+                   "so it cannot be checked for damaged or mixed files; retrain it (asag "
+                   "train) to get one that is checked", err=True)
+        for name in ("config.json", "model.safetensors"):
+            if not (directory / name).is_file():
+                raise InputError(f"{name} is missing", file=str(directory),
+                                 fix="restore the scorer directory from its source, or retrain")
+        return
+    if not isinstance(files, dict) or not files:
+        raise InputError(f"{MANIFEST} lists no files with their hashes", file=str(directory),
+                         fix="restore the scorer directory from its source, or retrain")
+    fix = ("restore the scorer directory from its source, or retrain; never mix the files of "
+           "two scorers")
+    for name, digest in sorted(files.items()):
+        file = directory / name
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts or (
+                len(parts) > 1 and parts[0] not in SEALED_DIRS):
+            raise InputError(f"{MANIFEST} names a file outside the directory: {name}",
+                             file=str(directory), fix=fix)
+        if not file.is_file():
+            raise InputError(f"{name} is missing", file=str(directory), fix=fix)
+        if sha256_file(file) != digest:
+            raise InputError(f"{name} is damaged or comes from another scorer (its sha256 "
+                             f"differs from the one in {MANIFEST})", file=str(directory), fix=fix)
+    extra = sorted(set(seal_names(directory)) - set(files))
+    if extra:
+        raise InputError(f"{extra[0]} was not part of this scorer when it was trained",
+                         file=str(directory), fix=f"remove it ({fix})")
+
+
+def seal_names(directory: Path) -> list[str]:
+    """Files transformers could read from the directory (so an added one could mix scorers)."""
+    return [name for name, p in _scorer_files(directory) if name not in UNSEALED
+            and (p.name in LOADABLE_NAMES or p.suffix in LOADABLE_SUFFIXES
+                 or "/" in name)]  # anything in the scorer's sub-folders is read
 
 
 def configure_quiet_loading() -> None:
@@ -88,6 +185,7 @@ class Scorer:
         self.max_length: int = int(manifest["max_length"])
         self.device = pick_device(device) if not hasattr(device, "type") else device
         self.model.to(self.device).eval()
+        self.truncated = 0  # answers scored so far whose input was cut to max_length
 
     @classmethod
     def load(cls, path: str | Path, *, device: str | None = None, threads: int | None = None,
@@ -98,14 +196,22 @@ class Scorer:
         if not (path / "model.safetensors").is_file():
             raise InputError("no model.safetensors (this tool loads safetensors only)",
                              file=str(path), fix="re-save the model with safe_serialization")
+        verify(path, manifest)
         configure_quiet_loading()
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         if threads:
             torch.set_num_threads(threads)
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModelForSequenceClassification.from_pretrained(str(path), use_safetensors=True)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(path), use_safetensors=True, local_files_only=True)
+        except Exception as exc:  # noqa: BLE001 - whatever transformers raises, one line
+            first = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise InputError(f"cannot load the model or its tokenizer ({first})",
+                             file=str(path), fix="restore the scorer directory from its "
+                             "source, or retrain") from None
         if quantize:
             import warnings
 
@@ -153,6 +259,7 @@ class Scorer:
         if not rows:
             return np.zeros((0, self.model.config.num_labels), dtype=np.float32)
         enc = encode(self.tokenizer, self.template, rows, self.max_length)
+        self.truncated += self._count_truncated(rows, enc["input_ids"])
         keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
         order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
         out = np.zeros((len(rows), self.model.config.num_labels), dtype=np.float32)
@@ -167,6 +274,14 @@ class Scorer:
                 if on_batch is not None:
                     on_batch(len(idx))
         return out
+
+    def _count_truncated(self, rows: list[dict], ids: list[list[int]]) -> int:
+        """Rows at the cap, re-tokenised uncut: those longer than max_length were cut."""
+        full = [rows[i] for i, x in enumerate(ids) if len(x) >= self.max_length]
+        if not full:
+            return 0
+        uncut = encode(self.tokenizer, self.template, full, None)["input_ids"]
+        return sum(len(x) > self.max_length for x in uncut)
 
     def prediction(self, logits) -> Prediction:
         import numpy as np

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from pathlib import Path
 
-from asag.errors import InputError
+from asag.errors import InputError, Interrupted
 from asag.gather import ALIASES, OPTION
 from asag.tables import FORMATS, alias_index, column_index, open_table
 
@@ -40,13 +41,21 @@ def output_columns(scale) -> list[str]:
     return ["predicted_score", "confidence", *[f"prob_{label}" for label in scale.labels]]
 
 
+CHUNK_BATCHES = 16  # batches per chunk: rows are length-sorted within a chunk, written in order
+
+
 def score_table(model_dir: str | Path, input_path: str | Path, output_path: str | Path, *,
                 fmt: str | None = None, columns: dict[str, str | None] | None = None,
-                batch_size: int = 32, quantize: bool = False) -> dict:
-    """Score every row of the input table and write them with the predictions."""
-    from asag.records import atomic_writer
+                batch_size: int = 32, quantize: bool = False, resume: bool = False,
+                raw_csv: bool = False) -> dict:
+    """Score every row of the input table and write them with the predictions.
+
+    Rows are scored in chunks of CHUNK_BATCHES batches and appended, in input order, to
+    OUTPUT.partial as each chunk finishes (state beside it in OUTPUT.partial.json); the
+    finished file is renamed to OUTPUT. After an interruption `resume` continues after the
+    last chunk written, and the result is byte for byte the uninterrupted run's."""
     from asag.train.progress import counter
-    from asag.train.scorer import Scorer
+    from asag.train.scorer import MANIFEST, Scorer, sha256_file
 
     output_path = Path(output_path)
     out_fmt = FORMATS.get(output_path.suffix.lower())
@@ -56,29 +65,124 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
     table = open_table(input_path, fmt)
     where = find_columns(table.path, table.columns, columns or {})
     records = list(table.rows)
-    rows = [{f: (cells[i] if i < len(cells) else None) or "" for f, i in where.items()}
-            for _, cells in records]
     scorer = Scorer.load(model_dir, quantize=quantize)
-    started = time.time()
-    with counter(len(rows), "scoring") as advance:
-        outputs = scorer.raw(rows, batch_size=batch_size, on_batch=advance)
-    seconds = time.time() - started
     added = output_columns(scorer.scale)
     header = [c for c in table.columns if c not in added] + added
-    with atomic_writer(output_path) as fh:
-        writer = None if out_fmt == "jsonl" else csv.writer(
-            fh, delimiter="\t" if out_fmt == "tsv" else ",", lineterminator="\n")
-        if writer:
-            writer.writerow(header)
-        for (_, cells), logits in zip(records, outputs, strict=True):
-            record = dict(zip(table.columns, cells, strict=False))
-            record.update(_prediction_cells(scorer.prediction(logits)))
-            if writer:
-                writer.writerow(["" if record.get(c) is None else record.get(c) for c in header])
-            else:
-                fh.write(json.dumps({c: record.get(c) for c in header}, ensure_ascii=False) + "\n")
-    return {"rows": len(rows), "seconds": round(seconds, 2),
-            "answers_per_second": round(len(rows) / seconds, 1) if seconds > 0 else None}
+    chunk = batch_size * CHUNK_BATCHES
+    job = PartialOutput(output_path, {
+        "model": sha256_file(Path(model_dir) / MANIFEST), "input": sha256_file(table.path),
+        "columns": where, "format": out_fmt, "raw_csv": raw_csv, "chunk": chunk,
+        "batch_size": batch_size, "int8": quantize, "rows": len(records)})
+    encode = _encoder(out_fmt, header, raw_csv)
+    done = job.open(resume, encode(None) if out_fmt != "jsonl" else b"")
+    started, scored = time.time(), 0
+    try:
+        with counter(len(records), "scoring", start=done) as advance:
+            for first in range(done, len(records), chunk):
+                part = records[first:first + chunk]
+                rows = [{f: (cells[i] if i < len(cells) else None) or "" for f, i in where.items()}
+                        for _, cells in part]
+                outputs = scorer.raw(rows, batch_size=batch_size, on_batch=advance)
+                lines = []
+                for (_, cells), logits in zip(part, outputs, strict=True):
+                    record = dict(zip(table.columns, cells, strict=False))
+                    record.update(_prediction_cells(scorer.prediction(logits)))
+                    lines.append(encode(record))
+                job.append(b"".join(lines), first + len(part), scorer.truncated)
+                scored += len(part)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: {job.rows:,} of {len(records):,} answers are kept in {job.path}; "
+            f"run the same command with --resume to continue") from None
+    job.finish()
+    seconds = time.time() - started
+    return {"rows": len(records), "resumed_at": done, "seconds": round(seconds, 2),
+            "answers_per_second": round(scored / seconds, 1) if seconds > 0 and scored else None,
+            "truncated": job.truncated, "max_length": scorer.max_length}
+
+
+def _encoder(out_fmt: str, header: list[str], raw_csv: bool):
+    """record -> bytes of one output line (None: the header line)."""
+    import io
+
+    from asag.tables import csv_rows
+
+    def encode(record: dict | None) -> bytes:
+        if out_fmt == "jsonl":
+            return (json.dumps({c: record.get(c) for c in header}, ensure_ascii=False)
+                    + "\n").encode()
+        cells = header if record is None else [
+            "" if record.get(c) is None else record.get(c) for c in header]
+        buf = io.StringIO()
+        csv.writer(buf, delimiter="\t" if out_fmt == "tsv" else ",",
+                   lineterminator="\n").writerows(csv_rows([cells], raw=raw_csv))
+        return buf.getvalue().encode()
+
+    return encode
+
+
+class PartialOutput:
+    """OUTPUT.partial, grown chunk by chunk, and OUTPUT.partial.json saying how many rows and
+    bytes of it are complete and which model, input and settings made it."""
+
+    def __init__(self, output: Path, identity: dict) -> None:
+        self.output, self.identity = output, identity
+        self.path = output.with_name(output.name + ".partial")
+        self.state_path = output.with_name(output.name + ".partial.json")
+        self.rows, self.truncated, self.fh = 0, 0, None
+
+    def open(self, resume: bool, head: bytes) -> int:
+        """Rows already written (0 unless resuming); positions the file after them."""
+        if resume:
+            state = self._state()
+            self.fh = self.path.open("r+b")
+            self.fh.truncate(state["bytes"])  # drop a chunk cut off mid-write
+            self.fh.seek(state["bytes"])
+            self.rows, self.truncated = state["done"], state.get("truncated", 0)
+            return self.rows
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = self.path.open("wb")
+        self.append(head, 0, 0)
+        return 0
+
+    def _state(self) -> dict:
+        fix = "run without --resume to score from the start"
+        try:
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"--resume: no interrupted run to continue ({self.state_path.name}"
+                             " is missing)", file=str(self.output), fix=fix) from None
+        except ValueError:
+            raise InputError("--resume: the state of the interrupted run is damaged",
+                             file=str(self.state_path), fix=fix) from None
+        if not isinstance(state, dict) or not self.path.is_file() or \
+                self.path.stat().st_size < state.get("bytes", 0):
+            raise InputError("--resume: the partial output is missing or shorter than its "
+                             "state says", file=str(self.path), fix=fix)
+        changed = [k for k, v in self.identity.items() if state.get("identity", {}).get(k) != v]
+        if changed:
+            raise InputError("--resume: the interrupted run used another " + ", ".join(changed),
+                             file=str(self.output),
+                             fix="repeat its options and files exactly, or " + fix)
+        return state
+
+    def append(self, data: bytes, rows: int, truncated: int) -> None:
+        """Write a finished chunk, make it durable, then record it (a crash between the two
+        only makes the resumed run redo that chunk)."""
+        from asag.records import atomic_writer
+
+        self.fh.write(data)
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.rows, self.truncated = rows, truncated
+        with atomic_writer(self.state_path) as fh:
+            json.dump({"identity": self.identity, "done": rows, "bytes": self.fh.tell(),
+                       "truncated": truncated}, fh)
+
+    def finish(self) -> None:
+        self.fh.close()
+        os.replace(self.path, self.output)
+        self.state_path.unlink(missing_ok=True)
 
 
 def _prediction_cells(p) -> dict:

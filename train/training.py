@@ -19,7 +19,14 @@ from asag.errors import InputError
 from asag.train import data as D
 from asag.train import metrics as M
 from asag.train.args import TrainArgs
-from asag.train.scorer import FORMAT_VERSION, MANIFEST, configure_quiet_loading, read_manifest
+from asag.train.scorer import (
+    FORMAT_VERSION,
+    MANIFEST,
+    configure_quiet_loading,
+    read_manifest,
+    seal,
+    seal_names,
+)
 
 CHECKPOINTS = "checkpoints"
 STAGING = ".staging"
@@ -503,11 +510,16 @@ def _finish(staging: Path, output_dir: Path, manifest: dict, comparison: dict | 
         with atomic_writer(staging / "comparison.json") as fh:
             json.dump(comparison, fh, indent=2)
     (output_dir / MANIFEST).unlink(missing_ok=True)
+    staged = {item.name for item in staging.iterdir()}
+    for name in seal_names(output_dir):  # a stale tokenizer file of an earlier model would mix in
+        if name.split("/")[0] not in staged:  # a sub-folder's file goes with its folder
+            (output_dir / name).unlink()
     for item in staging.iterdir():
         target = output_dir / item.name
         if target.is_dir():
             shutil.rmtree(target)
         os.replace(item, target)
     staging.rmdir()
+    manifest["files"] = seal(output_dir)  # Scorer.load checks these: no damaged/mixed scorer
     with atomic_writer(output_dir / MANIFEST) as fh:
         json.dump(manifest, fh, indent=2, ensure_ascii=False)

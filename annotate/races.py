@@ -1,0 +1,183 @@
+"""Concurrent writers: several `annotate push`, `simulate` or `pull` runs at once, from one
+machine or several, never leave a second project, a second task per answer or a second
+annotation per teacher and task.
+
+Label Studio has no compare-and-set, but its ids come in commit order (SQLite serialises
+writes), so once a write returns its writer sees every object with a lower id. The rule:
+after writing, look; where the same thing exists with a lower id, delete your own (only
+yours) and use the lowest. The lowest is never deleted, and every later copy is deleted by
+the run that made it, whatever the interleaving. (On a PostgreSQL-backed server, ids are
+allocated at insert rather than commit; a run that commits late can miss a lower id, which
+the next push reports as a duplicate.)
+
+`pull` writes a local file, so a file lock beside it serialises pulls into one output."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+from asag.annotate.connection import Api, ApiFailure
+from asag.console import info
+
+LIST_PAGE = 5000
+
+
+# -- projects ------------------------------------------------------------------------------
+
+def titled(api: Api, title: str, fields: str) -> list[dict]:
+    """Every project with exactly this title, lowest id first."""
+    found, page = [], 1
+    while True:
+        body = api.get("api/projects/", params={"title": title, "page": page, "page_size": 100,
+                                                "include": fields})
+        results = body.get("results", []) if isinstance(body, dict) else body
+        found += [p for p in results if p.get("title") == title]
+        if not isinstance(body, dict) or not body.get("next"):
+            return sorted(found, key=lambda p: p["id"])
+        page += 1
+
+
+def post_retrying(api: Api, path: str, body, *, attempts: int = 4, **kw):
+    """POST that creates something, repeated after a 5xx (SQLite "database is locked" under
+    load): safe only where the settle rules below remove what a half-committed failed try
+    left behind (projects, imported tasks)."""
+    for attempt in range(attempts):
+        try:
+            return api.post(path, body, **kw)
+        except ApiFailure as exc:
+            if exc.status < 500 or attempt == attempts - 1:
+                raise
+            time.sleep(1.5 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def settle_project(api: Api, mine: dict, fields: str) -> tuple[dict, bool]:
+    """After creating `mine`: the project of this title with the lowest id wins. Every
+    other one that holds no task (ours, another run's, or one that Label Studio's own retry
+    of a "database is locked" request left behind: it re-runs a create that had
+    half-committed) is renamed out of the way, not deleted: Label Studio deletes a project
+    with all model signals switched off process-wide, and two deletes at once leave them off
+    for good (task counters then stop updating). (winner, ours_won)."""
+    same = titled(api, mine["title"], fields)
+    first = same[0] if same else mine
+    for project in same[1:]:
+        if project["id"] == mine["id"] or not project.get("task_number"):
+            with contextlib.suppress(ApiFailure):  # gone or renamed by another run
+                api.patch(f"api/projects/{project['id']}/", {
+                    "title": f"asag duplicate {project['id']} (empty)",
+                    "description": f"An empty copy of '{mine['title']}' made by two pushes "
+                                   "at once; safe to delete."})
+    return first, first["id"] == mine["id"]
+
+
+# -- tasks ---------------------------------------------------------------------------------
+
+def list_tasks(api: Api, project_id: int, *, after: int | None) -> dict[int, tuple[str, int]]:
+    """Task id -> (answer id, annotations incl. skipped) for tasks with an id above `after`.
+
+    Paged by id (each page: the next ids above the last one seen), not by page number:
+    while other runs delete tasks, numbered pages shift and skip tasks or run out."""
+    out: dict[int, tuple[str, int]] = {}
+    cursor = after
+    while True:
+        query = {"filters": {"conjunction": "and", "items": []}, "ordering": ["tasks:id"]}
+        if cursor is not None:
+            query["filters"]["items"].append(
+                {"filter": "filter:tasks:id", "operator": "greater", "type": "Number",
+                 "value": cursor})
+        body = api.get("api/tasks", params={
+            "project": project_id, "fields": "task_only",
+            "include": "id,data,total_annotations,cancelled_annotations",
+            "resolve_uri": "false", "page_size": LIST_PAGE, "page": 1,
+            "query": json.dumps(query),
+        })
+        tasks = body.get("tasks", [])
+        for task in tasks:
+            answer_id = (task.get("data") or {}).get("answer_id")
+            done = int(task.get("total_annotations") or 0) + int(
+                task.get("cancelled_annotations") or 0)
+            out[task["id"]] = (str(answer_id) if answer_id is not None else "", done)
+        if len(tasks) < LIST_PAGE:
+            return out
+        cursor = max(t["id"] for t in tasks)
+
+
+def settle_tasks(api: Api, project_id: int, mine: Mapping[int, str], known: Mapping[int, str],
+                 *, after: int) -> tuple[list[int], list[int], dict[int, str]]:
+    """After importing `mine` (task id -> answer id): of the tasks made since the run began
+    (id above `after`), every one whose answer also has a task with a lower id is a
+    concurrent duplicate, ours or another run's (or left by Label Studio's own retry of a
+    locked request); delete it unless a teacher has already annotated it (then it is kept and
+    returned, for the report). The lowest task of an answer is never deleted, so concurrent
+    runs that all do this agree.
+
+    `known` holds the project's tasks up to id `after` (read before the import). Returns
+    (deleted, kept because annotated, task id -> answer id of the tasks above `after` that
+    remain)."""
+    newer = list_tasks(api, project_id, after=after)
+    lowest: dict[str, int] = {}
+    for task_id, answer_id in sorted([*known.items(), *((t, a) for t, (a, _) in newer.items())]):
+        lowest.setdefault(answer_id, task_id)
+    doomed, annotated = [], []
+    for task_id, (answer_id, done) in sorted(newer.items()):
+        if answer_id and lowest[answer_id] < task_id:
+            (annotated if done else doomed).append(task_id)
+    delete_tasks(api, project_id, doomed)
+    gone = set(doomed)
+    annotated = [t for t in annotated if t in mine]  # others report their own
+    return doomed, annotated, {t: a for t, (a, _) in newer.items() if t not in gone}
+
+
+def delete_tasks(api: Api, project_id: int, task_ids: list[int], chunk: int = 1000) -> None:
+    """The data manager's bulk delete (one call per thousand tasks, not one per task)."""
+    for start in range(0, len(task_ids), chunk):
+        api.post("api/dm/actions", {"selectedItems": {
+            "all": False, "included": task_ids[start:start + chunk]}},
+            params={"id": "delete_tasks", "project": project_id}, timeout=900)
+
+
+# -- annotations ---------------------------------------------------------------------------
+
+def settle_annotations(api: Api, mine: Iterable[tuple[int, int, int]],
+                       annotations_of) -> list[int]:
+    """After posting `mine` ((task id, user id, annotation id) triples): where the same user
+    has an annotation of the same task with a lower id (a concurrent run posted it first),
+    delete ours. `annotations_of(task_ids)` returns task id -> [(annotation id, user id)].
+    Returns the annotation ids deleted."""
+    mine = list(mine)
+    current = annotations_of(sorted({t for t, _, _ in mine}))
+    deleted = []
+    for task_id, user_id, annotation_id in mine:
+        firsts = [a for a, u in current.get(task_id, []) if u == user_id]
+        if firsts and min(firsts) < annotation_id:
+            with contextlib.suppress(ApiFailure):  # already gone: nothing to undo
+                api.delete(f"api/annotations/{annotation_id}/")
+                deleted.append(annotation_id)
+    return deleted
+
+
+# -- local outputs -------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def output_lock(output: Path) -> Iterator[None]:
+    """Hold an exclusive lock on OUTPUT.lock while writing OUTPUT (a second run waits, then
+    reads what the first one wrote). POSIX advisory lock: released when the process ends."""
+    import fcntl
+
+    path = output.with_name(output.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            info(f"waiting for another run writing {output} to finish...")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,128 @@
+"""Concurrent writers against the real Label Studio: several `annotate push` runs at once
+(each its own process and working directory, as on separate machines) leave one project and
+one task per answer; concurrent `simulate` runs leave one annotation per teacher and task;
+concurrent `pull` runs into one file leave it whole. benchmarks/bench_concurrent_push.py
+runs the full-size version (4 x 4,969 answers)."""
+# ruff: noqa: F811  (the ls_server fixture imported from ls_server.py)
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from ls_server import answer, ls_server, tasks_by_answer, write_answers  # noqa: F401
+
+from asag.annotate import project as projects
+from asag.annotate.races import titled
+from asag.cli import cli
+from asag.records import ANNOTATION, read_jsonl
+
+pytestmark = pytest.mark.labelstudio
+REPO = Path(__file__).resolve().parents[1]
+WRITERS = 4
+
+
+def _at_once(server, cwds, *args) -> list[str]:
+    """Run `asag ARGS` in each working directory at the same time; their last stderr lines."""
+    env = {**os.environ, **server.cli_env()}
+    procs = [subprocess.Popen([sys.executable, "-m", "asag", *map(str, args)], cwd=cwd, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for cwd in cwds]
+    errs = [proc.communicate(timeout=600)[1] for proc in procs]  # all end before any assert
+    for proc, err in zip(procs, errs, strict=True):
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
+    return [err.strip().splitlines()[-1] for err in errs]
+
+
+def _machines(tmp_path, n=WRITERS) -> list[Path]:
+    cwds = [tmp_path / f"machine{k}" for k in range(n)]
+    for cwd in cwds:
+        cwd.mkdir(parents=True)
+    return cwds
+
+
+def _created(summary: str) -> int:
+    return int(summary.split(": ", 1)[1].split(" created")[0].replace(",", ""))
+
+
+def test_concurrent_first_pushes_make_one_project_and_one_task_per_answer(
+        ls_server, tmp_path):  # noqa: F811
+    records = write_answers(tmp_path / "a.jsonl", [answer(i) for i in range(240)])
+    api = ls_server.api()
+    for _ in range(2):
+        name = f"race-first-{uuid.uuid4().hex[:6]}"
+        summaries = _at_once(ls_server, _machines(tmp_path / name), "annotate", "push", records,
+                             "--project", name, "--scale", "0-5", "--batch-size", "60")
+        found = titled(api, name, "id,title")
+        assert len(found) == 1
+        per_answer = tasks_by_answer(api, found[0]["id"])
+        assert len(per_answer) == 240 and all(len(t) == 1 for t in per_answer.values())
+        # (each run's "created" is what it made minus what was removed as concurrent
+        # duplicates; under load the sum over runs is near 240, not exact: the end state is)
+        assert all(_created(s) <= 240 for s in summaries), summaries
+
+
+def test_concurrent_pushes_into_an_existing_project_add_each_answer_once(
+        ls_server, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    name = f"race-existing-{uuid.uuid4().hex[:6]}"
+    write_answers(tmp_path / "head.jsonl", [answer(i) for i in range(50)])
+    result = CliRunner().invoke(cli, ["annotate", "push", "head.jsonl", "--project", name,
+                                      "--scale", "0-5"], env=ls_server.cli_env())
+    assert result.exit_code == 0, result.output
+    records = write_answers(tmp_path / "a.jsonl", [answer(i) for i in range(200)])
+    # two share a working directory (and its task cache), two are "other machines"
+    cwds = _machines(tmp_path / "m", 3)
+    summaries = _at_once(ls_server, [tmp_path, *cwds], "annotate", "push", records,
+                         "--project", name, "--batch-size", "50")
+    api = ls_server.api()
+    per_answer = tasks_by_answer(api, projects.find(api, name)["id"])
+    assert len(per_answer) == 200 and all(len(t) == 1 for t in per_answer.values())
+    assert all(_created(s) <= 150 for s in summaries), "\n".join(summaries)
+    result = CliRunner().invoke(cli, ["annotate", "push", "a.jsonl", "--project", name],
+                                env=ls_server.cli_env())
+    assert result.exit_code == 0 and "0 created, 200 already present" in result.output
+    assert "more than once" not in result.output
+    cache = next((tmp_path / ".asag" / "cache").iterdir())
+    assert cache.stat().st_mode & 0o777 == 0o600  # students' answer ids: owner-only
+
+
+def test_concurrent_simulate_and_pull_runs_double_nothing(ls_server, tmp_path,
+                                                          monkeypatch):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    name = f"race-simulate-{uuid.uuid4().hex[:6]}"
+    table = tmp_path / "sample.csv"
+    shutil.copy(REPO / "examples" / "sample_answers.csv", table)
+    env = ls_server.cli_env()
+    for args in (["gather", "sample.csv", "-o", "raw.jsonl"],
+                 ["annotate", "push", "raw.jsonl", "--project", name, "--scale", "0-5",
+                  "--annotations-per-answer", "2"]):
+        result = CliRunner().invoke(cli, args, env=env)
+        assert result.exit_code == 0, result.output
+    cwds = _machines(tmp_path / "sim", 3)
+    _at_once(ls_server, cwds, "annotate", "simulate", "--project", name, "--scores", table,
+             "--teacher-cols", "teacher_a,teacher_b", "--limit", "30")
+    api = ls_server.api()
+    pid = projects.find(api, name)["id"]
+    body = api.get("api/tasks", params={"project": pid, "fields": "all", "page_size": 1000})
+    pairs = Counter()
+    for task in body["tasks"]:
+        for ann in task.get("annotations") or []:
+            user = ann["completed_by"]
+            pairs[(task["id"], user["id"] if isinstance(user, dict) else user)] += 1
+    assert sum(pairs.values()) == 60 and set(pairs.values()) == {1}
+
+    out = tmp_path / "labels.jsonl"
+    _at_once(ls_server, [tmp_path] * 3, "annotate", "pull", "--project", name, "-o", out)
+    records = [r for _, r in read_jsonl(out, ANNOTATION)]
+    assert len(records) == 60 and len({r["annotation_id"] for r in records}) == 60
+    assert json.loads((tmp_path / "labels.jsonl.state.json").read_text())["project_id"] == pid
