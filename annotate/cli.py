@@ -119,6 +119,17 @@ def _connect(conn):
     return connect(url, key)
 
 
+def _asag_project(api, title: str):
+    """(project, scale) of a project made by `asag annotate push`; one line otherwise."""
+    from asag.annotate import project as projects
+
+    proj = projects.require(api, title)
+    scale = projects.scale_of(proj.get("label_config", ""))
+    if scale is None:
+        raise click.ClickException(f"project '{title}' was not made by asag push")
+    return proj, scale
+
+
 @labelstudio.command()
 @connection_options
 def invite(conn) -> None:
@@ -271,7 +282,6 @@ def simulate(ctx: click.Context, project: str, scores: Path, teacher_cols: str,
     Each --teacher-cols column becomes a Label Studio account (sim-<column>@asag.local) that
     annotates, with the column's score, every task it has not annotated yet. Answers are
     matched by `asag gather`'s ids: gather SCORES with default options."""
-    from asag.annotate import project as projects
     from asag.annotate.connection import api_errors
     from asag.annotate.simulate import check_columns, table_scores
     from asag.annotate.simulate import simulate as run_simulation
@@ -280,10 +290,7 @@ def simulate(ctx: click.Context, project: str, scores: Path, teacher_cols: str,
     columns = check_columns(teacher_cols)
     api = _connect(ctx.meta["asag.annotate.conn"])
     with api_errors(api.url, f"simulating teachers in project '{project}'"):
-        proj = projects.require(api, project)
-        scale = projects.scale_of(proj.get("label_config", ""))
-        if scale is None:
-            raise click.ClickException(f"project '{project}' was not made by asag push")
+        proj, scale = _asag_project(api, project)
         table = table_scores(scores, columns, scale)
         info(f"SIMULATED teachers (not real people): {', '.join(columns)} from {scores}")
         report = run_simulation(api, proj, scale, table, columns, limit=limit, progress=progress)
@@ -346,7 +353,6 @@ def connect_model(ctx: click.Context, project: str, model_url: str, title: str,
 
     Teachers who open a task without a prediction then see the served model's hint. The
     model must score on the project's scale."""
-    from asag.annotate import project as projects
     from asag.annotate import screen
     from asag.annotate.connection import api_errors
     from asag.annotate.ml_backend import connect_model as connect
@@ -356,10 +362,7 @@ def connect_model(ctx: click.Context, project: str, model_url: str, title: str,
     token = read_token(token_file)
     api = _connect(ctx.meta["asag.annotate.conn"])
     with api_errors(api.url, f"connecting the model at {model_url} to project '{project}'"):
-        proj = projects.require(api, project)
-        scale = projects.scale_of(proj.get("label_config", ""))
-        if scale is None:
-            raise click.ClickException(f"project '{project}' was not made by asag push")
+        proj, scale = _asag_project(api, project)
         proj, _ = screen.update_project(api, proj, scale, hint=True)  # the model's hint box
         backend = connect(api, proj, model_url, title=title, token=token)
     info(f"project '{project}' now asks {model_url} (model {backend.get('model_version')}) "

@@ -156,30 +156,28 @@ def yes_no_dir(tmp_path_factory) -> Path:
     return _once("yes_no_dir", lambda: yes_no_dataset(tmp_path_factory.mktemp("yes-no") / "d"))
 
 
-@pytest.fixture(scope="session")
-def trained_scorer(tmp_path_factory, tiny_base, yes_no_dir) -> Path:
+def _tiny_scorer(tmp_path_factory, key: str, base: Path, data: Path, *options: str) -> Path:
     """A tiny scorer trained once per session by the real `asag train` command."""
 
     def make() -> Path:
-        out = tmp_path_factory.mktemp("scorer") / "model"
-        result = run_cli("-q", "train", yes_no_dir, "-o", out, "--base-model", tiny_base,
-                         *TINY_TRAIN)
+        out = tmp_path_factory.mktemp(key) / "model"
+        result = run_cli("-q", "train", data, "-o", out, "--base-model", base, *TINY_TRAIN,
+                         *options)
         assert result.exit_code == 0, result.output
         return out
 
-    return _once("trained_scorer", make)
+    return _once(key, make)
+
+
+@pytest.fixture(scope="session")
+def trained_scorer(tmp_path_factory, tiny_base, yes_no_dir) -> Path:
+    """The default recipe: cross-encoder, graded-answer memory and similarity heads."""
+    return _tiny_scorer(tmp_path_factory, "trained_scorer", tiny_base, yes_no_dir)
 
 
 @pytest.fixture(scope="session")
 def plain_scorer(tmp_path_factory, tiny_base, yes_no_dir) -> Path:
     """The same tiny scorer without a graded-answer memory: the cross-encoder alone (what an
     ONNX export holds)."""
-
-    def make() -> Path:
-        out = tmp_path_factory.mktemp("plain-scorer") / "model"
-        result = run_cli("-q", "train", yes_no_dir, "-o", out, "--base-model", tiny_base,
-                         *TINY_TRAIN, "--no-graded-memory")
-        assert result.exit_code == 0, result.output
-        return out
-
-    return _once("plain_scorer", make)
+    return _tiny_scorer(tmp_path_factory, "plain_scorer", tiny_base, yes_no_dir,
+                        "--no-graded-memory")
