@@ -36,10 +36,13 @@ def bind(host: str, port: int):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError as exc:
+    except (TypeError, ValueError, UnicodeError, OSError) as exc:  # a bad name or a busy port
         sock.close()
-        raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror}); pick "
-                                   "another --port or stop what uses it") from None
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror}); pick "
+                                       "another --port or stop what uses it") from None
+        raise click.ClickException(f"--host {host!r} is not a usable address ({exc}); give an "
+                                   "IP address or host name such as 127.0.0.1") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

@@ -38,5 +38,5 @@ def test_two_process_cpu_run_trains_together_and_saves_exactly_once(tmp_path, ti
     # 160 answers / (2 processes x 8 per batch) = 10 steps per epoch
     assert manifest["training"]["epochs_run"] == 0.4
     assert sorted(p.name for p in out.iterdir()) == [
-        "README.md", "asag_scorer.json", "config.json", "model.safetensors", "tokenizer.json",
-        "tokenizer_config.json"]
+        "README.md", "asag_scorer.json", "config.json", "embedder", "memory",
+        "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
