@@ -52,7 +52,9 @@ def score(model, source, out, *extra):
     return subprocess.Popen([sys.executable, "-m", "asag", "score", str(model), str(source),
                              "-o", str(out), *extra], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "ASAG_PROGRESS_SECONDS": "3600"})
+                            env={**os.environ, "ASAG_PROGRESS_SECONDS": "3600"},
+                            # a shell's background job inherits SIGINT ignored: undo that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def main() -> None:
