@@ -40,11 +40,14 @@ def question_keys(row: dict) -> tuple[str, str]:
 
 
 class Embedder:
-    """The frozen sentence model: L2-normalised embeddings of single texts (cached)."""
+    """The frozen sentence model: L2-normalised embeddings of single texts.
+
+    Each call embeds its own distinct texts and keeps nothing between calls, so a text's
+    vector depends only on the call's texts: a resumed `asag score` (which scores the same
+    chunks) writes exactly what an uninterrupted run writes."""
 
     def __init__(self, model) -> None:
         self.model = model
-        self._cache: dict[str, np.ndarray] = {}
 
     @classmethod
     def load(cls, path: str | Path, device=None) -> Embedder:
@@ -60,17 +63,15 @@ class Embedder:
         self.model.save(str(path), safe_serialization=True)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        todo = sorted({t for t in texts if t not in self._cache})
-        if todo:
-            vectors = self.model.encode(todo, batch_size=batch_size, normalize_embeddings=True,
-                                        convert_to_numpy=True, show_progress_bar=False)
-            self._cache.update(zip(todo, vectors.astype(np.float32), strict=True))
-            if len(self._cache) > 200_000:  # references repeat; answers rarely do
-                self._cache.clear()
-        dim = getattr(self.model, "get_embedding_dimension",
-                      self.model.get_sentence_embedding_dimension)()
-        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, dim),
-                                                                                  np.float32)
+        if not texts:
+            dim = getattr(self.model, "get_embedding_dimension",
+                          self.model.get_sentence_embedding_dimension)()
+            return np.zeros((0, dim), np.float32)
+        distinct = sorted(set(texts))  # references repeat within a call: embed each once
+        vectors = self.model.encode(distinct, batch_size=batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
+        where = {t: i for i, t in enumerate(distinct)}
+        return vectors.astype(np.float32)[[where[t] for t in texts]]
 
 
 @dataclass
