@@ -170,8 +170,16 @@ def score(model: Path, input_path: Path, output: Path, fmt: str | None, question
 
     columns = {"question": question_col, "reference_answer": reference_col,
                "student_answer": answer_col}
-    stats = score_table(model, input_path, output, fmt=fmt, columns=columns,
-                        batch_size=batch_size, quantize=int8, resume=resume, raw_csv=raw_csv)
+    try:
+        stats = score_table(model, input_path, output, fmt=fmt, columns=columns,
+                            batch_size=batch_size, quantize=int8, resume=resume,
+                            raw_csv=raw_csv)
+    except KeyboardInterrupt:  # before the first answer (loading): nothing new to keep
+        from asag.errors import Interrupted
+
+        raise Interrupted(f"interrupted before scoring began; what an earlier run kept of "
+                          f"{output} is untouched: run the same command again (with --resume "
+                          "if an earlier run was interrupted)") from None
     resumed = f" (resumed after {stats['resumed_at']:,})" if stats["resumed_at"] else ""
     cap = stats["max_length"]
     cut = (f"{stats['truncated']:,} answers were longer than max_length ({cap} tokens): only "
