@@ -67,7 +67,7 @@ def test_memory_grows_by_answer_id_and_survives_a_save(tmp_path):
     grown.save(tmp_path / "m")
     loaded = M.Memory.load(tmp_path / "m")
     assert loaded.ids == grown.ids and loaded.keys == grown.keys
-    assert sorted(loaded.by_key()) == ["id:q1", "text:one?", "text:two?"]
+    assert sorted(loaded.by_key) == ["id:q1", "text:one?", "text:two?"]
     assert np.array_equal(loaded.vectors, grown.vectors)
     (tmp_path / "m" / "answers.jsonl").write_text(
         '{"id": "x", "question_id": "id:q1", "question": "text:one?"}\n')

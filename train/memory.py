@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,9 @@ class Memory:
         kept = Memory(self.ids, self.keys, targets, self.vectors)
         return (kept.extended(Memory.build(new, embedder, scale)) if new else kept), len(new)
 
+    @cached_property
     def by_key(self) -> dict[str, np.ndarray]:
+        """Question key -> answer rows; built once per memory (every scored chunk asks)."""
         groups: dict[str, list[int]] = {}
         for i, keys in enumerate(self.keys):
             for key in keys:
@@ -166,7 +169,11 @@ class Memory:
 
 
 def _text(value) -> str:
-    return " ".join(str(value or "").split())
+    """As the cross-encoder's template sees it (train/data.py): None/NaN empty, runs of
+    whitespace folded."""
+    from asag.train.data import _text as plain
+
+    return " ".join(plain(value).split())
 
 
 # -- features ------------------------------------------------------------------------------
@@ -192,7 +199,7 @@ def features(scale: Scale, outputs: np.ndarray, rows: list[dict], embedder: Embe
     knn = np.zeros((len(rows), 2 * k if not scale.is_numeric else k), dtype=np.float64)
     seen = np.zeros(len(rows), dtype=bool)
     if memory is not None and len(memory):
-        groups = memory.by_key()
+        groups = memory.by_key
         for i, row in enumerate(rows):
             by_id, by_text = question_keys(row)
             idx = groups.get(by_id) if by_id else None

@@ -264,6 +264,9 @@ def update(dataset_dir: str | Path, output_dir: str | Path, source: str | Path, 
     shutil.copytree(source, staging, ignore=shutil.ignore_patterns(CHECKPOINTS, STAGING, "eval",
                                                                    MANIFEST, "comparison.json"))
     scorer = Scorer.load(source)
+    from asag.train.evaluation import compare, evaluate_rows
+
+    before = evaluate_rows(scorer, test_rows) if test_rows else None  # the old memory's
     grown, added = scorer.consultant.memory.updated(rows, scorer.consultant.embedder, scale)
     scorer.consultant.memory = grown
     grown.save(staging / "memory")
@@ -279,11 +282,8 @@ def update(dataset_dir: str | Path, output_dir: str | Path, source: str | Path, 
     manifest["metrics"] = {"validation": old["metrics"].get("validation", {})}
     comparison = None
     if test_rows:
-        from asag.train.evaluation import compare, evaluate_rows
-
         report = evaluate_rows(scorer, test_rows)
         manifest["metrics"]["test"] = report["overall"]
-        before = evaluate_rows(Scorer.load(source), test_rows)
         comparison = compare(before["overall"], report["overall"], scale, previous=str(source),
                              fingerprint=ds_manifest.get("fingerprint"))
     scorer.manifest = manifest
