@@ -251,16 +251,19 @@ def simulate(
         except BaseException:
             pool.shutdown(cancel_futures=True)  # no new POSTs after a failure or Ctrl-C
             raise
-    report.concurrent = remove_concurrent_annotations(api, project["id"], posted, report)
-    report.miscounted = miscounted_tasks(api, project)  # after any concurrent duplicate went
+    # one listing of the project's tasks serves both checks, unless annotations were deleted
+    tasks = list_tasks(api, project["id"])
+    report.concurrent = remove_concurrent_annotations(api, tasks, posted, report)
+    report.miscounted = miscounted_tasks(api, project, None if report.concurrent else tasks)
     return report
 
 
-def miscounted_tasks(api: Api, project: dict) -> list[int]:
+def miscounted_tasks(api: Api, project: dict, tasks: list[dict] | None = None) -> list[int]:
     """Tasks whose own counters (total_annotations, cancelled_annotations, is_labeled: enough
-    teachers for its overlap) disagree with the annotations they hold."""
+    teachers for its overlap) disagree with the annotations they hold (`tasks`: a listing
+    of the project just made, else it is listed here)."""
     bad = []
-    for task in list_tasks(api, project["id"]):
+    for task in list_tasks(api, project["id"]) if tasks is None else tasks:
         anns = task.get("annotations") or []
         done = sum(1 for a in anns if not a.get("was_cancelled"))
         overlap = int(task.get("overlap") or project.get("maximum_annotations") or 1)
@@ -271,16 +274,18 @@ def miscounted_tasks(api: Api, project: dict) -> list[int]:
     return bad
 
 
-def remove_concurrent_annotations(api: Api, project_id: int, posted: list[tuple[int, int, int]],
+def remove_concurrent_annotations(api: Api, tasks: list[dict],
+                                  posted: list[tuple[int, int, int]],
                                   report: SimulationReport) -> int:
     """Delete the annotations we posted where a concurrent run had posted the same teacher's
-    annotation of the same task first (annotate/races.py); returns how many."""
+    annotation of the same task first (annotate/races.py; `tasks`: the project listed after
+    posting); returns how many."""
     from asag.annotate.races import settle_annotations
 
     def annotations_of(task_ids: list[int]) -> dict[int, list[tuple[int, int]]]:
         wanted = set(task_ids)
         return {t["id"]: [(a["id"], _user_of(a)) for a in t.get("annotations") or []]
-                for t in list_tasks(api, project_id) if t["id"] in wanted}
+                for t in tasks if t["id"] in wanted}
 
     if not posted:
         return 0
