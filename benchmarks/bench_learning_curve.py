@@ -23,10 +23,24 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import ASAG, DATA, SCALES, SPLITS, load, majority, run  # noqa: E402
+from bench_quality import (  # noqa: E402
+    ASAG,
+    DATA,
+    SCALES,
+    SPLITS,
+    collapse_to_2way,
+    load,
+    majority,
+    run,
+)
 
-RECIPES = {"memory (default)": [], "cross-encoder only (old)": ["--no-graded-memory"]}
-PRIMARY = {"3way": "macro_f1", "2way": "weighted_f1"}
+# the old recipe: the previous defaults (the cross-encoder alone, question + reference in the
+# first segment, 4 epochs at 5e-5)
+OLD = ["--no-graded-memory", "--epochs", "4", "--learning-rate", "5e-5",
+       "--template", "{question} {reference_answer} [SEP] {student_answer}"]
+RECIPES = {"memory (default)": [], "cross-encoder only (old)": OLD}
+DERIVED = "2way from 3way"  # 2-way figures of a 3-way model: correct vs the rest, no training
+PRIMARY = {"3way": "macro_f1", "2way": "weighted_f1", DERIVED: "weighted_f1"}
 
 
 def sample(variant: str, fraction: float, seed: int, out: Path) -> int:
@@ -57,24 +71,35 @@ def point(variant: str, fraction: float, seed: int, recipe: str, work: Path, tra
     src = work / f"{variant}-{fraction:g}-s{seed}"
     n = sample(variant, fraction, seed, src / "csv")
     data, model = src / "data", src / f"model-{'old' if RECIPES[recipe] else 'new'}"
+    build_s = 0.0
     if not (data / "manifest.json").is_file():
-        run([*ASAG, "build-dataset", *[str(src / "csv" / f"{variant}_{s}.csv")
+        build_s = run([*ASAG, "build-dataset", *[str(src / "csv" / f"{variant}_{s}.csv")
                                        for s in ("train", *SPLITS)],
              "--split-from-filename", "--score-cols", "label", "--scale", SCALES[variant],
              "--seed", str(seed), "-o", str(data)], log)
     train_s = run([*ASAG, "train", str(data), "-o", str(model), "--overwrite", "--seed",
                    str(seed), *RECIPES[recipe], *train_args], log)
-    run([*ASAG, "evaluate", str(model), str(data), *sum([["--split", s] for s in SPLITS], []),
-         "-o", str(model / "eval")], log)
+    eval_s = run([*ASAG, "evaluate", str(model), str(data),
+                  *sum([["--split", s] for s in SPLITS], []), "-o", str(model / "eval")], log)
     metrics = json.loads((model / "eval" / "metrics.json").read_text())["splits"]
+    derived = collapse_to_2way(model / "eval", SPLITS) if variant == "3way" else None
     return {"variant": variant, "fraction": fraction, "seed": seed, "recipe": recipe,
+            "derived_2way": derived,
             "train_answers": n, "train_seconds": round(train_s, 1),
+            "build_seconds": round(build_s, 1), "evaluate_seconds": round(eval_s, 1),
             "splits": {s: metrics[s]["overall"] for s in SPLITS}, "load": os.getloadavg()}
 
 
+def with_derived(points: list[dict]) -> list[dict]:
+    """The points, plus a 2-way point for every 3-way one (its 'correct' vs the rest)."""
+    return points + [{**p, "variant": DERIVED, "splits": p["derived_2way"]} for p in points
+                     if p.get("derived_2way")]
+
+
 def table(points: list[dict], floors: dict) -> str:
-    lines = ["| variant | % of train | recipe | seeds | answers | UA | UQ | UD | train s |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| variant | % of train | recipe | seeds | answers | UA | UQ | UD | train s "
+             "| build+train+evaluate s |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     groups: dict[tuple, list[dict]] = {}
     for p in points:
         groups.setdefault((p["variant"], p["fraction"], p["recipe"]), []).append(p)
@@ -84,12 +109,17 @@ def table(points: list[dict], floors: dict) -> str:
         lines.append(f"| {variant} ({metric}) | {fraction:.0%} | {recipe} | {len(ps)} | "
                      f"{statistics.median(p['train_answers'] for p in ps):.0f} | "
                      + " | ".join(f"{m:.3f}" for m in med)
-                     + f" | {statistics.median(p['train_seconds'] for p in ps):.0f} |")
+                     + f" | {statistics.median(p['train_seconds'] for p in ps):.0f} | "
+                     f"{statistics.median(_total(p) for p in ps):.0f} |")
     for variant, floor in floors.items():
         metric = PRIMARY[variant]
         lines.append(f"| {variant} ({metric}) | - | majority floor | - | - | "
-                     + " | ".join(f"{floor[s][metric]:.3f}" for s in SPLITS) + " | - |")
+                     + " | ".join(f"{floor[s][metric]:.3f}" for s in SPLITS) + " | - | - |")
     return "\n".join(lines)
+
+
+def _total(p: dict) -> float:
+    return p["train_seconds"] + p.get("build_seconds", 0) + p.get("evaluate_seconds", 0)
 
 
 def plot(points: list[dict], floors: dict, path: Path) -> None:
@@ -138,10 +168,18 @@ def main() -> None:
     opts.workdir.mkdir(parents=True, exist_ok=True)
     results = opts.workdir / "results.json"
     points = json.loads(results.read_text()) if results.is_file() else []
+    for p in points:  # points measured before the 2-way figures were derived
+        if p["variant"] == "3way" and not p.get("derived_2way"):
+            old = RECIPES[p["recipe"]]
+            model = opts.workdir / f"3way-{p['fraction']:g}-s{p['seed']}" / \
+                f"model-{'old' if old else 'new'}"
+            p["derived_2way"] = collapse_to_2way(model / "eval", SPLITS)
     done = {(p["variant"], p["fraction"], p["seed"], p["recipe"]) for p in points}
     log = (opts.workdir / "log.txt").open("a", encoding="utf-8")
     variants = opts.variants.split(",")
     floors = {v: majority(v) for v in variants}
+    if "3way" in floors:
+        floors[DERIVED] = majority("2way")
     for variant in variants:
         for fraction in (float(x) for x in opts.fractions.split(",")):
             for seed in range(opts.seeds if fraction < 0.5 else 1):
@@ -155,8 +193,8 @@ def main() -> None:
                     print(f"{variant} {fraction:.0%} seed {seed} {recipe}: "
                           f"{time.time() - started:.0f} s", flush=True)
     print(f"load average at the end: {os.getloadavg()}")
-    print(table(points, floors))
-    plot(points, floors, opts.workdir / "learning_curve.png")
+    print(table(with_derived(points), floors))
+    plot(with_derived(points), floors, opts.workdir / "learning_curve.png")
     print(f"plot: {opts.workdir / 'learning_curve.png'}")
 
 

@@ -3,7 +3,8 @@
 # bundled sample into ./runs/sample, with two SIMULATED teachers scoring in the local Label
 # Studio, and a retraining round on new answers pre-annotated by the first model.
 # Re-running reuses what exists (the server, the project, its scores, the datasets, models).
-# ASAG_TRAIN_EPOCHS (default 4) sets how long each quick training runs.
+# Trainings use asag train's defaults (epochs from the data size); ASAG_TRAIN_EPOCHS=N caps
+# them at N epochs for a quicker demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -14,8 +15,7 @@ PY=.venv/bin/python
 OUT=runs/sample
 PROJECT="asag sample"
 TEACHERS=teacher_a,teacher_b
-QUICK=(--epochs "${ASAG_TRAIN_EPOCHS:-4}" --learning-rate 2e-4 --max-length 128 --batch-size 16
-       --logging-steps 1000)
+QUICK=(--logging-steps 1000 ${ASAG_TRAIN_EPOCHS:+--epochs "$ASAG_TRAIN_EPOCHS"})
 mkdir -p "$OUT"
 started=$SECONDS
 step() { printf '\n== [%ss] %s\n' "$((SECONDS - started))" "$*"; }
@@ -63,7 +63,7 @@ train_once() {
 step "build the dataset -> $OUT/data/v1"
 build_once "$OUT/data/v1"
 
-step "train a scorer quickly on the default model -> $OUT/models/v1 (a few minutes)"
+step "train a scorer with the default recipe -> $OUT/models/v1 (a few minutes)"
 train_once "$OUT/models/v1" "$OUT/data/v1"
 
 step "evaluate $OUT/models/v1 on the test split"

@@ -195,6 +195,19 @@ def test_training_args_dataclass_validates_and_round_trips():
     assert TrainArgs().cpu_threads(processes=64) == 1
 
 
+def test_epochs_adapt_to_the_data_size_unless_given():
+    from asag.train import TrainArgs
+    from asag.train.args import MAX_EPOCHS, MIN_EPOCHS, MIN_STEPS
+
+    args = TrainArgs()  # batch 16
+    assert args.epochs_for(4459) == MIN_EPOCHS  # 279 steps an epoch: the floor
+    assert args.epochs_for(1000) == 5  # 63 steps an epoch: 300 steps in 5 epochs
+    assert args.epochs_for(1000) * 63 >= MIN_STEPS
+    assert args.epochs_for(40) == MAX_EPOCHS  # 3 steps an epoch: capped
+    assert args.epochs_for(1000, processes=4) == 19  # 16 steps an epoch across 4 processes
+    assert TrainArgs(epochs=2).epochs_for(40) == 2.0
+
+
 def test_max_length_is_a_percentile_of_the_data_within_the_model():
     from asag.train.data import choose_max_length
 

@@ -12,12 +12,18 @@ import click
 
 SEP = "[SEP]"
 FIELDS = ("question", "reference_answer", "student_answer")
-# Question and reference answer as the first segment, the student's answer as the second.
-DEFAULT_TEMPLATE = "{question} {reference_answer} [SEP] {student_answer}"
+# The reference answer as the first segment, the student's answer as the second: what a
+# teacher compares (the literature's BERT set-up for SciEntsBank); the question's answers
+# are told apart by the graded-answer memory, and the shorter input trains faster.
+DEFAULT_TEMPLATE = "{reference_answer} [SEP] {student_answer}"
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 CLASS_WEIGHTS = ("none", "balanced")
 CHOICES = {"precision": PRECISIONS, "class_weights": CLASS_WEIGHTS}  # fields with fixed values
 HEAD_LR_FACTOR = 10
+# Epochs when none are given: enough passes for MIN_STEPS optimiser steps (a few hundred
+# answers would otherwise move the model barely at all), at least MIN_EPOCHS, at most
+# MAX_EPOCHS; early stopping on validation ends sooner when more passes stop helping.
+MIN_STEPS, MIN_EPOCHS, MAX_EPOCHS = 300, 3, 20
 
 
 class ArgumentError(click.BadParameter):
@@ -61,11 +67,11 @@ class TrainArgs:
     template: str = DEFAULT_TEMPLATE
     max_length: int | None = None  # None: chosen from the data (see length_percentile)
     length_percentile: float = 99.0
-    epochs: float = 4.0
+    epochs: float | None = None  # None: from the data size (epochs_for)
     max_steps: int = -1  # > 0 overrides epochs (benchmarks, smoke runs)
     batch_size: int = 16
     eval_batch_size: int = 64
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4  # a small (MiniLM-sized) model; measured on SciEntsBank
     # The classification head starts tiny (a fresh classifier behind a pooler that sentence
     # models never trained), so at the body's rate it takes hundreds of steps to speak up.
     head_learning_rate: float | None = None  # None: 10 x learning_rate on label scales
@@ -98,7 +104,8 @@ class TrainArgs:
             raise ArgumentError("max_length", f"{self.max_length} is too short; give 8 or more")
         if not 50 <= self.length_percentile <= 100:
             raise ArgumentError("length_percentile", "must be between 50 and 100")
-        if not (self.epochs > 0 and math.isfinite(self.epochs)) and self.max_steps <= 0:
+        if (self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs))
+                and self.max_steps <= 0):
             raise ArgumentError("epochs", f"{self.epochs} must be > 0 (or give --max-steps)")
         if self.weight_decay < 0:
             raise ArgumentError("weight_decay", "must be >= 0")
@@ -126,6 +133,14 @@ class TrainArgs:
     def from_dict(cls, data: dict) -> TrainArgs:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    def epochs_for(self, answers: int, processes: int = 1) -> float:
+        """The epochs to run on `answers` training answers (the given --epochs, if any)."""
+        if self.epochs is not None:
+            return float(self.epochs)
+        per_step = self.batch_size * self.gradient_accumulation_steps * max(1, processes)
+        steps = max(1, math.ceil(answers / per_step))
+        return float(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(MIN_STEPS / steps))))
 
     def head_lr(self, classification: bool) -> float:
         """A regression head stays at the body's rate: faster, it collapses to the mean."""

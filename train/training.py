@@ -141,16 +141,18 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
     cap = D.model_max_length(tokenizer, model.config)
     max_length = args.max_length and min(args.max_length, cap)
     max_length = max_length or D.choose_max_length(lengths, args.length_percentile, cap)
+    epochs = args.epochs_for(len(train_rows), size)
     if is_main:
         info(f"train {len(train_rows)}, validation {len(val_rows)} ({val_source}), "
-             f"test {len(test_rows)}; max_length {max_length} "
+             f"test {len(test_rows)}; {epochs:g} epochs at most; max_length {max_length} "
              f"(covers {sum(n <= max_length for n in lengths) / len(lengths):.1%} of train)")
 
     train_ds = _tensor_dataset(tokenizer, args.template, train_rows, scale, max_length)
     val_ds = _tensor_dataset(tokenizer, args.template, val_rows, scale, max_length)
     val_ds = val_ds.select(sorted(range(len(val_ds)), key=val_ds["length"].__getitem__))
     metric, greater = M.primary_metric(scale)
-    training_args = _hf_args(args, output_dir / CHECKPOINTS, metric, greater, quiet, size)
+    training_args = _hf_args(args, epochs, output_dir / CHECKPOINTS, metric, greater, quiet,
+                             size)
     callbacks = []
     if args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(args.early_stopping_patience))
@@ -202,6 +204,7 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
         "training_args": args.to_dict(),
         "training": {
             "processes": size,
+            "epochs_planned": epochs,
             "epochs_run": round(float(trainer.state.epoch or 0), 3),
             "steps": trainer.state.global_step,
             "best_checkpoint_step": _step_of(trainer.state.best_model_checkpoint),
@@ -409,8 +412,8 @@ class _WeightedLoss:
         return losses.sum() / count
 
 
-def _hf_args(args: TrainArgs, checkpoints: Path, metric: str, greater: bool, quiet: bool,
-             processes: int):
+def _hf_args(args: TrainArgs, epochs: float, checkpoints: Path, metric: str, greater: bool,
+             quiet: bool, processes: int):
     import torch
     from transformers import TrainingArguments
 
@@ -421,7 +424,7 @@ def _hf_args(args: TrainArgs, checkpoints: Path, metric: str, greater: bool, qui
     strategy = "steps" if args.eval_steps else "epoch"
     return TrainingArguments(
         output_dir=str(checkpoints),
-        num_train_epochs=args.epochs,
+        num_train_epochs=epochs,
         max_steps=args.max_steps,
         per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=args.eval_batch_size,
