@@ -458,13 +458,15 @@ def main() -> None:
         taken: set[str] = set()
         rows += draw(rng, q, PER_QUESTION, taken)
         new_rows += draw(later, q, NEW_PER_QUESTION, taken)
-    for name, table in (("sample_answers.csv", rows), ("sample_new_answers.csv", new_rows)):
+    tables = {"sample_answers.csv": rows, "sample_new_answers.csv": new_rows}
+    for name, table in tables.items():
         path = Path(__file__).with_name(name)
         with path.open("w", encoding="utf-8", newline="") as fh:
             out = csv.writer(fh)
             out.writerow(HEADER)
             out.writerows(table)
         print(f"wrote {len(table)} answers to {path}")
+    for name, table in tables.items():
         report(name, table)
 
 
