@@ -112,7 +112,8 @@ def test_a_teacher_scores_with_the_digit_keys_and_pull_returns_exactly_those_sco
 
     shots = Path(os.environ.get("ASAG_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    rubric_end = "5 – Metal conducts heat away from the hand faster than wood."
+    rubric_end = ("5 – Metal conducts heat away from the hand faster than wood; both are at "
+                  "the same temperature.")
     expected: dict[str, int] = {}
     for key in range(6):
         answer_id = _wait(lambda: (lambda a: a if a and a not in expected else None)(
