@@ -47,13 +47,14 @@ TEXT_FIELDS = ("question", "reference_answer", "student_answer")
 MAX_ID = 256  # schemas/raw_answer.schema.json
 _MOODLE_RESPONSE = re.compile(r"^response\s*(\d+)$", re.IGNORECASE)
 _MOODLE_BLANK = {"", "-"}
+_DECIMAL_COMMA = re.compile(r"^([+-]?\d+),(\d+)$")  # '2,5' in Hungarian (and most) locales
 
 
 @dataclass
 class GatherOptions:
     columns: dict[str, str] = field(default_factory=dict)  # field -> header given by the user
     format: str | None = None
-    encoding: str = "utf-8"
+    encoding: str | None = None  # None: UTF-8, else detected (asag.tables.open_table)
     scale: Scale | None = None
     max_chars: int = 20_000
     skip_invalid: bool = False
@@ -275,7 +276,7 @@ def _score(value: str, scale: Scale | None, line: int, column: str):
             raise RowError(str(exc), line=line, column=column,
                            fix="correct the score, or check --scale") from None
     try:
-        number = float(value)
+        number = float(_DECIMAL_COMMA.sub(r"\1.\2", value))
     except ValueError:
         return value
     return int(number) if number.is_integer() else number
