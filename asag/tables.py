@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asag.errors import InputError
+from asag.records import json_object
 
 FORMATS = {
     ".csv": "csv",
@@ -192,7 +193,7 @@ def _open_jsonl(path: Path, fh, size: int, encoding: str) -> Table:
     try:
         for lineno, text in lines:
             if text.strip():
-                first = (lineno, _json_object(path, lineno, text))
+                first = (lineno, json_object(path, lineno, text))
                 break
     except UnicodeDecodeError as exc:
         raise _decode_error(path, exc, encoding) from None
@@ -209,7 +210,7 @@ def _open_jsonl(path: Path, fh, size: int, encoding: str) -> Table:
                 for lineno, text in lines:
                     if not text.strip():
                         continue
-                    obj = _json_object(path, lineno, text)
+                    obj = json_object(path, lineno, text)
                     for key in obj:
                         if key not in columns:
                             columns.append(key)
@@ -218,17 +219,6 @@ def _open_jsonl(path: Path, fh, size: int, encoding: str) -> Table:
             raise _decode_error(path, exc, encoding) from None
 
     return Table(path, "jsonl", columns, rows(), position=lambda: fh.buffer.tell(), size=size)
-
-
-def _json_object(path: Path, lineno: int, text: str) -> dict:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg} at character {exc.pos + 1})",
-                         file=str(path), line=lineno, fix="repair or delete that line") from None
-    if not isinstance(obj, dict):
-        raise InputError("expected one JSON object per line", file=str(path), line=lineno)
-    return obj
 
 
 def _open_xlsx(path: Path) -> Table:

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from asag.answers import TEXT_FIELDS
 from asag.dataset_layout import MANIFEST, PARQUET_DIR
 from asag.records import atomic_writer, umask
 from asag.scale import Scale
 
 FORMAT_VERSION = 1
-STRING_COLUMNS = ("id", "question_id", "question", "reference_answer", "student_answer")
+STRING_COLUMNS = ("id", "question_id", *TEXT_FIELDS)
 COLUMNS = (*STRING_COLUMNS, "score", "annotator_scores", "num_annotators")
 
 
