@@ -48,3 +48,27 @@ def test_a_row_off_the_schema_stops_the_build(tmp_path, monkeypatch):
     assert "student_answer shorter than 100 characters breaks schemas/dataset_row" in str(
         result.exception)
     assert not out.exists()
+
+
+def test_cards_are_huggingface_hub_cards(tmp_path):
+    """The dataset card parses as a DatasetCard whose metadata names the features and the
+    Parquet configs; the model card as a ModelCard."""
+    from huggingface_hub import DatasetCard, ModelCard
+
+    from asag.train.card import model_card
+
+    out, _ = build(tmp_path, "0-5", ["1", "2", "3"])
+    card = DatasetCard.load(out / "README.md")
+    info = card.data.to_dict()
+    assert [f["name"] for f in info["dataset_info"]["features"]] == schema("dataset_row")[
+        "required"]
+    assert info["configs"][0]["data_files"] == [{"split": "train",
+                                                 "path": "parquet/train.parquet"}]
+    assert info["asag"]["scale"] == "0-5"
+    manifest = {"scale": "0-5", "base_model": "base", "template": "{question}",
+                "max_length": 8, "metrics": {},
+                "dataset": {"fingerprint": "sha256:x", "validation_source": "split",
+                            "counts": {"train": 1, "validation": 1, "test": 1}},
+                "training": {"steps": 1, "epochs_run": 1, "seconds": 1, "processes": 1}}
+    data = ModelCard(model_card(manifest)).data.to_dict()
+    assert data["base_model"] == "base" and data["library_name"] == "transformers"
