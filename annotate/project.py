@@ -16,9 +16,10 @@ import click
 from asag.annotate import screen
 from asag.annotate.connection import Api
 from asag.annotate.screen import COMMENT_FROM, SCORE_FROM, TEXT_TO  # noqa: F401 (re-exported)
+from asag.answers import TEXT_FIELDS
 from asag.scale import Scale
 
-TASK_FIELDS = ("answer_id", "question_id", "question", "reference_answer", "student_answer")
+TASK_FIELDS = ("answer_id", "question_id", *TEXT_FIELDS)
 # what push and pull read of a project; asked for by name, the list is as fast as the detail
 FIELDS = ("id,title,label_config,maximum_annotations,model_version,task_number,"
           "total_annotations_number,skipped_annotations_number")

@@ -7,53 +7,36 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
+from asag.answers import (
+    MAX_ID,
+    TEXT_FIELDS,
+    answer_id,
+    normalize,
+    normalize_repeated,
+    question_id,
+    resolve_columns,
+)
 from asag.errors import InputError
 from asag.records import RAW_ANSWER, ShapeValidator, atomic_writer, dumps
 from asag.scale import Scale
-from asag.tables import Table, alias_index, column_index, header_key, open_table
+from asag.tables import Table, header_key, open_table
 
-# Field -> header names recognised without a mapping option (compared via header_key).
-ALIASES: dict[str, tuple[str, ...]] = {
-    "student_answer": ("student_answer", "answer", "response", "student_response",
-                       "answer_text", "valasz", "hallgatoi_valasz", "student_answer_text"),
-    "question": ("question", "question_text", "prompt", "kerdes", "question_body"),
-    "question_id": ("question_id", "qid", "item_id", "question_no", "question_number",
-                    "kerdes_id"),
-    "reference_answer": ("reference_answer", "reference", "model_answer", "right_answer",
-                         "correct_answer", "desired_answer", "expected_answer", "answer_key",
-                         "ref_answer", "referencia", "referencia_valasz", "minta_valasz",
-                         "helyes_valasz"),
-    "answer_id": ("answer_id", "id", "response_id", "submission_id"),
-    "score": ("score", "label", "grade", "points", "mark", "pontszam", "pont"),
-    "split": ("split",),
-}
-OPTION = {
-    "student_answer": "--answer-col",
-    "question": "--question-col",
-    "question_id": "--question-id-col",
-    "reference_answer": "--reference-col",
-    "answer_id": "--answer-id-col",
-    "score": "--score-col",
-    "split": "--split-col",
-}
-TEXT_FIELDS = ("question", "reference_answer", "student_answer")
-MAX_ID = 256  # schemas/raw_answer.schema.json
 _MOODLE_RESPONSE = re.compile(r"^response\s*(\d+)$", re.IGNORECASE)
 _MOODLE_BLANK = {"", "-"}
+_DECIMAL_COMMA = re.compile(r"^([+-]?\d+),(\d+)$")  # '2,5' in Hungarian (and most) locales
 
 
 @dataclass
 class GatherOptions:
     columns: dict[str, str] = field(default_factory=dict)  # field -> header given by the user
     format: str | None = None
-    encoding: str = "utf-8"
+    encoding: str | None = None  # None: UTF-8, else detected (asag.tables.open_table)
     scale: Scale | None = None
     max_chars: int = 20_000
     skip_invalid: bool = False
@@ -82,71 +65,6 @@ class RowError(InputError):
     def __init__(self, problem, *, line, column=None, fix=None, cells=None):
         super().__init__(problem, line=line, column=column, fix=fix)
         self.cells = cells
-
-
-def normalize(text: str) -> str:
-    """NFC, whitespace runs collapsed to one space, ends trimmed."""
-    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-    return " ".join(text.split())
-
-
-_REPEATED: dict[str, str] = {}
-
-
-def _normalize_repeated(text: str) -> str:
-    """normalize() for questions and references, which repeat on every row of a question."""
-    value = _REPEATED.get(text)
-    if value is None:
-        if len(_REPEATED) > 100_000:
-            _REPEATED.clear()
-        value = _REPEATED[text] = normalize(text)
-    return value
-
-
-def content_id(question_key: str, reference: str, answer: str) -> str:
-    digest = hashlib.blake2b(
-        "\x1f".join((question_key, reference, answer)).encode(), digest_size=8
-    ).hexdigest()
-    return "h" + digest
-
-
-def question_id_from_text(question: str) -> str:
-    return "q" + hashlib.blake2b(question.encode(), digest_size=6).hexdigest()
-
-
-def resolve_columns(table: Table, given: dict[str, str]) -> dict[str, int]:
-    """Field -> column index, from the user's mapping first, then the known aliases."""
-    found: dict[str, int] = {}
-    for name, header in given.items():
-        if not header:
-            continue
-        index = column_index(table.columns, header)
-        if index is None:
-            raise InputError(
-                f"no column '{header}' (given with {OPTION[name]}); columns found: "
-                + ", ".join(table.columns),
-                file=str(table.path),
-                fix=f"pass one of them to {OPTION[name]}",
-            )
-        found[name] = index
-    for name, aliases in ALIASES.items():
-        if name not in found:
-            index = alias_index(table.columns, aliases, taken=found.values())
-            if index is not None:
-                found[name] = index
-    missing = [n for n in ("student_answer",) if n not in found]
-    if "question" not in found and "question_id" not in found:
-        missing.append("question")
-    if missing:
-        hints = ", ".join(f"{OPTION[n]} COLUMN" for n in missing)
-        raise InputError(
-            f"missing required column(s) {', '.join(missing)}; columns found: "
-            + ", ".join(table.columns),
-            file=str(table.path),
-            fix=f"name them with {hints}",
-        )
-    return found
 
 
 def _moodle_questions(table: Table) -> list[tuple[int, int | None, int | None]] | None:
@@ -226,25 +144,22 @@ def make_record(fields: dict, headers: dict, line: int, path: str, opts: GatherO
         raise RowError("empty student answer", line=line,
                        column=headers.get("student_answer", "student_answer"),
                        fix="fill it in, or drop the row (--skip-invalid writes it aside)")
-    question = _normalize_repeated(question_raw)
-    reference = _normalize_repeated(reference_raw)
-    qid_raw = get("question_id")
-    qid = _normalize_repeated(qid_raw) if qid_raw else ""
-    if not qid:
-        if not question:
-            raise RowError("empty question", line=line,
-                           column=headers.get("question", "question"),
-                           fix="fill it in, or give a question id column (--question-id-col)")
-        qid = question_id_from_text(question)
-    aid_raw = get("answer_id")
-    answer_id = normalize(aid_raw) if aid_raw else ""
-    if len(answer_id) > MAX_ID or len(qid) > MAX_ID:
-        name = "answer_id" if len(answer_id) > MAX_ID else "question_id"
+    question = normalize_repeated(question_raw)
+    reference = normalize_repeated(reference_raw)
+    qid_given = get("question_id")
+    if not question and not (qid_given and qid_given.strip()):
+        raise RowError("empty question", line=line,
+                       column=headers.get("question", "question"),
+                       fix="fill it in, or give a question id column (--question-id-col)")
+    qid = question_id(qid_given, question)
+    aid = answer_id(get("answer_id"), qid, reference, answer)
+    if len(aid) > MAX_ID or len(qid) > MAX_ID:
+        name = "answer_id" if len(aid) > MAX_ID else "question_id"
         raise RowError(f"id is over {MAX_ID} characters long", line=line,
                        column=headers.get(name, name),
                        fix="map the right column, or leave the id column out")
     record = {
-        "id": answer_id or content_id(qid, reference, answer),
+        "id": aid,
         "question_id": qid,
         "question": question,
         "reference_answer": reference,
@@ -275,7 +190,7 @@ def _score(value: str, scale: Scale | None, line: int, column: str):
             raise RowError(str(exc), line=line, column=column,
                            fix="correct the score, or check --scale") from None
     try:
-        number = float(value)
+        number = float(_DECIMAL_COMMA.sub(r"\1.\2", value))
     except ValueError:
         return value
     return int(number) if number.is_integer() else number

@@ -16,8 +16,9 @@ from asag.tables import FORMAT_NAMES
               help="JSONL file of raw answer records (schemas/raw_answer.schema.json).")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES),
               help="Source format when the file extension does not tell.")
-@click.option("--encoding", default="utf-8", show_default=True,
-              help="Text encoding of CSV/TSV/JSONL sources, e.g. cp1250 for old Excel exports.")
+@click.option("--encoding",
+              help="Text encoding of CSV/TSV/JSONL sources, e.g. cp1250 for old Excel exports "
+              "[default: UTF-8, else the legacy encoding detected, said on stderr].")
 @click.option("--question-col", help="Column holding the question text.")
 @click.option("--question-id-col", help="Column holding a question id.")
 @click.option("--reference-col", help="Column holding the reference (model) answer.")

@@ -75,6 +75,18 @@ def validation_error(name: str, record: Any) -> str | None:
     return None
 
 
+def json_object(path: str | os.PathLike, lineno: int, text: str) -> dict:
+    """One JSONL line as an object; anything else is a one-line error naming the line."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg} at character {exc.pos + 1})",
+                         file=str(path), line=lineno, fix="repair or delete that line") from None
+    if not isinstance(obj, dict):
+        raise InputError("expected one JSON object per line", file=str(path), line=lineno)
+    return obj
+
+
 def read_jsonl(
     path: str | os.PathLike, schema_name: str | None = None
 ) -> Iterator[tuple[int, dict]]:
@@ -88,19 +100,7 @@ def read_jsonl(
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(
-                        f"not valid JSON ({exc.msg} at character {exc.pos + 1})",
-                        file=str(path),
-                        line=lineno,
-                        fix="repair or delete that line",
-                    ) from None
-                if not isinstance(record, dict):
-                    raise InputError(
-                        "expected a JSON object per line", file=str(path), line=lineno
-                    )
+                record = json_object(path, lineno, line)
                 if schema_name is not None:
                     problem = validation_error(schema_name, record)
                     if problem:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asag.errors import InputError
+from asag.records import json_object
 
 FORMATS = {
     ".csv": "csv",
@@ -38,6 +39,7 @@ class Table:
     rows: Iterator[tuple[int, list[str | None]]]
     position: callable = field(default=lambda: 0)  # bytes consumed so far (for progress)
     size: int = 0
+    encoding: str = "utf-8"
 
 
 def detect_format(path: Path, fmt: str | None) -> str:
@@ -53,7 +55,9 @@ def detect_format(path: Path, fmt: str | None) -> str:
     )
 
 
-def open_table(path: str | Path, fmt: str | None = None, encoding: str = "utf-8") -> Table:
+def open_table(path: str | Path, fmt: str | None = None, encoding: str | None = None) -> Table:
+    """A table with its header checked. `encoding` None: UTF-8, else the legacy encoding
+    (cp1250, cp1252, ...) that charset-normalizer finds, announced on stderr."""
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", file=str(path), fix="check the path")
@@ -61,7 +65,15 @@ def open_table(path: str | Path, fmt: str | None = None, encoding: str = "utf-8"
         raise InputError("is a directory, not a file", file=str(path))
     fmt = detect_format(path, fmt)
     if fmt == "xlsx":
-        return _open_xlsx(path)
+        return _checked(_open_xlsx(path))
+    if encoding is None:
+        encoding = _sniff_encoding(path)
+    table = _open_text(path, fmt, encoding)
+    table.encoding = encoding
+    return _checked(table)
+
+
+def _open_text(path: Path, fmt: str, encoding: str) -> Table:
     enc = "utf-8-sig" if encoding.replace("_", "-").lower() in ("utf-8", "utf8") else encoding
     try:
         fh = path.open(encoding=enc, newline="")
@@ -75,14 +87,50 @@ def open_table(path: str | Path, fmt: str | None = None, encoding: str = "utf-8"
     return _open_delimited(path, fh, fmt, size, encoding)
 
 
+# Legacy encodings of the exports asag meets (Hungarian Excel writes cp1250).
+LEGACY_ENCODINGS = ("cp1250", "cp1252", "iso8859_2", "latin_1")
+SNIFF_BYTES = 1 << 20
+
+
+def _sniff_encoding(path: Path) -> str:
+    """'utf-8' when the file's first MiB is UTF-8; else the legacy encoding that
+    charset-normalizer finds, said on stderr (a later bad byte is still a one-line error)."""
+    import codecs
+
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SNIFF_BYTES)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    detected = _detect_legacy(head)
+    if detected is None:
+        return "utf-8"  # reading fails with the line of the first bad byte
+    from asag.console import info
+
+    info(f"{path}: not UTF-8; read as {detected} (detected; pass --encoding to choose another)")
+    return detected
+
+
+def _detect_legacy(data: bytes) -> str | None:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data, cp_isolation=list(LEGACY_ENCODINGS)).best()
+    return None if best is None else best.encoding
+
+
 def _decode_error(path: Path, exc: UnicodeDecodeError, encoding: str) -> InputError:
     line, byte = _first_undecodable(path, encoding)
+    with path.open("rb") as fh:
+        guess = _detect_legacy(fh.read(SNIFF_BYTES * 4))
+    hint = f"it looks like {guess}: pass --encoding {guess}" if guess and guess != encoding else (
+        "pass --encoding cp1250 (Central European, e.g. Hungarian Excel) or cp1252 (Western)")
     return InputError(
         f"not valid {encoding} text (byte 0x{byte:02x})",
         file=str(path),
         line=line,
-        fix="pass --encoding cp1250 (Central European, e.g. Hungarian Excel) or cp1252 "
-        "(Western), or re-save the file as UTF-8",
+        fix=f"{hint}, or re-save the file as UTF-8",
     )
 
 
@@ -145,7 +193,7 @@ def _open_jsonl(path: Path, fh, size: int, encoding: str) -> Table:
     try:
         for lineno, text in lines:
             if text.strip():
-                first = (lineno, _json_object(path, lineno, text))
+                first = (lineno, json_object(path, lineno, text))
                 break
     except UnicodeDecodeError as exc:
         raise _decode_error(path, exc, encoding) from None
@@ -162,7 +210,7 @@ def _open_jsonl(path: Path, fh, size: int, encoding: str) -> Table:
                 for lineno, text in lines:
                     if not text.strip():
                         continue
-                    obj = _json_object(path, lineno, text)
+                    obj = json_object(path, lineno, text)
                     for key in obj:
                         if key not in columns:
                             columns.append(key)
@@ -171,17 +219,6 @@ def _open_jsonl(path: Path, fh, size: int, encoding: str) -> Table:
             raise _decode_error(path, exc, encoding) from None
 
     return Table(path, "jsonl", columns, rows(), position=lambda: fh.buffer.tell(), size=size)
-
-
-def _json_object(path: Path, lineno: int, text: str) -> dict:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg} at character {exc.pos + 1})",
-                         file=str(path), line=lineno, fix="repair or delete that line") from None
-    if not isinstance(obj, dict):
-        raise InputError("expected one JSON object per line", file=str(path), line=lineno)
-    return obj
 
 
 def _open_xlsx(path: Path) -> Table:
@@ -232,6 +269,24 @@ def _cell(value) -> str | None:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return json.dumps(value, ensure_ascii=False)
+
+
+def _checked(table: Table) -> Table:
+    """A header naming the same column twice (loosely, as lookups compare) is an error:
+    otherwise the first would silently win."""
+    seen: dict[str, int] = {}
+    for position, name in enumerate(table.columns, start=1):
+        key = header_key(name)
+        if not key:
+            continue
+        if key in seen:
+            first = seen[key]
+            raise InputError(
+                f"the header names the same column twice: column {first} "
+                f"('{table.columns[first - 1]}') and column {position} ('{name}')",
+                file=str(table.path), line=1, fix="rename or delete one of them")
+        seen[key] = position
+    return table
 
 
 def column_index(columns: list[str], name: str) -> int | None:

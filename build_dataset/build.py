@@ -16,6 +16,7 @@ from asag.build_dataset.card import render_card
 from asag.build_dataset.inputs import Collected
 from asag.build_dataset.output import (
     FORMAT_VERSION,
+    check_rows,
     features,
     fingerprint,
     split_table,
@@ -204,6 +205,7 @@ def build(data: Collected, output: Path, opts: Options,
         rows = rows[np.argsort(items["id"][rows], kind="stable")]
         tables[name] = split_table(rows, items, out_score, v.counts, v.starts,
                                    v.value.astype(np.float32), feats)
+        check_rows(tables[name], name)
         labels[name] = _label_counts(score[rows], scale)
 
     aggregation = {"policy": opts.policy, "min_annotators": opts.min_annotators,

@@ -16,39 +16,46 @@ def _fmt(x) -> str:
 
 
 def render_card(manifest: dict, feats) -> str:
-    import yaml
+    """The card as huggingface_hub's DatasetCard writes it; `datasets` fills in the features
+    and split sizes (dataset_info) as push_to_hub would."""
+    from datasets import DatasetInfo, SplitDict, SplitInfo
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCard, DatasetCardData
 
     counts = manifest["counts"]
     agreement = manifest["agreement"]["overall"]
-    header = {
-        "pretty_name": "Teacher-scored short answers",
-        "tags": ["asag", "short-answer-grading", "education"],
-        "task_categories": ["text-classification"],
-        "size_categories": [_size_category(counts["answers"])],
-        "configs": [{
+    data = DatasetCardData(
+        pretty_name="Teacher-scored short answers",
+        tags=["asag", "short-answer-grading", "education"],
+        task_categories=["text-classification"],
+        size_categories=[_size_category(counts["answers"])],
+        configs=[{
             "config_name": "default",
             "data_files": [{"split": s, "path": f"parquet/{s}.parquet"}
                            for s in counts["splits"]],
         }],
-        "dataset_info": {
-            "features": feats._to_yaml_list(),
-            "splits": [{"name": s, "num_examples": n} for s, n in counts["splits"].items()],
-        },
-        "asag": {
+        asag={
             "format_version": manifest["format_version"],
             "fingerprint": manifest["fingerprint"],
             "scale": manifest["scale"],
             "aggregation": manifest["aggregation"],
             "agreement": {k: agreement[k] for k in ("qwk", "alpha", "exact", "adjacent")},
         },
-    }
+    )
+    splits = SplitDict()
+    for name, n in counts["splits"].items():
+        splits.add(SplitInfo(name=name, num_examples=n))
+    DatasetInfosDict({"default": DatasetInfo(features=feats, splits=splits)}
+                     ).to_dataset_card_data(data)
+    return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n\n" + _body(manifest, feats)))
+
+
+def _body(manifest: dict, feats) -> str:
+    counts = manifest["counts"]
+    agreement = manifest["agreement"]["overall"]
     split = manifest["split"]
     agg = manifest["aggregation"]
     lines = [
-        "---",
-        yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip(),
-        "---",
-        "",
         "# Teacher-scored short answers",
         "",
         "Each row is a student's short answer to a question, with the reference answer, the "

@@ -39,8 +39,8 @@ def _columns(ctx, param, value):
               help="Table input: one row per teacher; this column names the teacher.")
 @click.option("--score-col", default="score", show_default=True,
               help="Table input with --annotator-col: the score column.")
-@click.option("--id-col", default=None, help="Table input: answer id column "
-              "(default: answer_id, else id).")
+@click.option("--id-col", default=None, help="Table input: answer id column (default: found "
+              "by name as in asag gather, e.g. answer_id or id; none: gather's content hash).")
 @click.option("--split-col", default="split", show_default=True,
               help="Table input: column holding an explicit split (used when present).")
 @click.option("--split-from-filename", is_flag=True,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from asag.answers import TEXT_FIELDS
 from asag.build_dataset import jsonl_fast
 from asag.build_dataset.splits import SPLIT_NAME
 from asag.console import progress
@@ -23,7 +24,7 @@ from asag.errors import InputError
 from asag.records import ANNOTATION, RAW_ANSWER, read_jsonl, schema
 from asag.scale import Scale
 
-TEXT_COLUMNS = ("id", "question_id", "question", "reference_answer", "student_answer")
+TEXT_COLUMNS = ("id", "question_id", *TEXT_FIELDS)
 
 
 @dataclass

@@ -16,24 +16,47 @@ from pathlib import Path
 import numpy as np
 
 from asag.dataset_layout import MANIFEST, PARQUET_DIR
-from asag.records import atomic_writer, umask
+from asag.records import atomic_writer, schema, umask, validation_error
 from asag.scale import Scale
 
 FORMAT_VERSION = 1
-STRING_COLUMNS = ("id", "question_id", "question", "reference_answer", "student_answer")
-COLUMNS = (*STRING_COLUMNS, "score", "annotator_scores", "num_annotators")
+# The row contract, schemas/dataset_row.schema.json: its columns, in its order, and their
+# types make the Features; every built split is checked against it (check_rows).
+ROW = schema("dataset_row")
+COLUMNS = tuple(ROW["required"])
+STRING_COLUMNS = tuple(c for c in COLUMNS if ROW["properties"][c]["type"] == "string")
+_ARROW = {"string": "string", "integer": "int32", "number": "float32"}
 
 
 def features(scale: Scale):
+    """The Features of schemas/dataset_row.schema.json; the score's from the scale (float32 on
+    numeric scales, a ClassLabel of the scale's labels, worst first, on label scales)."""
     from datasets import ClassLabel, Features, List, Value
 
-    score = Value("float32") if scale.is_numeric else ClassLabel(names=list(scale.labels))
-    return Features({
-        **{c: Value("string") for c in STRING_COLUMNS},
-        "score": score,
-        "annotator_scores": List(Value("float32")),
-        "num_annotators": Value("int32"),
-    })
+    def feature(name: str, prop: dict):
+        if name == "score":
+            return Value("float32") if scale.is_numeric else ClassLabel(names=list(scale.labels))
+        if prop["type"] == "array":
+            return List(Value(_ARROW[prop["items"]["type"]]))
+        return Value(_ARROW[prop["type"]])
+
+    return Features({c: feature(c, ROW["properties"][c]) for c in COLUMNS})
+
+
+def check_rows(table, split: str) -> None:
+    """A split's Arrow table against schemas/dataset_row.schema.json: the string limits on
+    every row (vectorised), the whole schema on the first row. A failure is asag's bug."""
+    import pyarrow.compute as pc
+
+    for name in STRING_COLUMNS:
+        low = ROW["properties"][name].get("minLength")
+        if low and table.num_rows and pc.min(pc.utf8_length(table.column(name))).as_py() < low:
+            raise AssertionError(f"split {split}: a {name} shorter than {low} characters "
+                                 "breaks schemas/dataset_row.schema.json")
+    if table.num_rows:
+        problem = validation_error("dataset_row", table.slice(0, 1).to_pylist()[0])
+        if problem:
+            raise AssertionError(f"split {split}: {problem} (schemas/dataset_row.schema.json)")
 
 
 def split_table(rows: np.ndarray, items: dict, score: np.ndarray, counts: np.ndarray,

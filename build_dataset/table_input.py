@@ -4,11 +4,12 @@ by `FILE:SPLIT` or by their names; every problem names file, line and column."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
+from asag.answers import TEXT_FIELDS, answer_id, normalize, normalize_repeated, question_id
+from asag.answers import resolve_columns as answer_columns
 from asag.build_dataset.inputs import (
     TEXT_COLUMNS,
     Chunk,
@@ -66,24 +67,19 @@ class _Row:
         return None if value is None or str(value).strip() == "" else value
 
 
-def _question_id(text: str) -> str:
-    return "q" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+# the answer fields a table may hold (asag.answers finds them by the same names as gather)
+_FIELDS = ("answer_id", "question_id", *TEXT_FIELDS)
+_OPTIONS = {"answer_id": "--id-col"}
 
 
 def _table_columns(table, file: str, id_col, split_col, annotator_col, score_col, score_cols):
     cols = table.columns
-    if id_col is None:
-        id_col = "answer_id" if _column(cols, "answer_id", file, None) is not None else "id"
-    ix = {
-        "id": _column(cols, id_col, file, "--id-col"),
-        "question_id": _column(cols, "question_id", file, None),
-        "question": _column(cols, "question", file, None),
-        "reference_answer": _column(cols, "reference_answer", file, None),
-        "student_answer": _column(cols, "student_answer", file, "a student_answer column"),
-        "split": _column(cols, split_col, file, None) if split_col else None,
-        "annotator": _column(cols, annotator_col, file, "--annotator-col")
-        if annotator_col else None,
-    }
+    found = answer_columns(table, {"answer_id": id_col}, fields=_FIELDS, need_question=False,
+                           options=_OPTIONS)
+    ix = {name: found.get(name) for name in _FIELDS}
+    ix["split"] = _column(cols, split_col, file, None) if split_col else None
+    ix["annotator"] = (_column(cols, annotator_col, file, "--annotator-col")
+                       if annotator_col else None)
     if annotator_col:
         scored = [(None, _column(cols, score_col, file, "--score-col"))]
     else:
@@ -106,12 +102,8 @@ def read_tables(sources, scale: Scale | None, *, score_cols=(), annotator_col=No
         lines = []
         for line, cells in table.rows:
             cell = _Row(cells)
-            answer_id = cell(ix["id"])
-            if answer_id is None:
-                raise InputError("empty answer id", file=file, line=line,
-                                 column=table.columns[ix["id"]], fix="give every row an id")
             split = check_split(cell(ix["split"]), file, line) or file_split
-            pos = _add_item(items, position, answer_id, split, cell, ix, file, line,
+            pos = _add_item(items, position, split, cell, ix, file, line,
                             repeat_ok=bool(annotator_col))
             for name, col in scored:
                 stats["records"] += 1
@@ -139,23 +131,24 @@ def read_tables(sources, scale: Scale | None, *, score_cols=(), annotator_col=No
     return Collected(items, votes_arrays, scale, inputs, stats)
 
 
-def _add_item(items, position, answer_id, split, cell, ix, file, line, repeat_ok) -> int:
-    if answer_id in position:
-        pos, first_file, first_line = position[answer_id]
+def _add_item(items, position, split, cell, ix, file, line, repeat_ok) -> int:
+    """The row's answer (texts normalised, ids as `asag gather` gives them), added once."""
+    student = normalize(cell(ix["student_answer"]) or "")
+    if not student:
+        raise InputError("empty student answer", file=file, line=line, column="student_answer")
+    question = normalize_repeated(cell(ix["question"]) or "")
+    reference = normalize_repeated(cell(ix["reference_answer"]) or "")
+    qid = question_id(cell(ix["question_id"]), question)
+    aid = answer_id(cell(ix["answer_id"]), qid, reference, student)
+    if aid in position:
+        pos, first_file, first_line = position[aid]
         if not repeat_ok:
-            raise InputError(f"duplicate answer id '{answer_id}' (first at {first_file}:"
+            raise InputError(f"duplicate answer id '{aid}' (first at {first_file}:"
                              f"{first_line})", file=file, line=line,
                              fix="one row per answer; for a row per teacher use --annotator-col")
         return pos
-    student = cell(ix["student_answer"])
-    if student is None:
-        raise InputError("empty student answer", file=file, line=line, column="student_answer")
-    question = cell(ix["question"]) or ""
-    position[answer_id] = (len(items["id"]), file, line)
-    items["id"].append(answer_id)
-    items["question_id"].append(cell(ix["question_id"]) or _question_id(question))
-    items["question"].append(question)
-    items["reference_answer"].append(cell(ix["reference_answer"]) or "")
-    items["student_answer"].append(student)
-    items["split"].append(split)
-    return position[answer_id][0]
+    position[aid] = (len(items["id"]), file, line)
+    for name, value in zip(("id", "question_id", *TEXT_FIELDS, "split"),
+                           (aid, qid, question, reference, student, split), strict=True):
+        items[name].append(value)
+    return position[aid][0]

@@ -15,8 +15,10 @@ from asag.cli import cli
 def fail(args, env):
     result = CliRunner().invoke(cli, args, env=env)
     assert result.exit_code != 0
-    assert "Traceback" not in result.output and result.exception is None or isinstance(
-        result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    # CliRunner keeps an unhandled exception in result.exception (not in the output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        result.exc_info
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.output
     return errors[0]

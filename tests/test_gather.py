@@ -69,14 +69,15 @@ def test_content_hash_ids_do_not_depend_on_row_order_or_file(tmp_path):
 
 
 def test_text_is_normalised_and_the_original_kept(tmp_path):
-    decomposed = "Mi a v\u0131\u0301z?"  # not NFC
+    decomposed = "Mi a vi\u0301z?"  # i + combining acute: NFC makes it one letter, \u00ed
     answer = "  two\u00a0 spaces\n and a newline "
     write(tmp_path / "n.csv", HEADER + f'"{decomposed}",H2O,"{answer}"\n')
     assert run("gather", tmp_path / "n.csv", "-o", tmp_path / "n.jsonl").exit_code == 0
     (rec,) = records(tmp_path / "n.jsonl")
     assert rec["student_answer"] == "two spaces and a newline"
     assert rec["original"]["student_answer"] == "  two\u00a0 spaces\n and a newline "
-    assert rec["question"] == "Mi a v\u0131\u0301z?".replace("\u0131\u0301", "\u0131\u0301")
+    assert rec["question"] == "Mi a v\u00edz?"
+    assert rec["original"]["question"] == decomposed
     assert "reference_answer" not in rec["original"]
 
 
@@ -170,10 +171,13 @@ BAD_INPUTS = [
     ("empty answer", HEADER.encode() + b"Q?,R,\n", [],
      "Error: {d}/empty_answer.csv:2: column 'student_answer': empty student answer; fill it "
      "in, or drop the row (--skip-invalid writes it aside)"),
-    ("not utf8", HEADER.encode() + "Mi a víz?,H2O,víz\n".encode("cp1250"), [],
-     "Error: {d}/not_utf8.csv:2: not valid utf-8 text (byte 0xed); pass --encoding cp1250 "
-     "(Central European, e.g. Hungarian Excel) or cp1252 (Western), or re-save the file as "
-     "UTF-8"),
+    ("not utf8", HEADER.encode() + "Mi a víz?,H2O,víz\n".encode("cp1250"),
+     ["--encoding", "utf-8"],
+     "Error: {d}/not_utf8.csv:2: not valid utf-8 text (byte 0xed); it looks like cp1250: pass "
+     "--encoding cp1250, or re-save the file as UTF-8"),
+    ("same column twice", b"question,Answer,reference_answer,answer\nQ?,A,R,B\n", [],
+     "Error: {d}/same_column_twice.csv:1: the header names the same column twice: column 2 "
+     "('Answer') and column 4 ('answer'); rename or delete one of them"),
     ("ragged row", HEADER.encode() + b"Q?,R,A,extra\n", [],
      "Error: {d}/ragged_row.csv:2: row has 4 fields but the header has 3; check the quoting "
      "and the delimiter of that row"),
@@ -243,3 +247,22 @@ def test_encoding_option_reads_legacy_excel_exports(tmp_path):
     path = write(tmp_path / "l.csv", (HEADER + "Mi a víz?,H2O,Hidrogén-oxid\n").encode("cp1250"))
     assert run("gather", path, "-o", tmp_path / "l.jsonl", "--encoding", "cp1250").exit_code == 0
     assert records(tmp_path / "l.jsonl")[0]["student_answer"] == "Hidrogén-oxid"
+
+
+def test_a_legacy_encoding_is_detected_and_named(tmp_path):
+    text = (HEADER + "Mi a fotoszintézis?,A növények fényből cukrot állítanak elő.,"
+            "Fényből és szén-dioxidból cukor lesz; ő és ű is.\n")
+    path = write(tmp_path / "hu.csv", text.encode("cp1250"))
+    result = CliRunner().invoke(cli, ["gather", str(path), "-o", str(tmp_path / "hu.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert f"{path}: not UTF-8; read as cp1250 (detected; pass --encoding" in result.output
+    (rec,) = records(tmp_path / "hu.jsonl")
+    assert rec["student_answer"] == "Fényből és szén-dioxidból cukor lesz; ő és ű is."
+
+
+def test_decimal_commas_in_scores_are_numbers(tmp_path):
+    path = write(tmp_path / "s.csv", "kérdés;válasz;pontszám\nMi a víz?;H2O;2,5\nMi a víz?;víz;3\n")
+    assert run("gather", path, "-o", tmp_path / "a.jsonl").exit_code == 0
+    assert [r["score"] for r in records(tmp_path / "a.jsonl")] == [2.5, 3]
+    assert run("gather", path, "-o", tmp_path / "b.jsonl", "--scale", "0-5 step 0.5").exit_code == 0
+    assert [r["score"] for r in records(tmp_path / "b.jsonl")] == [2.5, 3]

@@ -126,7 +126,8 @@ def test_score_without_an_answer_column_is_a_one_line_error(tmp_path, trained_sc
     _write_csv(source, ["question", "reference_answer", "text"], [["q", "r", "a"]])
     result = run_cli("score", trained_scorer, source, "-o", tmp_path / "out.csv")
     assert result.exit_code == 1
-    assert "no student_answer column" in result.output and "--answer-col" in result.output
+    assert "missing required column(s) student_answer" in result.output
+    assert "--answer-col COLUMN" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "out.csv").exists()
 

@@ -1,9 +1,7 @@
 """The model card (README.md) saved with every scorer: what it scores, on which data, how
-well, and the three lines that load it."""
+well, and the three lines that load it; written through huggingface_hub's ModelCard."""
 
 from __future__ import annotations
-
-import json
 
 from asag.scale import Scale
 
@@ -14,17 +12,17 @@ def model_card(manifest: dict, comparison: dict | None = None) -> str:
     scale = Scale.parse(manifest["scale"])
     ds = manifest["dataset"]
     metrics = {k: v for k, v in manifest.get("metrics", {}).items() if v}
-    header = {
-        "library_name": "transformers",
-        "pipeline_tag": "text-classification",
-        "base_model": manifest["base_model"],
-        "tags": ["asag", "short-answer-grading", "cross-encoder"],
-    }
-    yaml = "\n".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in header.items())
+    from huggingface_hub import ModelCard, ModelCardData
+
+    header = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        base_model=manifest["base_model"],
+        tags=["asag", "short-answer-grading", "cross-encoder"],
+    )
     kind = ("regression onto the scale (outputs clipped to it)" if scale.is_numeric
             else "classification into " + ", ".join(f"`{x}`" for x in scale.labels))
     lines = [
-        "---", yaml, "---", "",
         "# Short-answer scorer", "",
         f"A cross-encoder fine-tuned from `{manifest['base_model']}` that scores a student's "
         f"answer against the question and the reference answer: {kind}. Scale `{scale.spec}`.",
@@ -59,4 +57,4 @@ def model_card(manifest: dict, comparison: dict | None = None) -> str:
         "Trained on the answers of one dataset; check it on your own questions (asag evaluate) "
         "before trusting its scores, and keep a teacher in the loop for grades that matter.",
     ]
-    return "\n".join(lines) + "\n"
+    return str(ModelCard(f"---\n{header.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n"))

@@ -9,30 +9,9 @@ import os
 import time
 from pathlib import Path
 
+from asag.answers import TEXT_FIELDS, resolve_columns
 from asag.errors import InputError, Interrupted
-from asag.gather import ALIASES, OPTION
-from asag.tables import FORMATS, alias_index, column_index, open_table
-
-FIELDS = ("question", "reference_answer", "student_answer")
-
-
-def find_columns(path: Path, columns: list[str], given: dict[str, str | None]) -> dict[str, int]:
-    found = {}
-    for field in FIELDS:
-        name = given.get(field)
-        if name:
-            index = column_index(columns, name)
-            if index is None:
-                raise InputError(f"no column '{name}' (columns: {', '.join(columns)})",
-                                 file=str(path), fix=f"check {OPTION[field]}")
-            found[field] = index
-            continue
-        match = alias_index(columns, ALIASES[field])
-        if match is None:
-            raise InputError(f"no {field} column (columns: {', '.join(columns)})",
-                             file=str(path), fix=f"name it with {OPTION[field]}")
-        found[field] = match
-    return found
+from asag.tables import FORMATS, open_table
 
 
 def output_columns(scale) -> list[str]:
@@ -63,7 +42,8 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
         raise InputError("unknown output format", file=str(output_path),
                          fix="end -o with .csv, .tsv or .jsonl")
     table = open_table(input_path, fmt)
-    where = find_columns(table.path, table.columns, columns or {})
+    found = resolve_columns(table, columns or {}, fields=TEXT_FIELDS, required=TEXT_FIELDS)
+    where = {f: found[f] for f in TEXT_FIELDS}
     records = list(table.rows)
     scorer = Scorer.load(model_dir, quantize=quantize)
     added = output_columns(scorer.scale)
