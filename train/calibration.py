@@ -326,6 +326,7 @@ def recalibrate(model_dir, dataset_dir, *, batch_size: int = 64) -> dict:
     before calibration existed, or to refit it."""
     import json
     from pathlib import Path
+    from types import SimpleNamespace
 
     from asag.errors import InputError
     from asag.records import atomic_writer
@@ -344,8 +345,10 @@ def recalibrate(model_dir, dataset_dir, *, batch_size: int = 64) -> dict:
     if scale.spec != scorer.scale.spec:
         raise InputError(f"the scorer scores on '{scorer.scale.spec}', the dataset on "
                          f"'{scale.spec}'", file=str(dataset_dir), fix="give its own dataset")
-    args = TrainArgs.from_dict(scorer.manifest.get("training_args") or {})
-    _, held_out, source = _train_validation(dsd, args)
+    saved = scorer.manifest.get("training_args") or {}
+    carve = SimpleNamespace(**{k: saved.get(k, getattr(TrainArgs, k)) for k in (
+        "validation_fraction", "seed")})  # only what the carve reads (other versions' args)
+    _, held_out, source = _train_validation(dsd, carve)
     data = calibrate(scorer, held_out, split=f"validation ({source})", batch_size=batch_size)
     manifest = json.loads((Path(model_dir) / MANIFEST).read_text(encoding="utf-8"))
     manifest["calibration"] = data
