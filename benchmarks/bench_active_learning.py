@@ -157,12 +157,14 @@ def main() -> None:
     opts.workdir.mkdir(parents=True, exist_ok=True)
     base = Embedder.load(default_base_model())
     results = {}
-    for variant in opts.variants.split(","):
+    variants = opts.variants.split(",")
+    splits = {v: (rows_of(v, "train"), rows_of(v, "test_ua")) for v in variants}
+    embedder = CachedEmbedder(base, [  # the variants share their answers: embedded once
+        _text(r[k]) for train, test in splits.values() for r in train + test
+        for k in ("student_answer", "reference_answer")])
+    for variant in variants:
         scale = Scale.parse(SCALES[variant])
-        train, test = rows_of(variant, "train"), rows_of(variant, "test_ua")
-        texts = [_text(r[k]) for r in train + test for k in ("student_answer",
-                                                             "reference_answer")]
-        embedder = CachedEmbedder(base, texts)
+        train, test = splits[variant]
         full = quality(variant, CheapScorer(scale, embedder, train), test)
         results[variant] = {"full_data": full, "metric": PRIMARY[variant], "curves": {}}
         for strategy in STRATEGIES:
