@@ -1,11 +1,13 @@
 """`annotate push --predictions-from MODEL_DIR`: a trained scorer's scores as Label Studio
 predictions (a hint beside the score keys, see screen.py), the least certain answers first.
 
-Certainty: on label scales the top class probability. On numeric scales the regressor gives
-one number, so certainty is how close it lies to a step of the scale: 1 on a step, 0 half-way
-between two steps (where the rounding a teacher sees could go either way). Answers are imported
-in ascending certainty, so teachers working through the labelling stream in order score first
-the answers the model is least sure of."""
+Certainty: the scorer's calibrated confidence (train/calibration.py), the probability, fitted
+on held-out scored answers, that the label or step it shows is the teachers' score, on label
+and numeric scales alike. A scorer trained before calibration falls back to the top class
+probability (label scales) or to how close its output lies to a step (numeric scales; `asag
+calibrate` gives it the real one). Answers are imported in ascending certainty, so teachers
+working through the labelling stream in order score first the answers the model is least sure
+of (benchmarks/bench_active_learning.py measures what that saves)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ def model_version(model_dir: Path, manifest: dict) -> str:
 
 
 def certainty(scale: Scale, prediction) -> float:
-    """Top probability (label scales) or closeness of the output to the nearest step."""
+    """The calibrated confidence; uncalibrated scorers: the top probability (label scales) or
+    the closeness of the output to the nearest step (numeric scales)."""
     if prediction.confidence is not None:
         return float(prediction.confidence)
     step = scale.step or 1
@@ -79,7 +82,7 @@ def task_prediction(scale: Scale, prediction, *, model_version: str, confidence_
     Label Studio prediction of one task. Its result fills the read-only hint box with "model:
     3, unsure" (`confidence_words`: the language of those words) and keeps the model's score
     in `value.model_score` for `annotate pull`; only with `prefill` does it also select the
-    score choice. Its `score` is `certainty` (numeric scales: closeness to a step). Pure: the
+    score choice. Its `score` is `certainty` (the calibrated confidence). Pure: the
     ML backend's /predict calls it too, so both show the same hint; the project's config
     needs the hint box for it (screen.update_project(..., hint=True) adds it)."""
     value = prediction.step if getattr(prediction, "step", None) is not None else prediction.score

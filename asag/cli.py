@@ -19,6 +19,7 @@ COMMANDS = {
     "train": "asag.train.cli:train",
     "evaluate": "asag.train.cli:evaluate",
     "score": "asag.train.cli:score",
+    "calibrate": "asag.train.cli:calibrate",
     "export": "asag.train.cli:export",
     "serve": "asag.serve.cli:serve",
 }

@@ -165,8 +165,10 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     async def score(answers: list[Answer]) -> dict:
         """A JSON list of {question, reference_answer, student_answer, id (optional)}; the
         results come back in the same order, with the version of the model that scored them.
-        `confidence` is the top class probability (label scales) or how close the output lies
-        to a step of the scale (numeric scales: 1 on a step, 0 half-way)."""
+        `confidence` is the calibrated probability that the score is the teachers' (scorers
+        trained before calibration: the top class probability, or how close the output lies
+        to a step); `set` (labels) or `interval` (numeric scales) the conformal prediction at
+        the manifest's calibration level."""
         from asag.annotate.predictions import certainty
 
         too_many(len(answers), "answers")

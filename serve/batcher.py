@@ -122,4 +122,4 @@ class Batcher:
 
     def _score(self, model: LoadedModel, rows: list[dict]) -> list:
         scorer = model.scorer
-        return [scorer.prediction(out) for out in scorer.raw(rows, batch_size=self.batch_size)]
+        return scorer.predict(rows, batch_size=self.batch_size)

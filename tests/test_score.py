@@ -98,7 +98,7 @@ def test_score_command_returns_every_row_with_its_columns_and_predictions(tmp_pa
     with (tmp_path / "scored.csv").open(encoding="utf-8") as fh:
         out = list(csv.DictReader(fh))
     assert list(out[0]) == [*header, "predicted_score", "confidence", "prob_incorrect",
-                            "prob_correct"]
+                            "prob_correct", "set"]
     assert [o["Student"] for o in out] == [f"s{i}" for i in range(12)]
     assert [o["predicted_score"] for o in out] == [r["label"] for r in rows]
     assert all(float(o["prob_correct"]) + float(o["prob_incorrect"]) == pytest.approx(1, abs=1e-5)

@@ -160,9 +160,14 @@ def evaluate(model: Path, dataset: Path, splits: tuple[str, ...], output: Path |
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run (same options) after the rows it wrote.")
 @click.option("--raw-csv", is_flag=True, help=RAW_CSV_HELP)
+@click.option("--max-error", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=None, metavar="RATE",
+              help="Mark each answer auto (scored without a teacher) or needs_teacher, so that "
+                   "the error rate among auto-scored answers stays <= RATE, e.g. 0.05 "
+                   "(calibrated scorers).")
 def score(model: Path, input_path: Path, output: Path, fmt: str | None, question_col: str | None,
           reference_col: str | None, answer_col: str | None, batch_size: int, int8: bool,
-          resume: bool, raw_csv: bool) -> None:
+          resume: bool, raw_csv: bool, max_error: float | None) -> None:
     """Score the answers in INPUT (CSV/TSV/JSONL/XLSX) with MODEL; rows keep their columns.
 
     Rows are written, in order, to OUTPUT.partial as they are scored, and OUTPUT appears
@@ -174,7 +179,7 @@ def score(model: Path, input_path: Path, output: Path, fmt: str | None, question
     try:
         stats = score_table(model, input_path, output, fmt=fmt, columns=columns,
                             batch_size=batch_size, quantize=int8, resume=resume,
-                            raw_csv=raw_csv)
+                            raw_csv=raw_csv, max_error=max_error)
     except KeyboardInterrupt:  # before the first answer (loading): nothing new to keep
         from asag.errors import Interrupted
 
@@ -188,6 +193,23 @@ def score(model: Path, input_path: Path, output: Path, fmt: str | None, question
            f"no answer was longer than max_length ({cap} tokens)")
     info(f"scored {stats['rows']:,} answers{resumed} in {stats['seconds']} s "
          f"({stats['answers_per_second']}/s) -> {output}; {cut}")
+    if stats["auto"] is not None:
+        click.echo(f"auto: {stats['auto']:,}; needs_teacher: {stats['rows'] - stats['auto']:,} "
+                   f"(error among auto-scored answers held at <= {max_error:.1%})")
+
+
+@click.command()
+@click.argument("model", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def calibrate(model: Path, dataset: Path) -> None:
+    """(Re)fit MODEL's calibration (confidence, sets/intervals, --max-error) on the held-out
+    answers of DATASET, the dataset it was trained on: its validation split, or the part of
+    train that training held out (same seed). For scorers trained before calibration."""
+    from asag.train.calibration import recalibrate
+
+    fitted = recalibrate(model, dataset)["fitted_on"]
+    info(f"calibrated {model} on {fitted['answers']:,} held-out answers ({fitted['split']})"
+         + (f"; skipped: {fitted['skipped']}" if fitted.get("skipped") else ""))
 
 
 @click.command()

@@ -22,8 +22,7 @@ def evaluate_rows(scorer, rows: list[dict], *, batch_size: int = 64, on_batch=No
     """Predictions and metrics of a scorer on dataset rows (with their `score`)."""
     scale: Scale = scorer.scale
     started = time.time()
-    outputs = scorer.raw(rows, batch_size=batch_size, on_batch=on_batch)
-    preds = [scorer.prediction(o) for o in outputs]
+    preds = scorer.predict(rows, batch_size=batch_size, on_batch=on_batch)
     seconds = time.time() - started
     if scale.is_numeric:
         truth, predicted = [float(r["score"]) for r in rows], [p.score for p in preds]
@@ -48,6 +47,11 @@ def evaluate_rows(scorer, rows: list[dict], *, batch_size: int = 64, on_batch=No
     }
     if not scale.is_numeric:
         report["per_class"] = M.per_class(scale, truth, predicted)
+    from asag.train.calibration import measure
+
+    calibration = measure(scale, truth, preds, scorer.calibration)
+    if calibration is not None:
+        report["calibration"] = calibration
     return report
 
 
@@ -131,6 +135,11 @@ def markdown_report(model_dir: str, manifest: dict, dataset_dir: str, reports: d
     ]
     for split, report in reports.items():
         lines += ["", f"## {split}", "", f"![confusion matrix](confusion-{split}.png)", ""]
+        if report.get("calibration"):
+            from asag.train.calibration import markdown
+
+            lines += ["### Confidence", "", f"![reliability diagram](reliability-{split}.png)",
+                      "", *markdown(report["calibration"]), ""]
         if report.get("per_class"):
             lines += ["| label | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
             lines += [f"| {c['label']} | {_fmt(c['precision'])} | {_fmt(c['recall'])} | "
@@ -143,8 +152,9 @@ def markdown_report(model_dir: str, manifest: dict, dataset_dir: str, reports: d
 
 def evaluate(model_dir: str | Path, dataset_dir: str | Path, splits: list[str],
              out_dir: str | Path, *, batch_size: int = 64, quantize: bool = False) -> dict:
-    """Evaluate on each split; writes metrics.json, report.md, confusion-<split>.png and
-    predictions-<split>.jsonl into out_dir. Returns {split: overall metrics}."""
+    """Evaluate on each split; writes metrics.json, report.md, confusion-<split>.png,
+    reliability-<split>.png (calibrated scorers) and predictions-<split>.jsonl into out_dir.
+    Returns {split: overall metrics}."""
     from asag.records import atomic_writer, write_jsonl
     from asag.train.progress import counter
     from asag.train.scorer import Scorer
@@ -169,6 +179,11 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, splits: list[str],
         write_jsonl(out / f"predictions-{split}.jsonl", report.pop("predictions"))
         confusion_png(out / f"confusion-{split}.png", report["confusion"]["labels"],
                       report["confusion"]["matrix"], f"{Path(model_dir).name} on {split}")
+        if report.get("calibration"):
+            from asag.train.calibration import reliability_png
+
+            reliability_png(out / f"reliability-{split}.png", report["calibration"],
+                            f"{Path(model_dir).name} on {split}")
         reports[split] = report
     with atomic_writer(out / "metrics.json") as fh:
         json.dump({"model": str(model_dir), "dataset": str(dataset_dir), "scale": scale.spec,

@@ -132,6 +132,12 @@ class Memory:
                     groups.setdefault(key, []).append(i)
         return {k: np.array(v) for k, v in groups.items()}
 
+    def without(self, ids: set[str]) -> Memory:
+        """This memory less the answers with these ids (held-out answers, to calibrate)."""
+        keep = [i for i, a in enumerate(self.ids) if not a or a not in ids]
+        return Memory(ids=[self.ids[i] for i in keep], keys=[self.keys[i] for i in keep],
+                      targets=self.targets[keep], vectors=self.vectors[keep])
+
     def questions(self) -> int:
         return len({k[0] or k[1] for k in self.keys})
 
@@ -288,6 +294,19 @@ class Head:
         return cls(mean, sd, coef, intercept)
 
 
+def apply_heads(scale: Scale, outputs: np.ndarray, full: np.ndarray, base: np.ndarray,
+                seen: np.ndarray, seen_head: Head | None, unseen_head: Head | None) -> np.ndarray:
+    """The seen head on answers with graded neighbours, the unseen head on the others (the
+    cross-encoder's own output where a head is missing)."""
+    out = outputs.astype(np.float64).copy()
+    for head, x, mask in ((seen_head, full, seen), (unseen_head, base, ~seen)):
+        if head is not None and mask.any():
+            out[mask] = head(x[mask])
+    if scale.is_numeric:
+        out = np.clip(out, 0.0, 1.0)
+    return out.astype(np.float32)
+
+
 @dataclass
 class Consultant:
     """Memory + embedder + heads: turns cross-encoder outputs into the scorer's outputs."""
@@ -299,16 +318,17 @@ class Consultant:
     unseen_head: Head | None
 
     def __call__(self, outputs: np.ndarray, rows: list[dict]) -> np.ndarray:
+        return self.consult(outputs, rows)[0]
+
+    def consult(self, outputs: np.ndarray, rows: list[dict]
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(the scorer's outputs, has-neighbours mask, the memory's vote features): the last
+        two feed the calibrated confidence (train/calibration.py); None without heads."""
         if self.seen_head is None and self.unseen_head is None:
-            return outputs
+            return outputs, None, None
         full, base, seen = features(self.scale, outputs, rows, self.embedder, self.memory)
-        out = outputs.astype(np.float64).copy()
-        for head, x, mask in ((self.seen_head, full, seen), (self.unseen_head, base, ~seen)):
-            if head is not None and mask.any():
-                out[mask] = head(x[mask])
-        if self.scale.is_numeric:
-            out = np.clip(out, 0.0, 1.0)
-        return out.astype(np.float32)
+        return apply_heads(self.scale, outputs, full, base, seen, self.seen_head,
+                           self.unseen_head), seen, full[:, base.shape[1]:]
 
     def to_manifest(self) -> dict:
         return {"answers": len(self.memory), "questions": self.memory.questions(),

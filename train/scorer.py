@@ -37,14 +37,22 @@ REQUIRED_KEYS = {"scale": str, "template": str, "max_length": int}
 @dataclass
 class Prediction:
     """One scored answer: `score` is the label (label scales) or the value on the scale,
-    clipped to it; `probabilities` per label and `confidence` (the top probability) on label
-    scales; `step` is the nearest scale value on numeric scales."""
+    clipped to it; `step` the nearest scale value (numeric scales); `probabilities` per label
+    (label scales). With a calibrated scorer (train/calibration.py): `confidence` is the
+    calibrated probability that the label / step shown is the teachers' score, `labels` the
+    conformal prediction set (label scales) and `interval` [low, high] (numeric scales), both
+    at the manifest's calibration level; `auto` (when a max_error was asked) whether the
+    answer may be scored without a teacher. Uncalibrated label scales: `confidence` is the
+    top probability; uncalibrated numeric scales have none."""
 
     score: float | str
     probabilities: dict[str, float] | None = None
     confidence: float | None = None
     step: float | None = None
     index: int | None = field(default=None, repr=False)  # class index / step index
+    labels: list[str] | None = None
+    interval: list[float] | None = None
+    auto: bool | None = None
 
     def to_dict(self) -> dict:
         out = {"score": self.score}
@@ -52,7 +60,14 @@ class Prediction:
             out["step"] = self.step
         if self.probabilities is not None:
             out["probabilities"] = self.probabilities
+        if self.confidence is not None:
             out["confidence"] = self.confidence
+        if self.labels is not None:
+            out["set"] = self.labels
+        if self.interval is not None:
+            out["interval"] = self.interval
+        if self.auto is not None:
+            out["auto"] = self.auto
         return out
 
 
@@ -186,6 +201,16 @@ class Scorer:
         self.device = pick_device(device) if not hasattr(device, "type") else device
         self.model.to(self.device).eval()
         self.truncated = 0  # answers scored so far whose input was cut to max_length
+        from asag.train.calibration import Calibration
+
+        self.calibration = Calibration.from_manifest(self.scale, manifest.get("calibration"))
+
+    def use_calibration(self, data: dict | None) -> None:
+        """Take a newly fitted "calibration" (train/calibration.py) into the manifest."""
+        from asag.train.calibration import Calibration
+
+        self.manifest["calibration"] = data
+        self.calibration = Calibration.from_manifest(self.scale, data)
 
     @classmethod
     def load(cls, path: str | Path, *, device: str | None = None, threads: int | None = None,
@@ -238,9 +263,26 @@ class Scorer:
                    on_batch: Callable[[int], None] | None = None) -> list[Prediction]:
         """Score (question, reference_answer, student_answer) tuples or dicts with those keys,
         in input order (batched internally by length)."""
-        rows = [_as_row(item) for item in items]
-        return [self.prediction(r) for r in self.raw(rows, batch_size=batch_size,
-                                                     on_batch=on_batch)]
+        return self.predict([_as_row(item) for item in items], batch_size=batch_size,
+                            on_batch=on_batch)
+
+    def predict(self, rows: list[dict], *, batch_size: int = 32,
+                on_batch: Callable[[int], None] | None = None,
+                max_error: float | None = None) -> list[Prediction]:
+        """Predictions for rows (dicts with question, reference_answer, student_answer), with
+        the calibrated confidence and set / interval when the scorer is calibrated;
+        `max_error` also marks each one auto-scored or not (train/calibration.py)."""
+        if max_error is not None and self.calibration is None:
+            raise InputError("this scorer has no calibration, so it cannot hold an error rate",
+                             fix="retrain it, or run 'asag calibrate MODEL DATASET'")
+        ce = self.cross_encoder_outputs(rows, batch_size=batch_size, on_batch=on_batch)
+        out, seen, knn = (self.consultant.consult(ce, rows) if self.consultant is not None
+                          and len(rows) else (ce, None, None))
+        predictions = [self.prediction(o) for o in out]
+        if self.calibration is not None:
+            self.calibration.annotate(self.scale, predictions, out, ce, seen, knn,
+                                      max_error=max_error)
+        return predictions
 
     def raw(self, rows: list[dict], *, batch_size: int = 32,
             on_batch: Callable[[int], None] | None = None):

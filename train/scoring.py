@@ -14,10 +14,16 @@ from asag.errors import InputError, Interrupted
 from asag.tables import FORMATS, open_table
 
 
-def output_columns(scale) -> list[str]:
+def output_columns(scale, *, calibrated: bool = False, decision: bool = False) -> list[str]:
+    """Columns added to the input's: the score, the confidence, the conformal set or interval
+    (calibrated scorers) and, with --max-error, the decision (auto / needs_teacher)."""
     if scale.is_numeric:
-        return ["predicted_score", "predicted_step"]
-    return ["predicted_score", "confidence", *[f"prob_{label}" for label in scale.labels]]
+        cols = ["predicted_score", "predicted_step"]
+        cols += ["confidence", "interval_low", "interval_high"] if calibrated else []
+    else:
+        cols = ["predicted_score", "confidence", *[f"prob_{label}" for label in scale.labels]]
+        cols += ["set"] if calibrated else []
+    return cols + (["decision"] if decision else [])
 
 
 CHUNK_BATCHES = 16  # batches per chunk: rows are length-sorted within a chunk, written in order
@@ -26,13 +32,14 @@ CHUNK_BATCHES = 16  # batches per chunk: rows are length-sorted within a chunk, 
 def score_table(model_dir: str | Path, input_path: str | Path, output_path: str | Path, *,
                 fmt: str | None = None, columns: dict[str, str | None] | None = None,
                 batch_size: int = 32, quantize: bool = False, resume: bool = False,
-                raw_csv: bool = False) -> dict:
+                raw_csv: bool = False, max_error: float | None = None) -> dict:
     """Score every row of the input table and write them with the predictions.
 
     Rows are scored in chunks of CHUNK_BATCHES batches and appended, in input order, to
     OUTPUT.partial as each chunk finishes (state beside it in OUTPUT.partial.json); the
     finished file is renamed to OUTPUT. After an interruption `resume` continues after the
-    last chunk written, and the result is byte for byte the uninterrupted run's."""
+    last chunk written, and the result is byte for byte the uninterrupted run's. With
+    `max_error` each row is marked auto or needs_teacher (train/calibration.py)."""
     from asag.train.progress import counter
     from asag.train.scorer import MANIFEST, Scorer, sha256_file
 
@@ -46,13 +53,19 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
     where = {f: found[f] for f in TEXT_FIELDS}
     records = list(table.rows)
     scorer = Scorer.load(model_dir, quantize=quantize)
-    added = output_columns(scorer.scale)
+    if max_error is not None and scorer.calibration is None:
+        raise InputError("this scorer has no calibration, so --max-error cannot be held",
+                         file=str(model_dir), fix="retrain it, or run 'asag calibrate MODEL "
+                         "DATASET', or leave out --max-error")
+    added = output_columns(scorer.scale, calibrated=scorer.calibration is not None,
+                           decision=max_error is not None)
     header = [c for c in table.columns if c not in added] + added
     chunk = batch_size * CHUNK_BATCHES
     job = PartialOutput(output_path, {
         "model": sha256_file(Path(model_dir) / MANIFEST), "input": sha256_file(table.path),
         "columns": where, "format": out_fmt, "raw_csv": raw_csv, "chunk": chunk,
-        "batch_size": batch_size, "int8": quantize, "rows": len(records)})
+        "batch_size": batch_size, "int8": quantize, "rows": len(records),
+        "max_error": max_error})
     encode = _encoder(out_fmt, header, raw_csv)
     done = job.open(resume, encode(None) if out_fmt != "jsonl" else b"")
     started, scored = time.time(), 0
@@ -62,13 +75,15 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
                 part = records[first:first + chunk]
                 rows = [{f: (cells[i] if i < len(cells) else None) or "" for f, i in where.items()}
                         for _, cells in part]
-                outputs = scorer.raw(rows, batch_size=batch_size, on_batch=advance)
+                predictions = scorer.predict(rows, batch_size=batch_size, on_batch=advance,
+                                             max_error=max_error)
                 lines = []
-                for (_, cells), logits in zip(part, outputs, strict=True):
+                for (_, cells), p in zip(part, predictions, strict=True):
                     record = dict(zip(table.columns, cells, strict=False))
-                    record.update(_prediction_cells(scorer.prediction(logits)))
+                    record.update(_prediction_cells(p))
                     lines.append(encode(record))
-                job.append(b"".join(lines), first + len(part), scorer.truncated)
+                job.append(b"".join(lines), first + len(part), scorer.truncated,
+                           sum(bool(p.auto) for p in predictions))
                 scored += len(part)
     except KeyboardInterrupt:
         raise Interrupted(
@@ -78,7 +93,8 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
     seconds = time.time() - started
     return {"rows": len(records), "resumed_at": done, "seconds": round(seconds, 2),
             "answers_per_second": round(scored / seconds, 1) if seconds > 0 and scored else None,
-            "truncated": job.truncated, "max_length": scorer.max_length}
+            "truncated": job.truncated, "max_length": scorer.max_length,
+            "auto": job.auto if max_error is not None else None}
 
 
 def _encoder(out_fmt: str, header: list[str], raw_csv: bool):
@@ -109,7 +125,7 @@ class PartialOutput:
         self.output, self.identity = output, identity
         self.path = output.with_name(output.name + ".partial")
         self.state_path = output.with_name(output.name + ".partial.json")
-        self.rows, self.truncated, self.fh = 0, 0, None
+        self.rows, self.truncated, self.auto, self.fh = 0, 0, 0, None
 
     def open(self, resume: bool, head: bytes) -> int:
         """Rows already written (0 unless resuming); positions the file after them."""
@@ -119,6 +135,7 @@ class PartialOutput:
             self.fh.truncate(state["bytes"])  # drop a chunk cut off mid-write
             self.fh.seek(state["bytes"])
             self.rows, self.truncated = state["done"], state.get("truncated", 0)
+            self.auto = state.get("auto", 0)
             return self.rows
         self.output.parent.mkdir(parents=True, exist_ok=True)
         self.fh = self.path.open("wb")
@@ -146,7 +163,7 @@ class PartialOutput:
                              fix="repeat its options and files exactly, or " + fix)
         return state
 
-    def append(self, data: bytes, rows: int, truncated: int) -> None:
+    def append(self, data: bytes, rows: int, truncated: int, auto: int = 0) -> None:
         """Write a finished chunk, make it durable, then record it (a crash between the two
         only makes the resumed run redo that chunk)."""
         from asag.records import atomic_writer
@@ -154,10 +171,10 @@ class PartialOutput:
         self.fh.write(data)
         self.fh.flush()
         os.fsync(self.fh.fileno())
-        self.rows, self.truncated = rows, truncated
+        self.rows, self.truncated, self.auto = rows, truncated, self.auto + auto
         with atomic_writer(self.state_path) as fh:
             json.dump({"identity": self.identity, "done": rows, "bytes": self.fh.tell(),
-                       "truncated": truncated}, fh)
+                       "truncated": truncated, "auto": self.auto}, fh)
 
     def finish(self) -> None:
         self.fh.close()
@@ -167,7 +184,15 @@ class PartialOutput:
 
 def _prediction_cells(p) -> dict:
     if p.probabilities is None:
-        return {"predicted_score": p.score, "predicted_step": p.step}
-    cells = {"predicted_score": p.score, "confidence": p.confidence}
-    cells.update({f"prob_{label}": v for label, v in p.probabilities.items()})
+        cells = {"predicted_score": p.score, "predicted_step": p.step,
+                 "confidence": p.confidence}
+    else:
+        cells = {"predicted_score": p.score, "confidence": p.confidence}
+        cells.update({f"prob_{label}": v for label, v in p.probabilities.items()})
+    if p.interval is not None:
+        cells["interval_low"], cells["interval_high"] = p.interval
+    if p.labels is not None:
+        cells["set"] = " | ".join(p.labels)
+    if p.auto is not None:
+        cells["decision"] = "auto" if p.auto else "needs_teacher"
     return cells

@@ -221,6 +221,10 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
     if args.graded_memory:
         new.consultant = _consult(new, base, train_rows, val_rows, args, staging)
         manifest["memory"] = new.consultant.to_manifest()
+    from asag.train.calibration import calibrate
+
+    new.use_calibration(calibrate(new, val_rows, split=f"validation ({val_source})",
+                                  batch_size=args.eval_batch_size))
     comparison = None
     if test_rows:
         from asag.train.evaluation import compare, evaluate_rows
@@ -270,6 +274,7 @@ def update(dataset_dir: str | Path, output_dir: str | Path, source: str | Path, 
     from asag.train.evaluation import compare, evaluate_rows
 
     before = evaluate_rows(scorer, test_rows) if test_rows else None  # the old memory's
+    known = set(scorer.consultant.memory.ids)
     grown, added = scorer.consultant.memory.updated(rows, scorer.consultant.embedder, scale)
     scorer.consultant.memory = grown
     grown.save(staging / "memory")
@@ -283,6 +288,9 @@ def update(dataset_dir: str | Path, output_dir: str | Path, source: str | Path, 
                                 "dataset_fingerprint": old["dataset"].get("fingerprint"),
                                 "answers_added": added, "seconds": round(time.time() - started, 1)}
     manifest["metrics"] = {"validation": old["metrics"].get("validation", {})}
+    scorer.manifest = manifest
+    scorer.use_calibration(_recalibrated(scorer, [r for r in rows if str(r.get("id") or "")
+                                                  not in known], old.get("calibration")))
     comparison = None
     if test_rows:
         report = evaluate_rows(scorer, test_rows)
@@ -292,6 +300,20 @@ def update(dataset_dir: str | Path, output_dir: str | Path, source: str | Path, 
     scorer.manifest = manifest
     _finish(staging, output_dir, manifest, comparison)
     return TrainResult(output_dir, manifest, comparison)
+
+
+def _recalibrated(scorer, new_rows: list[dict], old: dict | None) -> dict | None:
+    """An update's calibration: refitted on the answers new to the scorer (held out from its
+    cross-encoder and heads), or the source's kept when they are too few."""
+    from asag.train.calibration import MIN_ANSWERS, calibrate
+
+    if len(new_rows) >= MIN_ANSWERS:
+        return calibrate(scorer, new_rows, split="answers added by --update-from",
+                         cross_fit=False)
+    if not old:
+        return old
+    return {**old, "fitted_on": {**old.get("fitted_on", {}), "kept_from_source": (
+        f"only {len(new_rows)} new answers (fewer than {MIN_ANSWERS}) to refit it")}}
 
 
 def _consult(scorer, base: str, train_rows: list[dict], val_rows: list[dict], args: TrainArgs,

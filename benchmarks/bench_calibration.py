@@ -1,0 +1,98 @@
+"""Calibration and auto-scoring on SciEntsBank (issue 12): for each full-recipe scorer under
+--models (scientsbank-2way/, scientsbank-3way/, each with its built dataset beside it as
+<name>-data/), fit the calibration on the dataset's held-out validation answers (as
+`asag calibrate` does, on a copy: the scorer is not touched), then on test_ua and test_uq:
+ECE before (top softmax probability) and after calibration, empirical coverage and mean size
+of the 90 % conformal sets, and auto-scoring at a 5 % error target (share auto-scored,
+realised error among them). Prints a markdown table; writes calibration.json and the
+reliability diagrams into --workdir.
+
+    nice -n 15 .venv/bin/python benchmarks/bench_calibration.py --models /work/models \
+        --workdir /tmp/bench-calibration
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+SPLITS = ("test_ua", "test_uq")
+
+
+def measure_split(scorer, rows: list[dict]) -> dict:
+    """Uncalibrated and calibrated figures from one pass of the model over the rows."""
+    from asag.train import data as D
+    from asag.train.calibration import TARGET, measure
+
+    scale = scorer.scale
+    ce = scorer.cross_encoder_outputs(rows, batch_size=64)
+    out, seen, knn = (scorer.consultant.consult(ce, rows) if scorer.consultant is not None
+                      else (ce, None, None))
+    truth = [D.target(scale, r["score"]) if not scale.is_numeric else float(r["score"])
+             for r in rows]
+    before = measure(scale, truth, [scorer.prediction(o) for o in out], None)
+    predictions = [scorer.prediction(o) for o in out]
+    scorer.calibration.annotate(scale, predictions, out, ce, seen, knn, max_error=TARGET)
+    after = measure(scale, truth, predictions, scorer.calibration)
+    return {"before": before, "after": after}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, default=Path("/work/models"))
+    parser.add_argument("--variants", default="2way,3way")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-calibration"))
+    opts = parser.parse_args()
+
+    from asag.train import data as D
+    from asag.train.calibration import recalibrate, reliability_png
+    from asag.train.scorer import Scorer
+
+    opts.workdir.mkdir(parents=True, exist_ok=True)
+    results, lines = {}, [
+        "| variant | split | n | accuracy | ECE before | ECE after | set coverage (90 %) | "
+        "mean set size | auto-scored at 5 % | realised error |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for variant in opts.variants.split(","):
+        source = opts.models / f"scientsbank-{variant}"
+        data = opts.models / f"scientsbank-{variant}-data"
+        if not (source / "asag_scorer.json").is_file():
+            print(f"skipped {variant}: no scorer at {source}", file=sys.stderr)
+            continue
+        model = opts.workdir / source.name
+        shutil.rmtree(model, ignore_errors=True)
+        shutil.copytree(source, model, ignore=shutil.ignore_patterns("eval", "checkpoints"))
+        started = time.time()
+        fitted = recalibrate(model, data)["fitted_on"]
+        fit_seconds = round(time.time() - started, 1)
+        scorer = Scorer.load(model)
+        dsd, _, _ = D.load_for_training(data)
+        results[variant] = {"fitted_on": fitted, "fit_seconds": fit_seconds,
+                            "temperature": scorer.calibration.temperature,
+                            "threshold_5pct": scorer.calibration.threshold(0.05)}
+        for split in SPLITS:
+            figures = measure_split(scorer, D.split_rows(dsd[split]))
+            results[variant][split] = figures
+            b, a = figures["before"], figures["after"]
+            reliability_png(opts.workdir / f"reliability-{variant}-{split}.png", a,
+                            f"SciEntsBank {variant} {split}")
+            auto = a["auto_scoring"]
+            error = "–" if auto["realised_error"] is None else f"{auto['realised_error']:.3f}"
+            lines.append(f"| {variant} | {split} | {a['n']} | {a['accuracy']:.3f} | "
+                         f"{b['ece']:.3f} | {a['ece']:.3f} | {a['coverage']:.3f} | "
+                         f"{a['mean_set_size']:.2f} | {auto['fraction']:.1%} | {error} |")
+            print(lines[-1], flush=True)
+        (opts.workdir / "calibration.json").write_text(json.dumps(results, indent=2))
+    print("\n".join(lines))
+    for variant, r in results.items():
+        print(f"{variant}: fitted on {r['fitted_on']['answers']} answers "
+              f"({r['fitted_on']['split']}) in {r['fit_seconds']} s; temperature "
+              f"{r['temperature']}; auto-scoring threshold at 5 %: {r['threshold_5pct']}")
+
+
+if __name__ == "__main__":
+    main()

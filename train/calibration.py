@@ -1,0 +1,473 @@
+"""A confidence a teacher can act on: calibrated on held-out scored answers, with conformal
+prediction sets (label scales) or intervals (numeric scales), and auto-scoring at a target
+error rate.
+
+Why held-out and out-of-fold: the stacked heads (train/memory.py) are fitted on the
+validation answers, so their outputs there are optimistic. Calibration refits the heads K
+times on K-1 folds of validation and keeps each answer's output from the head that did not
+see it (cross-fitting); without heads the cross-encoder's outputs on validation are held out
+already.
+
+- Label scales: temperature scaling of the head's logits (one parameter, fitted by
+  likelihood), then split conformal prediction sets (crepes' ConformalClassifier on
+  1 - p(true label)).
+- Numeric scales: the confidence is the calibrated probability that the step shown is the
+  teachers' score, a logistic fit on features that say how hard the answer is (distance of
+  the output to a step, disagreement between the head, the cross-encoder and the nearest
+  graded answers, similarity of the nearest one); intervals are split conformal (crepes'
+  ConformalRegressor on |score - output|).
+- Auto-scoring (`max_error`): the lowest confidence threshold whose auto-scored answers have
+  an error rate <= max_error, certified by Learn then Test (Angelopoulos et al. 2021): a
+  binomial test per threshold, tested in a fixed sequence from the most confident down, so
+  that with probability >= 1 - DELTA over the held-out draw the error among auto-scored
+  answers of the same course stays at or under the target.
+
+Everything is stored in the manifest as plain numbers (nothing unpickled)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from asag.scale import Scale
+
+LEVEL = 0.9  # nominal coverage of the sets / intervals
+DELTA = 0.1  # Learn then Test: the guarantee holds with probability >= 1 - DELTA
+FOLDS = 5  # cross-fitting of the heads on the held-out answers
+GRID = 20  # auto-scoring thresholds tried: each 5 % of the held-out answers
+MIN_ANSWERS = 20  # fewer held-out answers: no calibration (the scorer says so)
+
+
+@dataclass
+class HeldOut:
+    """A scorer's outputs on answers it never fitted on, with the teachers' targets."""
+
+    outputs: np.ndarray  # logits rows (labels) or (n, 1) in 0..1 (numeric)
+    ce: np.ndarray  # the cross-encoder's own outputs
+    seen: np.ndarray | None  # has graded neighbours (None: no memory)
+    knn: np.ndarray | None  # the memory's vote features (train/memory.py)
+    y: np.ndarray  # class index or 0..1
+
+
+def out_of_fold(scale: Scale, consultant, memory, rows: list[dict], ce: np.ndarray,
+                *, folds: int = FOLDS, seed: int = 0) -> HeldOut:
+    """Cross-fitted head outputs on `rows` (held-out answers not in `memory`)."""
+    from sklearn.model_selection import KFold
+
+    from asag.train import memory as M
+    from asag.train.data import target
+
+    full, base, seen = M.features(scale, ce, rows, consultant.embedder, memory)
+    y = np.array([target(scale, r["score"]) for r in rows], dtype=np.float64)
+    out = ce.astype(np.float32).copy()
+    for fit_idx, out_idx in KFold(min(folds, len(rows)), shuffle=True,
+                                  random_state=seed).split(full):
+        mask = seen[fit_idx]
+        seen_head = M.Head.fit(scale, full[fit_idx][mask], y[fit_idx][mask])
+        unseen_head = M.Head.fit(scale, base[fit_idx], y[fit_idx])
+        out[out_idx] = M.apply_heads(scale, ce[out_idx], full[out_idx], base[out_idx],
+                                     seen[out_idx], seen_head, unseen_head)
+    return HeldOut(out, ce, seen, full[:, base.shape[1]:], y)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature minimising the held-out negative log-likelihood."""
+    from scipy.optimize import minimize_scalar
+
+    idx = y.astype(int)
+
+    def nll(log_t: float) -> float:
+        p = softmax(logits / math.exp(log_t))
+        return -float(np.log(np.clip(p[np.arange(len(idx)), idx], 1e-12, None)).mean())
+
+    return round(math.exp(minimize_scalar(nll, bounds=(-4, 4), method="bounded").x), 6)
+
+
+def difficulty(scale: Scale, outputs: np.ndarray, ce: np.ndarray, seen, knn) -> np.ndarray:
+    """Numeric scales: per answer, what says the step shown may be wrong (in steps)."""
+    unit = scale.step / (scale.high - scale.low)  # one step on the 0..1 scale
+    v = outputs[:, 0].astype(np.float64)
+    position = v / unit
+    s = np.zeros(len(v)) if seen is None else seen.astype(np.float64)
+    knn = np.zeros((len(v), 3)) if knn is None else knn.astype(np.float64)
+    return np.column_stack([
+        np.abs(position - np.round(position)),  # 0 on a step, 0.5 half-way
+        np.abs(v - np.clip(ce[:, 0], 0, 1)) / unit,  # head vs cross-encoder
+        s,
+        s * np.abs(v - knn[:, 0]) / unit,  # head vs the neighbours' weighted mean
+        s * np.abs(v - knn[:, 1]) / unit,  # head vs the nearest graded answer
+        s * knn[:, 2],  # how close the nearest graded answer is
+    ])
+
+
+def auto_threshold(confidence: np.ndarray, correct: np.ndarray, max_error: float,
+                   delta: float = DELTA) -> float:
+    """The lowest confidence threshold certified to keep the error among answers at or above
+    it <= max_error (Learn then Test, fixed-sequence binomial tests); inf when none is.
+
+    The thresholds tried are the held-out confidences that let in 1/GRID, 2/GRID, ... of the
+    answers, from the most confident down, starting where enough answers lie above the
+    threshold for the test to reject at all: an order set by the confidences alone, not by
+    the teachers' scores. The sequence stops at the first threshold whose binomial p-value
+    (of at most the errors seen, were the error rate max_error) exceeds delta."""
+    from scipy.stats import binom
+
+    if not 0 < max_error < 1 or len(confidence) == 0:
+        return math.inf
+    confidence = np.asarray(confidence, dtype=np.float64)
+    c = np.sort(confidence)[::-1]
+    wrong = ~np.asarray(correct, dtype=bool)
+    need = math.ceil(math.log(delta) / math.log(1 - max_error))
+    best = math.inf
+    for k in range(1, GRID + 1):
+        cut = c[max(0, math.ceil(k * len(c) / GRID) - 1)]
+        above = confidence >= cut  # ties: a threshold takes every answer of equal confidence
+        if above.sum() < need:
+            continue
+        if binom.cdf(wrong[above].sum(), above.sum(), max_error) > delta:
+            break
+        best = float(cut)
+    return best
+
+
+@dataclass
+class Calibration:
+    """What the scorer learnt about its own errors on held-out answers."""
+
+    numeric: bool
+    scores: np.ndarray  # conformal non-conformity scores of the held-out answers
+    confidence: np.ndarray  # their calibrated confidence
+    correct: np.ndarray  # whether their score (label / step) was the teachers'
+    temperature: float | None = None  # label scales
+    correctness: dict | None = None  # numeric: logistic fit of P(step right | difficulty)
+    level: float = LEVEL
+    fitted_on: dict = field(default_factory=dict)
+    _thresholds: dict = field(default_factory=dict, repr=False)
+
+    # -- fitting -------------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, scale: Scale, held: HeldOut, fitted_on: dict) -> Calibration:
+        if not scale.is_numeric:
+            y = held.y.astype(int)
+            temperature = fit_temperature(held.outputs, y)
+            p = softmax(held.outputs / temperature)
+            return cls(False, np.sort(1 - p[np.arange(len(y)), y]), p.max(axis=1),
+                       p.argmax(axis=1) == y, temperature=temperature,
+                       fitted_on={**fitted_on, "method": "out-of-fold temperature scaling; "
+                                  "split conformal sets (crepes)"})
+        values = np.array([scale.from_unit(float(v)) for v in held.outputs[:, 0]])
+        truth = np.array([scale.from_unit(float(v)) for v in held.y])
+        steps = scale.low + np.round((values - scale.low) / scale.step) * scale.step
+        correct = np.isclose(steps, truth)
+        x = difficulty(scale, held.outputs, held.ce, held.seen, held.knn)
+        correctness = _logistic(x, correct)
+        cal = cls(True, np.sort(np.abs(truth - values)), np.zeros(len(x)), correct,
+                  correctness=correctness,
+                  fitted_on={**fitted_on, "method": "out-of-fold logistic P(step right | "
+                             "difficulty); split conformal intervals (crepes)"})
+        cal.confidence = cal._p_correct(x)
+        return cal
+
+    # -- use -----------------------------------------------------------------------------
+
+    def _p_correct(self, x: np.ndarray) -> np.ndarray:
+        fit = self.correctness
+        z = ((x - np.asarray(fit["mean"])) / np.asarray(fit["scale"])) @ np.asarray(fit["coef"])
+        return 1 / (1 + np.exp(-(z + fit["intercept"])))
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        return softmax(np.asarray(logits) / self.temperature)
+
+    def numeric_confidence(self, scale: Scale, outputs, ce, seen, knn) -> np.ndarray:
+        return self._p_correct(difficulty(scale, outputs, ce, seen, knn))
+
+    def sets(self, probabilities: np.ndarray, level: float | None = None) -> np.ndarray:
+        """(n, classes) 0/1: the conformal prediction set of each answer."""
+        from crepes import ConformalClassifier
+
+        cc = ConformalClassifier()
+        cc.fit(self.scores)
+        return cc.predict_set(1 - probabilities, confidence=level or self.level,
+                              smoothing=False)
+
+    def intervals(self, scale: Scale, values: np.ndarray, level: float | None = None
+                  ) -> np.ndarray:
+        """(n, 2) conformal intervals on the scale, narrowed to the steps inside them."""
+        from crepes import ConformalRegressor
+
+        cr = ConformalRegressor()
+        cr.fit(self.scores)
+        raw = cr.predict_int(np.asarray(values, dtype=np.float64), confidence=level or self.level,
+                             y_min=scale.low, y_max=scale.high)
+        low = scale.low + np.ceil((raw[:, 0] - scale.low) / scale.step - 1e-9) * scale.step
+        high = scale.low + np.floor((raw[:, 1] - scale.low) / scale.step + 1e-9) * scale.step
+        nearest = scale.low + np.round((np.asarray(values) - scale.low) / scale.step) * scale.step
+        empty = low > high  # no step inside: the nearest step (never less coverage)
+        low[empty], high[empty] = nearest[empty], nearest[empty]
+        return np.column_stack([low, high])
+
+    def threshold(self, max_error: float) -> float:
+        if max_error not in self._thresholds:
+            self._thresholds[max_error] = auto_threshold(self.confidence, self.correct,
+                                                         max_error)
+        return self._thresholds[max_error]
+
+    def annotate(self, scale: Scale, predictions: list, outputs: np.ndarray, ce: np.ndarray,
+                 seen, knn, *, max_error: float | None = None) -> None:
+        """Give each Prediction its calibrated confidence, its set or interval and (with
+        max_error) whether it is auto-scored."""
+        if not predictions:
+            return
+        if scale.is_numeric:
+            confidence = self.numeric_confidence(scale, outputs, ce, seen, knn)
+            bounds = self.intervals(scale, np.array([p.score for p in predictions]))
+            for p, c, (lo, hi) in zip(predictions, confidence, bounds, strict=True):
+                p.confidence = round(float(c), 6)
+                p.interval = [round(float(lo), 6), round(float(hi), 6)]
+        else:
+            probs = self.probabilities(outputs)
+            members = self.sets(probs)
+            for p, row, inside in zip(predictions, probs, members, strict=True):
+                p.probabilities = {label: round(float(x), 6)
+                                   for label, x in zip(scale.labels, row, strict=True)}
+                p.confidence = round(float(row.max()), 6)
+                p.labels = [label for label, m in zip(scale.labels, inside, strict=True) if m]
+        if max_error is not None:
+            cut = self.threshold(max_error)
+            for p in predictions:
+                p.auto = p.confidence >= cut
+
+    # -- the manifest --------------------------------------------------------------------
+
+    def to_manifest(self) -> dict:
+        out = {"level": self.level, "delta": DELTA, "fitted_on": self.fitted_on,
+               "temperature": self.temperature, "correctness": self.correctness,
+               "scores": np.round(self.scores, 6).tolist(),
+               "confidence": np.round(self.confidence, 6).tolist(),
+               "correct": [int(x) for x in self.correct]}
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def from_manifest(cls, scale: Scale, data: dict | None) -> Calibration | None:
+        """None when the manifest has none, or only says why it was skipped."""
+        if not data or "scores" not in data:
+            return None
+        return cls(scale.is_numeric, np.asarray(data["scores"], dtype=np.float64),
+                   np.asarray(data["confidence"], dtype=np.float64),
+                   np.asarray(data["correct"], dtype=bool), data.get("temperature"),
+                   data.get("correctness"), float(data.get("level", LEVEL)),
+                   data.get("fitted_on", {}))
+
+
+def _logistic(x: np.ndarray, correct: np.ndarray) -> dict:
+    """P(correct | x) as plain numbers; a constant (add-one) rate when one outcome only."""
+    mean, sd = x.mean(axis=0), x.std(axis=0)
+    sd[sd < 1e-6] = 1.0
+    if correct.all() or not correct.any():
+        rate = (correct.sum() + 1) / (len(correct) + 2)
+        return {"mean": mean.tolist(), "scale": sd.tolist(), "coef": [0.0] * x.shape[1],
+                "intercept": float(np.log(rate / (1 - rate)))}
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0, max_iter=2000).fit((x - mean) / sd, correct.astype(int))
+    return {"mean": np.round(mean, 8).tolist(), "scale": np.round(sd, 8).tolist(),
+            "coef": np.round(model.coef_[0], 8).tolist(),
+            "intercept": round(float(model.intercept_[0]), 8)}
+
+
+# -- fitting a scorer -------------------------------------------------------------------------
+
+def calibrate(scorer, rows: list[dict], *, split: str, cross_fit: bool = True,
+              batch_size: int = 64) -> dict | None:
+    """The manifest's "calibration" for a scorer, from held-out answers `rows`.
+
+    cross_fit: the heads were fitted on `rows` (training's validation split), so they are
+    refitted out-of-fold against the memory less `rows`. Otherwise (`--update-from`: answers
+    new to the scorer) its own heads are held out already. None (with the reason in
+    `fitted_on`) when too few answers."""
+    from asag.train.data import target
+
+    if len(rows) < MIN_ANSWERS:
+        return {"fitted_on": {"answers": len(rows), "split": split,
+                              "skipped": f"fewer than {MIN_ANSWERS} held-out answers"}}
+    scale = scorer.scale
+    ce = scorer.cross_encoder_outputs(rows, batch_size=batch_size)
+    consultant = scorer.consultant
+    has_heads = consultant is not None and (consultant.seen_head or consultant.unseen_head)
+    if not has_heads:
+        y = np.array([target(scale, r["score"]) for r in rows], dtype=np.float64)
+        held, how = HeldOut(ce, ce, None, None, y), "the cross-encoder's outputs"
+    elif cross_fit:
+        memory = consultant.memory.without({str(r.get("id") or "") for r in rows} - {""})
+        held = out_of_fold(scale, consultant, memory, rows, ce)
+        how = f"heads cross-fitted in {FOLDS} folds"
+    else:
+        out, seen, knn = consultant.consult(ce, rows)
+        y = np.array([target(scale, r["score"]) for r in rows], dtype=np.float64)
+        held, how = HeldOut(out, ce, seen, knn, y), "the scorer's heads (answers new to it)"
+    return Calibration.fit(scale, held, {"answers": len(rows), "split": split,
+                                         "outputs": how}).to_manifest()
+
+
+
+def recalibrate(model_dir, dataset_dir, *, batch_size: int = 64) -> dict:
+    """Fit a scorer directory's calibration anew on its dataset's held-out answers (the
+    validation split, or the carve of train that training held out, with the manifest's
+    seed) and write it into the manifest (not among the sealed files). For scorers trained
+    before calibration existed, or to refit it."""
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from asag.errors import InputError
+    from asag.records import atomic_writer
+    from asag.train import data as D
+    from asag.train.args import TrainArgs
+    from asag.train.scorer import MANIFEST, Scorer
+    from asag.train.training import _train_validation
+
+    scorer = Scorer.load(model_dir)
+    dsd, ds_manifest, scale = D.load_for_training(dataset_dir)
+    trained_on = (scorer.manifest.get("dataset") or {}).get("fingerprint")
+    if trained_on and ds_manifest.get("fingerprint") != trained_on:
+        raise InputError("is not the dataset the scorer was trained on (its fingerprint "
+                         "differs), so its held-out answers are unknown", file=str(dataset_dir),
+                         fix=f"give the dataset of {model_dir}'s manifest ('dataset.path')")
+    if scale.spec != scorer.scale.spec:
+        raise InputError(f"the scorer scores on '{scorer.scale.spec}', the dataset on "
+                         f"'{scale.spec}'", file=str(dataset_dir), fix="give its own dataset")
+    saved = scorer.manifest.get("training_args") or {}
+    carve = SimpleNamespace(**{k: saved.get(k, getattr(TrainArgs, k)) for k in (
+        "validation_fraction", "seed")})  # only what the carve reads (other versions' args)
+    _, held_out, source = _train_validation(dsd, carve)
+    data = calibrate(scorer, held_out, split=f"validation ({source})", batch_size=batch_size)
+    manifest = json.loads((Path(model_dir) / MANIFEST).read_text(encoding="utf-8"))
+    manifest["calibration"] = data
+    with atomic_writer(Path(model_dir) / MANIFEST) as fh:
+        json.dump(manifest, fh, indent=2, ensure_ascii=False)
+    return data
+
+
+# -- measuring it (asag evaluate, benchmarks) -----------------------------------------------
+
+BINS = 10  # equal-width confidence bins of the reliability diagram / ECE
+SHARES = (0.25, 0.5, 0.75, 1.0)  # risk-coverage: the most confident share of the answers
+TARGET = 0.05  # the auto-scoring error target evaluate reports
+
+
+def measure(scale: Scale, truth: list, predictions: list, calibration: Calibration | None
+            ) -> dict | None:
+    """ECE, reliability bins, empirical coverage of the sets / intervals, risk-coverage
+    (accuracy, and QWK, on the most confident 25/50/75/100 %) and auto-scoring at TARGET,
+    against the teachers' scores (`truth`: class indices or values). None without a
+    confidence (an uncalibrated numeric scorer)."""
+    from asag.train import metrics as M
+
+    if not predictions or any(p.confidence is None for p in predictions):
+        return None
+    conf = np.array([p.confidence for p in predictions], dtype=np.float64)
+    if scale.is_numeric:
+        right = np.array([M.snap(scale, [t])[0] == M.snap(scale, [p.score])[0]
+                          for t, p in zip(truth, predictions, strict=True)])
+        predicted = [p.score for p in predictions]
+    else:
+        predicted = [p.index for p in predictions]
+        right = np.array([int(t) == p for t, p in zip(truth, predicted, strict=True)])
+    edges = np.linspace(0, 1, BINS + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, BINS - 1)
+    bins = [{"low": round(float(edges[b]), 2), "high": round(float(edges[b + 1]), 2),
+             "n": int((which == b).sum()),
+             "confidence": round(float(conf[which == b].mean()), 6) if (which == b).any() else None,
+             "accuracy": round(float(right[which == b].mean()), 6) if (which == b).any() else None}
+            for b in range(BINS)]
+    ece = sum(b["n"] * abs(b["confidence"] - b["accuracy"]) for b in bins if b["n"]) / len(conf)
+    order = np.argsort(-conf, kind="stable")
+    curve = []
+    for share in SHARES:
+        top = order[:max(1, round(share * len(order)))]
+        figures = M.compute(scale, [truth[i] for i in top], [predicted[i] for i in top])
+        curve.append({"share": share, "n": len(top), "accuracy": figures.get("accuracy"),
+                      "qwk": figures.get("qwk")})
+    out = {"n": len(conf), "ece": round(float(ece), 6), "accuracy": round(float(right.mean()), 6),
+           "mean_confidence": round(float(conf.mean()), 6), "reliability": bins,
+           "risk_coverage": curve}
+    if calibration is not None:
+        out.update(_coverage(scale, truth, predictions, calibration.level))
+        cut = calibration.threshold(TARGET)
+        auto = conf >= cut
+        out["auto_scoring"] = {
+            "max_error": TARGET, "threshold": None if math.isinf(cut) else round(cut, 6),
+            "auto": int(auto.sum()), "fraction": round(float(auto.mean()), 6),
+            "realised_error": round(float(1 - right[auto].mean()), 6) if auto.any() else None}
+    return out
+
+
+def _coverage(scale: Scale, truth: list, predictions: list, level: float) -> dict:
+    if scale.is_numeric:
+        inside = [p.interval[0] - 1e-9 <= float(t) <= p.interval[1] + 1e-9
+                  for t, p in zip(truth, predictions, strict=True)]
+        size = {"mean_interval_width": round(float(np.mean(
+            [p.interval[1] - p.interval[0] for p in predictions])), 6)}
+    else:
+        inside = [scale.labels[int(t)] in p.labels for t, p in zip(truth, predictions, strict=True)]
+        size = {"mean_set_size": round(float(np.mean([len(p.labels) for p in predictions])), 6)}
+    return {"level": level, "coverage": round(float(np.mean(inside)), 6), **size}
+
+
+def reliability_png(path, report: dict, title: str) -> None:
+    """The reliability diagram: accuracy per confidence bin against the diagonal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = [b for b in report["reliability"] if b["n"]]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfectly calibrated")
+    ax.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["accuracy"] for b in bins],
+           width=1 / BINS * 0.9, alpha=0.7, label="accuracy in the bin")
+    ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", color="C1",
+            label="mean confidence")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("share scored as the teachers did")
+    ax.set_title(f"{title}\nECE {report['ece']:.3f}, n {report['n']}")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def markdown(report: dict) -> list[str]:
+    """Lines of evaluate's markdown report for one split."""
+    lines = [f"Expected calibration error {report['ece']:.4f} (mean confidence "
+             f"{report['mean_confidence']:.3f}, accuracy {report['accuracy']:.3f})."]
+    if "coverage" in report:
+        size = (f"mean set size {report['mean_set_size']:.2f}" if "mean_set_size" in report
+                else f"mean interval width {report['mean_interval_width']:.2f}")
+        lines.append(f"Conformal {'sets' if 'mean_set_size' in report else 'intervals'} at "
+                     f"{report['level']:.0%}: empirical coverage {report['coverage']:.1%}, "
+                     f"{size}.")
+    auto = report.get("auto_scoring")
+    if auto:
+        error = "–" if auto["realised_error"] is None else f"{auto['realised_error']:.1%}"
+        lines.append(f"Auto-scoring at a {auto['max_error']:.0%} error target: {auto['auto']} "
+                     f"answers ({auto['fraction']:.1%}) auto-scored, realised error {error}.")
+    lines += ["", "| most confident | n | accuracy | QWK |", "|---:|---:|---:|---:|"]
+    lines += [f"| {c['share']:.0%} | {c['n']} | {_fmt(c['accuracy'])} | {_fmt(c['qwk'])} |"
+              for c in report["risk_coverage"]]
+    return lines
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.4f}"
