@@ -47,7 +47,7 @@ class Settings:
     max_answers: int = 1000  # per request
     max_batch: int = 64  # answers gathered into one batch
     max_wait: float = 0.005  # a batch gathers while requests come less than this apart (s)
-    batch_size: int = 8  # answers per forward pass, after sorting the batch by length
+    batch_size: int = 4  # answers per forward pass, after sorting the batch by length
     quantize: bool = False
     retrain_after: int | None = None
 

@@ -4,10 +4,10 @@ GATHER_CAP max_waits) and scored as one batch in a worker thread, so many small 
 near the throughput of one big batch. The window follows the last arrival, not the first: when
 a batch's answers go back, its clients send their next requests one after another, and a
 window fixed at the first of them cut the next batch into a tiny one and a rest (tiny forward
-passes waste the CPU). The gathered answers are
-sorted by length and cut into small forward passes (8): answers that arrive together differ
-in length, and on a CPU small sorted passes waste less padding than one big one (measured:
-random groups of 32 SciEntsBank answers score 1.6x faster in passes of 8 than in one pass).
+passes waste the CPU). The gathered answers are sorted by length and cut into small
+forward passes (4): answers that arrive together differ in length, and on a CPU small sorted
+passes waste less padding than big ones (measured on random groups of 32 SciEntsBank answers:
+1.6x faster in passes of 8 than in one pass, and passes of 4 another 5 % faster than 8).
 While a batch is scored the next one gathers, and the event loop stays free for health
 checks and new requests.
 
@@ -55,7 +55,7 @@ class Batcher:
     """Scores lists of answer rows for many concurrent callers, batched together."""
 
     def __init__(self, model: LoadedModel, *, max_batch: int = 64, max_wait: float = 0.005,
-                 batch_size: int = 8) -> None:
+                 batch_size: int = 4) -> None:
         self.model = model
         self.max_batch, self.max_wait, self.batch_size = max_batch, max_wait, batch_size
         self.batches = self.answers = 0  # counters for /model
