@@ -194,7 +194,11 @@ def test_reload_under_concurrent_load_fails_no_request(served, trained_scorer):
             point(root / "current", v2)
             reload = await client.post("/reload")
             after = len(seen)
-            await asyncio.sleep(0.5)
+            deadline = time.monotonic() + 30  # until the new model has answered (a loaded
+            while time.monotonic() < deadline and not any(  # machine may take seconds)
+                    v.startswith("v2@") for _, v in seen[after:]):
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
             stop.set()
             await asyncio.gather(*clients)
             return reload, seen, after
