@@ -63,8 +63,9 @@ def bind(host: str, port: int):
 @click.option("--max-batch", type=click.IntRange(1), default=64, show_default=True,
               help="Answers of concurrent requests gathered into one batch.")
 @click.option("--max-wait-ms", type=click.FloatRange(0), default=5.0, show_default=True,
-              help="How long a batch waits for more requests after its first.")
-@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
+              help="A batch gathers while requests come less than this apart (at most "
+                   "10x this in all).")
+@click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True,
               help="Answers per forward pass: a gathered batch is sorted by length and cut "
                    "into these (small ones waste less padding on CPUs).")
 @click.option("--int8", is_flag=True, help="Int8 dynamic quantisation (CPU): faster.")

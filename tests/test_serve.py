@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -193,7 +194,11 @@ def test_reload_under_concurrent_load_fails_no_request(served, trained_scorer):
             point(root / "current", v2)
             reload = await client.post("/reload")
             after = len(seen)
-            await asyncio.sleep(0.5)
+            deadline = time.monotonic() + 30  # until the new model has answered (a loaded
+            while time.monotonic() < deadline and not any(  # machine may take seconds)
+                    v.startswith("v2@") for _, v in seen[after:]):
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
             stop.set()
             await asyncio.gather(*clients)
             return reload, seen, after
@@ -290,3 +295,36 @@ def _wait(check, timeout: float = 60) -> None:
             pass
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.2)
+
+
+def test_a_batch_keeps_gathering_while_requests_keep_coming():
+    """Unit test, fake scorer: requests 40 ms apart with --max-wait-ms 200 share one batch,
+    although the last comes 360 ms after the first (a window counted from the first request
+    cut them in two); a pause longer than the window starts the next batch."""
+    from asag.serve.batcher import Batcher, LoadedModel
+
+    class Echo:
+        def raw(self, rows, batch_size):
+            return [row["student_answer"] for row in rows]
+
+        def prediction(self, out):
+            return out
+
+    batcher = Batcher(LoadedModel(Echo(), "v", Path(".")), max_wait=0.2)
+
+    async def main():
+        await batcher.start()
+        try:
+            calls = []
+            for i in range(10):
+                calls.append(asyncio.ensure_future(batcher.score([{"student_answer": i}])))
+                await asyncio.sleep(0.04)
+            await asyncio.sleep(1.0)
+            calls.append(asyncio.ensure_future(batcher.score([{"student_answer": 10}])))
+            return await asyncio.gather(*calls)
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(main())
+    assert [r[0] for r in results] == [[i] for i in range(11)]
+    assert batcher.batches == 2, f"{batcher.batches} batches"
