@@ -75,9 +75,11 @@ def test_readme_onnx_example_runs_standalone_and_matches_the_scorer(exported, pl
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     label, confidence = out.stdout.split()
-    expected = Scorer.load(plain_scorer).score(
-        "Why does ice float on water?", "Ice is less dense than liquid water.",
-        "because it is lighter than water")
+    scorer = Scorer.load(plain_scorer)
+    row = {"question": "Why does ice float on water?",
+           "reference_answer": "Ice is less dense than liquid water.",
+           "student_answer": "because it is lighter than water"}
+    expected = scorer.prediction(scorer.raw([row])[0])  # the graph's own, uncalibrated softmax
     assert label == expected.score
     assert float(confidence) == pytest.approx(expected.confidence, abs=1e-3)
 

@@ -304,11 +304,8 @@ def test_a_batch_keeps_gathering_while_requests_keep_coming():
     from asag.serve.batcher import Batcher, LoadedModel
 
     class Echo:
-        def raw(self, rows, batch_size):
+        def predict(self, rows, batch_size):
             return [row["student_answer"] for row in rows]
-
-        def prediction(self, out):
-            return out
 
     batcher = Batcher(LoadedModel(Echo(), "v", Path(".")), max_wait=0.2)
 
