@@ -41,7 +41,10 @@ def _start(model, source, out, *extra):
     log = out.with_name(f"stderr-{time.monotonic_ns()}.txt")
     proc = subprocess.Popen([sys.executable, "-m", "asag", "score", str(model), str(source),
                              "-o", str(out), "--batch-size", "4", *extra],
-                            stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env)
+                            stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env,
+                            # a test runner started in the background ignores SIGINT, and
+                            # children inherit that: give the command Ctrl-C back
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     proc.log = log
     return proc
 
