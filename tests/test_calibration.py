@@ -67,6 +67,15 @@ def test_temperature_scaling_undoes_overconfident_logits():
     assert fit_temperature(logits * 3, y) == pytest.approx(3, rel=0.1)
 
 
+def test_a_prediction_set_is_never_empty_even_after_a_perfect_held_out_fit():
+    from asag.train.calibration import Calibration
+
+    perfect = Calibration(False, scores=np.full(50, 1e-4), confidence=np.ones(50),
+                          correct=np.ones(50, bool), temperature=1.0)
+    sets = perfect.sets(np.array([[0.99, 0.01], [0.2, 0.8], [0.9999, 0.0001]]))
+    assert sets.tolist() == [[1, 0], [0, 1], [1, 0]]
+
+
 # -- tiny real scorers ---------------------------------------------------------------------
 
 def numeric_rows(n: int, seed: int) -> list[dict]:
@@ -172,7 +181,7 @@ def test_update_from_refits_calibration_on_the_answers_new_to_the_scorer(
         trained_scorer, tmp_path):
     grown = make_dataset_dir(tmp_path / "grown", "incorrect,correct", {
         "train": yes_no_rows(160, 1) + yes_no_rows(30, 21), "validation": yes_no_rows(40, 2),
-        "test": yes_no_rows(40, 3)}, fingerprint="sha256:grown")
+        "test": yes_no_rows(40, 3)})
     result = run_cli("-q", "train", grown, "-o", tmp_path / "v2", "--update-from",
                      trained_scorer)
     assert result.exit_code == 0, result.output

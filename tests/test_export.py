@@ -18,6 +18,7 @@ from tests.model_fixtures import (  # noqa: F401  (fixtures)
     plain_scorer,
     run_cli,
     tiny_base,
+    trained_on_fingerprint,
     trained_scorer,
     yes_no_dir,
     yes_no_rows,
@@ -47,7 +48,7 @@ def test_onnx_runtime_gives_pytorchs_label_on_every_answer(exported, plain_score
     assert agreement(scorer, exported, rows, int8=True)["same_score"] >= 0.9
 
 
-def test_export_describes_inputs_outputs_text_and_scale(exported):
+def test_export_describes_inputs_outputs_text_and_scale(exported, plain_scorer):
     spec = json.loads((exported / "asag_onnx.json").read_text())
     assert spec["scale"] == {"kind": "labels", "spec": "incorrect,correct",
                              "labels": ["incorrect", "correct"]}
@@ -55,7 +56,7 @@ def test_export_describes_inputs_outputs_text_and_scale(exported):
     assert spec["outputs"]["logits"]["shape"] == ["batch", 2]
     assert spec["text"]["second"] == "{student_answer}"
     assert spec["model_version"].startswith("model@")
-    assert spec["model"]["dataset_fingerprint"] == "sha256:test"
+    assert spec["model"]["dataset_fingerprint"] == trained_on_fingerprint(plain_scorer)
     for name in spec["files"].values():
         assert (exported / name).is_file()
 

@@ -20,6 +20,7 @@ import pytest
 
 from tests.model_fixtures import (  # noqa: F401  (fixtures)
     tiny_base,
+    trained_on_fingerprint,
     trained_scorer,
     yes_no_dir,
     yes_no_rows,
@@ -61,12 +62,12 @@ def test_score_matches_the_python_api_and_names_the_model_version(served, traine
         assert set(got["probabilities"]) == {"incorrect", "correct"}
 
 
-def test_model_reports_the_version_and_the_training_data(served):
+def test_model_reports_the_version_and_the_training_data(served, trained_scorer):
     url, _, _ = served
     info = httpx.get(f"{url}/model", headers=AUTH).json()
     assert info["model_version"].startswith("v1@")
     assert info["scale"] == "incorrect,correct"
-    assert info["dataset_fingerprint"] == "sha256:test"
+    assert info["dataset_fingerprint"] == trained_on_fingerprint(trained_scorer)
     assert info["manifest"]["template"]
     assert httpx.get(f"{url}/docs").status_code == 200  # OpenAPI docs, no token needed
     assert "/score" in httpx.get(f"{url}/openapi.json").json()["paths"]

@@ -14,6 +14,7 @@ from tests.model_fixtures import (  # noqa: F401  (fixtures)
     numeric_dataset,
     run_cli,
     tiny_base,
+    trained_on_fingerprint,
     trained_scorer,
     yes_no_dataset,
     yes_no_dir,
@@ -35,10 +36,11 @@ def test_trained_directory_is_a_plain_hf_model_with_scorer_manifest_and_card(tra
     assert manifest["task"] == "classification"
     assert "[SEP]" in manifest["template"]
     assert 8 <= manifest["max_length"] <= 128
-    assert manifest["dataset"]["fingerprint"] == "sha256:test"
+    fingerprint = trained_on_fingerprint(trained_scorer)
+    assert manifest["dataset"]["fingerprint"] == fingerprint
     assert set(manifest["metrics"]) == {"validation", "test"}
     card = (trained_scorer / "README.md").read_text()
-    assert card.startswith("---\n") and "sha256:test" in card and "Scorer.load" in card
+    assert card.startswith("---\n") and fingerprint in card and "Scorer.load" in card
 
 
 def test_tiny_model_learns_the_rule_in_the_data(trained_scorer):

@@ -195,13 +195,18 @@ class Calibration:
         return self._p_correct(difficulty(scale, outputs, ce, seen, knn))
 
     def sets(self, probabilities: np.ndarray, level: float | None = None) -> np.ndarray:
-        """(n, classes) 0/1: the conformal prediction set of each answer."""
+        """(n, classes) 0/1: the conformal prediction set of each answer, never empty (after
+        a near-perfect held-out fit the threshold can exclude every label; the most likely
+        one is kept, which only adds coverage)."""
         from crepes import ConformalClassifier
 
         cc = ConformalClassifier()
         cc.fit(self.scores)
-        return cc.predict_set(1 - probabilities, confidence=level or self.level,
+        sets = cc.predict_set(1 - probabilities, confidence=level or self.level,
                               smoothing=False)
+        empty = sets.sum(axis=1) == 0
+        sets[empty, np.argmax(probabilities[empty], axis=1)] = 1
+        return sets
 
     def intervals(self, scale: Scale, values: np.ndarray, level: float | None = None
                   ) -> np.ndarray:
@@ -291,12 +296,13 @@ def _logistic(x: np.ndarray, correct: np.ndarray) -> dict:
 # -- fitting a scorer -------------------------------------------------------------------------
 
 def calibrate(scorer, rows: list[dict], *, split: str, cross_fit: bool = True,
-              batch_size: int = 64) -> dict | None:
+              batch_size: int = 64, ce: np.ndarray | None = None) -> dict | None:
     """The manifest's "calibration" for a scorer, from held-out answers `rows`.
 
     cross_fit: the heads were fitted on `rows` (training's validation split), so they are
     refitted out-of-fold against the memory less `rows`. Otherwise (`--update-from`: answers
-    new to the scorer) its own heads are held out already. None (with the reason in
+    new to the scorer) its own heads are held out already. `ce`: the cross-encoder's outputs
+    on `rows` when the caller has them (training does). None (with the reason in
     `fitted_on`) when too few answers."""
     from asag.train.data import target
 
@@ -304,7 +310,8 @@ def calibrate(scorer, rows: list[dict], *, split: str, cross_fit: bool = True,
         return {"fitted_on": {"answers": len(rows), "split": split,
                               "skipped": f"fewer than {MIN_ANSWERS} held-out answers"}}
     scale = scorer.scale
-    ce = scorer.cross_encoder_outputs(rows, batch_size=batch_size)
+    if ce is None:
+        ce = scorer.cross_encoder_outputs(rows, batch_size=batch_size)
     consultant = scorer.consultant
     has_heads = consultant is not None and (consultant.seen_head or consultant.unseen_head)
     if not has_heads:

@@ -89,41 +89,78 @@ def check_output_dir(output_dir: Path, *, resume: bool, overwrite: bool) -> Path
     return None
 
 
+@dataclass
+class _Plan:
+    """What training works on, decided before the first step."""
+
+    train_rows: list[dict]
+    val_rows: list[dict]
+    val_source: str
+    test_rows: list[dict]
+    max_length: int
+    coverage: float  # share of train's inputs that fit in max_length
+    epochs: float
+
+
 def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | None = None, *,
           previous: str | Path | None = None, resume: bool = False, overwrite: bool = False,
           keep_checkpoints: bool = False, quiet: bool = False) -> TrainResult:
-    """Train, keep the best model on validation, evaluate on test, save the scorer."""
+    """Train, keep the best model on validation, evaluate on test, save the scorer.
+
+    The stages: load the dataset and the base model, plan (splits, max_length, epochs),
+    fine-tune the cross-encoder, then (main process only) fit the graded-answer heads and
+    the calibration on validation, evaluate on test and move the scorer into place."""
     args = args or TrainArgs()
     args.validate()
     output_dir = Path(output_dir)
     started = time.time()
     configure_quiet_loading()
     rank, size, local = world()
-    is_main = rank == 0
-    prev_manifest = read_manifest(previous) if previous else None
     resume_from = check_output_dir(output_dir, resume=resume, overwrite=overwrite)
+    dsd, ds_manifest, scale = _load_dataset(dataset_dir, previous)
+    model, tokenizer, base = _load_base(args, scale, threads=args.cpu_threads(local))
+    plan = _plan(dsd, args, tokenizer, model, size)
+    if rank == 0:
+        info(f"train {len(plan.train_rows)}, validation {len(plan.val_rows)} ({plan.val_source}),"
+             f" test {len(plan.test_rows)}; {plan.epochs:g} epochs at most; max_length "
+             f"{plan.max_length} (covers {plan.coverage:.1%} of train)")
+    trainer, run = _fine_tune(model, tokenizer, plan, args, scale, output_dir,
+                              resume_from=resume_from, overwrite=overwrite, quiet=quiet,
+                              processes=size, is_main=rank == 0)
+    staging = _stage(trainer, output_dir, is_main=rank == 0)
+    if rank != 0:
+        return TrainResult(output_dir, {}, is_main=False)
+    manifest = _manifest(args, scale, plan, dataset_dir, ds_manifest, trainer, run, size,
+                         started)
+    comparison = _complete(trainer, tokenizer, manifest, plan, args, base, staging, previous,
+                           ds_manifest.get("fingerprint"))
+    _finish(staging, output_dir, manifest, comparison)
+    if not keep_checkpoints:
+        shutil.rmtree(output_dir / CHECKPOINTS, ignore_errors=True)
+    return TrainResult(output_dir, manifest, comparison)
 
+
+def _load_dataset(dataset_dir, previous):
+    """The built dataset, refused early when it cannot be trained on or compared."""
     dsd, ds_manifest, scale = D.load_for_training(dataset_dir)
+    prev_manifest = read_manifest(previous) if previous else None
     if prev_manifest and prev_manifest["scale"] != scale.spec:
         raise InputError(f"--previous scores on '{prev_manifest['scale']}', the dataset on "
                          f"'{scale.spec}'", file=str(previous),
                          fix="compare models trained on the same scale")
     if "train" not in dsd or len(dsd["train"]) == 0:
         raise InputError("the dataset has no (or an empty) 'train' split", file=str(dataset_dir))
+    return dsd, ds_manifest, scale
 
+
+def _load_base(args: TrainArgs, scale, *, threads: int):
+    """(model with a fresh head for the scale, tokenizer, base model path), offline."""
     import torch
-    from transformers import (
-        AutoConfig,
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        EarlyStoppingCallback,
-        set_seed,
-    )
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
-    torch.set_num_threads(args.cpu_threads(local))
+    torch.set_num_threads(threads)
     set_seed(args.seed)
     base = args.base_model or default_base_model()
-    base_name = args.base_model or DEFAULT_BASE
     try:
         tokenizer = AutoTokenizer.from_pretrained(base)
         config = AutoConfig.from_pretrained(base, **_head_config(scale))
@@ -134,25 +171,35 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
             f"--base-model '{base}' could not be loaded offline ({first}); give a local model "
             "directory or an id already in the Hugging Face cache"
         ) from None
+    return model, tokenizer, base
 
+
+def _plan(dsd, args: TrainArgs, tokenizer, model, processes: int) -> _Plan:
+    """Splits, a max_length that covers most of train (args.length_percentile) and the
+    epochs the data size calls for (TrainArgs.epochs_for)."""
     train_rows, val_rows, val_source = _train_validation(dsd, args)
     test_rows = D.split_rows(dsd["test"]) if "test" in dsd else []
     lengths = [len(x) for x in D.encode(tokenizer, args.template, train_rows, None)["input_ids"]]
     cap = D.model_max_length(tokenizer, model.config)
     max_length = args.max_length and min(args.max_length, cap)
     max_length = max_length or D.choose_max_length(lengths, args.length_percentile, cap)
-    epochs = args.epochs_for(len(train_rows), size)
-    if is_main:
-        info(f"train {len(train_rows)}, validation {len(val_rows)} ({val_source}), "
-             f"test {len(test_rows)}; {epochs:g} epochs at most; max_length {max_length} "
-             f"(covers {sum(n <= max_length for n in lengths) / len(lengths):.1%} of train)")
+    return _Plan(train_rows, val_rows, val_source, test_rows, max_length,
+                 coverage=sum(n <= max_length for n in lengths) / len(lengths),
+                 epochs=args.epochs_for(len(train_rows), processes))
 
-    train_ds = _tensor_dataset(tokenizer, args.template, train_rows, scale, max_length)
-    val_ds = _tensor_dataset(tokenizer, args.template, val_rows, scale, max_length)
+
+def _fine_tune(model, tokenizer, plan: _Plan, args: TrainArgs, scale, output_dir: Path, *,
+               resume_from: Path | None, overwrite: bool, quiet: bool, processes: int,
+               is_main: bool):
+    """The Trainer's run; it keeps the best checkpoint on validation (early stopping)."""
+    from transformers import EarlyStoppingCallback
+
+    train_ds = _tensor_dataset(tokenizer, args.template, plan.train_rows, scale, plan.max_length)
+    val_ds = _tensor_dataset(tokenizer, args.template, plan.val_rows, scale, plan.max_length)
     val_ds = val_ds.select(sorted(range(len(val_ds)), key=val_ds["length"].__getitem__))
     metric, greater = M.primary_metric(scale)
-    training_args = _hf_args(args, epochs, output_dir / CHECKPOINTS, metric, greater, quiet,
-                             size)
+    training_args = _hf_args(args, plan.epochs, output_dir / CHECKPOINTS, metric, greater,
+                             quiet, processes)
     callbacks = []
     if args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(args.early_stopping_patience))
@@ -176,70 +223,83 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
         shutil.rmtree(output_dir / CHECKPOINTS)
     trainer.accelerator.wait_for_everyone()
     run = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    validation = _best_eval(trainer.state)
+    return trainer, run
+
+
+def _stage(trainer, output_dir: Path, *, is_main: bool) -> Path:
+    """The best model saved into a staging folder (every rank calls; the main one writes)."""
     staging = output_dir / STAGING
     if is_main and staging.exists():
         shutil.rmtree(staging)
     trainer.accelerator.wait_for_everyone()
-    trainer.save_model(str(staging))  # every rank calls it; only the main one writes
+    trainer.save_model(str(staging))
     trainer.accelerator.wait_for_everyone()
-    if not is_main:
-        return TrainResult(output_dir, {}, is_main=False)
+    return staging
 
-    manifest = {
+
+def _manifest(args: TrainArgs, scale, plan: _Plan, dataset_dir, ds_manifest: dict, trainer,
+              run, processes: int, started: float) -> dict:
+    state = trainer.state
+    return {
         "format_version": FORMAT_VERSION,
         "task": "regression" if scale.is_numeric else "classification",
         "scale": scale.spec,
         "template": args.template,
-        "max_length": max_length,
-        "base_model": base_name,
-        "base_model_source": DEFAULT_PACKAGE if args.base_model is None else base_name,
+        "max_length": plan.max_length,
+        "base_model": args.base_model or DEFAULT_BASE,
+        "base_model_source": DEFAULT_PACKAGE if args.base_model is None else args.base_model,
         "dataset": {
             "path": str(Path(dataset_dir).resolve()),
             "fingerprint": ds_manifest.get("fingerprint"),
-            "counts": {"train": len(train_rows), "validation": len(val_rows),
-                       "test": len(test_rows)},
-            "validation_source": val_source,
+            "counts": {"train": len(plan.train_rows), "validation": len(plan.val_rows),
+                       "test": len(plan.test_rows)},
+            "validation_source": plan.val_source,
         },
         "training_args": args.to_dict(),
         "training": {
-            "processes": size,
-            "epochs_planned": epochs,
-            "epochs_run": round(float(trainer.state.epoch or 0), 3),
-            "steps": trainer.state.global_step,
-            "best_checkpoint_step": _step_of(trainer.state.best_model_checkpoint),
+            "processes": processes,
+            "epochs_planned": plan.epochs,
+            "epochs_run": round(float(state.epoch or 0), 3),
+            "steps": state.global_step,
+            "best_checkpoint_step": _step_of(state.best_model_checkpoint),
             "seconds": round(time.time() - started, 1),
             "train_loop_seconds": round(run.metrics.get("train_runtime", 0.0), 1),
             "examples_per_second": round(run.metrics.get("train_samples_per_second", 0.0), 2),
-            "max_length_coverage": round(sum(n <= max_length for n in lengths) / len(lengths), 4),
+            "max_length_coverage": round(plan.coverage, 4),
         },
-        "metrics": {"validation": _strip_eval(validation)},
+        "metrics": {"validation": _strip_eval(_best_eval(state))},
     }
+
+
+def _complete(trainer, tokenizer, manifest: dict, plan: _Plan, args: TrainArgs, base: str,
+              staging: Path, previous, fingerprint: str | None) -> dict | None:
+    """The fine-tuned cross-encoder made a whole scorer: graded-answer heads and calibration
+    fitted on validation (its outputs there computed once, for both), then its test figures
+    (and --previous's on the same answers). Returns the comparison, if any."""
+    from asag.train.calibration import calibrate
     from asag.train.scorer import Scorer
 
     new = Scorer(trainer.model, tokenizer, manifest, device=trainer.model.device)
+    val_outputs = None
     if args.graded_memory:
-        new.consultant = _consult(new, base, train_rows, val_rows, args, staging)
+        val_outputs = new.cross_encoder_outputs(plan.val_rows, batch_size=args.eval_batch_size)
+        new.consultant = _consult(new, base, plan.train_rows, plan.val_rows, val_outputs,
+                                  staging)
         manifest["memory"] = new.consultant.to_manifest()
-    from asag.train.calibration import calibrate
+    new.use_calibration(calibrate(new, plan.val_rows, split=f"validation ({plan.val_source})",
+                                  batch_size=args.eval_batch_size, ce=val_outputs))
+    if not plan.test_rows:
+        return None
+    from asag.train.evaluation import compare, evaluate_rows
 
-    new.use_calibration(calibrate(new, val_rows, split=f"validation ({val_source})",
-                                  batch_size=args.eval_batch_size))
-    comparison = None
-    if test_rows:
-        from asag.train.evaluation import compare, evaluate_rows
-
-        report = evaluate_rows(new, test_rows, batch_size=args.eval_batch_size)
-        manifest["metrics"]["test"] = report["overall"]
-        if previous:
-            old = Scorer.load(previous)
-            old_report = evaluate_rows(old, test_rows, batch_size=args.eval_batch_size)
-            comparison = compare(old_report["overall"], report["overall"], scale,
-                                 previous=str(previous), fingerprint=ds_manifest.get("fingerprint"))
-    _finish(staging, output_dir, manifest, comparison)
-    if not keep_checkpoints:
-        shutil.rmtree(output_dir / CHECKPOINTS, ignore_errors=True)
-    return TrainResult(output_dir, manifest, comparison)
+    report = evaluate_rows(new, plan.test_rows, batch_size=args.eval_batch_size)
+    manifest["metrics"]["test"] = report["overall"]
+    if not previous:
+        return None
+    old_report = evaluate_rows(Scorer.load(previous), plan.test_rows,
+                               batch_size=args.eval_batch_size)
+    return compare(old_report["overall"], report["overall"], new.scale, previous=str(previous),
+                   fingerprint=fingerprint)
 
 
 def update(dataset_dir: str | Path, output_dir: str | Path, source: str | Path, *,
@@ -316,15 +376,15 @@ def _recalibrated(scorer, new_rows: list[dict], old: dict | None) -> dict | None
         f"only {len(new_rows)} new answers (fewer than {MIN_ANSWERS}) to refit it")}}
 
 
-def _consult(scorer, base: str, train_rows: list[dict], val_rows: list[dict], args: TrainArgs,
+def _consult(scorer, base: str, train_rows: list[dict], val_rows: list[dict], outputs,
              staging: Path):
     """The graded-answer memory and its heads, fitted on the validation answers (which the
-    cross-encoder never trained on), saved into the staged scorer directory."""
+    cross-encoder never trained on; `outputs` are its outputs there), saved into the staged
+    scorer directory."""
     from asag.train import memory
 
     info(f"fitting the graded-answer heads on {len(val_rows)} held-out answers")
     embedder = memory.Embedder.load(base, scorer.device)
-    outputs = scorer.cross_encoder_outputs(val_rows, batch_size=args.eval_batch_size)
     consultant = memory.fit(scorer.scale, embedder, train_rows, val_rows, outputs)
     consultant.save(staging)
     return consultant
