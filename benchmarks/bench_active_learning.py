@@ -13,7 +13,9 @@ probability; temperature scaling keeps the order of the answers).
 
 Strategies: random (the baseline); least certain first (the lowest confidence); least certain
 per question (round-robin over questions, each question's least certain answer first: the
-uncertainty spread across questions, a cheap form of diversity).
+uncertainty spread across questions, a cheap form of diversity); half least certain, half
+random (each batch alternates the least certain answer left with a random one: a hedge when
+the model's uncertainty is poor early on, and a random half keeps the labels representative).
 
     nice -n 15 .venv/bin/python benchmarks/bench_active_learning.py --variants 2way,3way \
         --seeds 3 --workdir /tmp/bench-al
@@ -36,7 +38,8 @@ from bench_quality import DATA, SCALES, load  # noqa: E402
 BUDGETS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0)  # share of the pool labelled
 START_PER_QUESTION = 2
 PRIMARY = {"3way": "macro_f1", "2way": "weighted_f1"}
-STRATEGIES = ("random", "least certain first", "least certain per question")
+STRATEGIES = ("random", "least certain first", "least certain per question",
+              "half least certain, half random")
 
 
 class CachedEmbedder:
@@ -108,6 +111,12 @@ def order(strategy: str, pool: list[dict], confidence: np.ndarray, rng) -> list[
     ranked = list(np.argsort(confidence, kind="stable"))
     if strategy == "least certain first":
         return ranked
+    if strategy == "half least certain, half random":
+        shuffled, taken, out = list(rng.permutation(len(pool))), set(), []
+        for pair in zip(ranked, shuffled, strict=True):
+            out += [i for i in pair if i not in taken]
+            taken.update(pair)
+        return out
     queues: dict[str, list[int]] = {}
     for i in ranked:  # each question's answers, least certain first
         queues.setdefault(pool[i]["question_id"], []).append(i)
