@@ -257,7 +257,7 @@ def push(ctx: click.Context, records: Path, project: str, scale, annotations_per
         # accepts it only once predictions of that version exist
         if predict is not None and report.created and \
                 proj.get("model_version") != predict.model_version:
-            api.patch(f"api/projects/{proj['id']}/", {"model_version": predict.model_version})
+            api.sdk.projects.update(proj["id"], model_version=predict.model_version)
     info(report.summary(project))
     if predict is not None:
         info(f"predictions of model {predict.model_version} attached to the {report.created:,} "

@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asag.annotate.connection import Api
+from asag.annotate.connection import Api, plain
 from asag.annotate.project import TASK_FIELDS
-from asag.annotate.races import post_retrying
+from asag.annotate.races import create_retrying
 from asag.annotate.screen import RUBRIC_FIELD
 from asag.console import progress
 from asag.records import RAW_ANSWER, atomic_writer, read_jsonl, validation_error
@@ -191,11 +191,11 @@ def push_records(
             if predictions and record["id"] in predictions:
                 task["predictions"] = [predictions[record["id"]]]
             payload.append(task)
-        # POST /api/projects/{id}/import; repeated only after a 5xx, because whatever a
-        # half-committed try left is removed with the concurrent duplicates at the end
-        result = post_retrying(api, f"api/projects/{project['id']}/import", payload,
-                               params={"return_task_ids": "true"}, timeout=900)
-        task_ids = list(result.get("task_ids") or [])
+        # repeated only after a 5xx, because whatever a half-committed try left is removed
+        # with the concurrent duplicates at the end
+        result = create_retrying(api.sdk.projects.import_tasks, project["id"], request=payload,
+                                 return_task_ids=True, timeout=900)
+        task_ids = list(plain(result).get("task_ids") or [])
         if len(task_ids) != len(batch):  # pragma: no cover - a server that ignores the flag
             raise RuntimeError(f"import returned {len(task_ids)} task ids for {len(batch)} tasks")
         pairs = list(zip(task_ids, (r["id"] for r in batch), strict=True))
