@@ -2,7 +2,12 @@
 
 `--url`/`LABEL_STUDIO_URL` and `--api-key`/`LABEL_STUDIO_API_KEY` name a server of the user's
 own; without them the embedded server's stored credentials are used. The SDK handles both
-legacy tokens and personal access tokens (JWT refresh tokens)."""
+legacy tokens and personal access tokens (JWT refresh tokens).
+
+Every call goes through the SDK's public resource methods (`api.sdk.tasks.list`, ...). They
+were measured against raw JSON on the hot paths (push's import of 10,000 answers and its
+listing of the project's tasks: BENCHMARKS.md); pull reads the export's bytes through the
+SDK's `exports.download`, so no task becomes an SDK model there."""
 
 from __future__ import annotations
 
