@@ -175,7 +175,7 @@ def test_on_a_half_point_scale_shift_digit_scores_the_half_point(
         .startswith("1.5")
     ActionChains(browser).key_down(Keys.CONTROL).send_keys(Keys.ENTER) \
         .key_up(Keys.CONTROL).perform()
-    _wait(lambda: ls_server.api().get(f"api/projects/{project['id']}/")["total_annotations_number"],
+    _wait(lambda: ls_server.api().sdk.projects.get(project["id"]).total_annotations_number,
           "the annotation to be saved")
     run(ls_server, "annotate", "pull", "--project", name, "-o", "labels.jsonl")
     [record] = [r for _, r in read_jsonl(tmp_path / "labels.jsonl", ANNOTATION)]
