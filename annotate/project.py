@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 import click
 
 from asag.annotate import screen
-from asag.annotate.connection import Api, plain
+from asag.annotate.connection import Api, no_retry, plain
 from asag.annotate.screen import COMMENT_FROM, SCORE_FROM, TEXT_TO  # noqa: F401 (re-exported)
 from asag.answers import TEXT_FIELDS
 from asag.scale import Scale
@@ -122,13 +122,12 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
     if project is None:
         from asag.annotate.races import create_retrying, settle_project
 
-        project = plain(create_retrying(
-            api.sdk.projects.create, title=title, description=description,
-            label_config=label_config(scale, title),
+        project = plain(create_retrying(lambda: api.sdk.projects.create(
+            title=title, description=description, label_config=label_config(scale, title),
             maximum_annotations=annotations_per_answer or 1,
             # every task (100 %) goes to that many different teachers in the labelling stream
             overlap_cohort_percentage=100, show_skip_button=True, show_overlap_first=True,
-            sampling="Sequential sampling"))
+            sampling="Sequential sampling", request_options=no_retry())))
         project, ours = settle_project(api, project, FIELDS)  # two first pushes at once
         if ours:
             return project, True

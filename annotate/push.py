@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from asag.annotate.connection import Api, plain
+from asag.annotate.connection import Api, import_tasks
 from asag.annotate.project import TASK_FIELDS
 from asag.annotate.races import create_retrying
 from asag.annotate.screen import RUBRIC_FIELD
@@ -260,9 +260,7 @@ def push_records(
             payload.append(task)
         # repeated only after a 5xx, because whatever a half-committed try left is removed
         # with the concurrent duplicates at the end
-        result = create_retrying(api.sdk.projects.import_tasks, project["id"], request=payload,
-                                 return_task_ids=True, timeout=900)
-        task_ids = list(plain(result).get("task_ids") or [])
+        task_ids = create_retrying(lambda: import_tasks(api, project["id"], payload))
         if len(task_ids) != len(batch):  # pragma: no cover - a server that ignores the flag
             raise RuntimeError(f"import returned {len(task_ids)} task ids for {len(batch)} tasks")
         pairs = list(zip(task_ids, (r["id"] for r in batch), strict=True))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from label_studio_sdk.core.api_error import ApiError
 
-from asag.annotate.connection import Api, every, no_retry, plain
+from asag.annotate.connection import Api, every, no_retry, task_page
 from asag.console import info
 
 LIST_PAGE = 5000
@@ -37,15 +37,14 @@ def titled(api: Api, title: str, fields: str) -> list[dict]:
     return sorted((p for p in every(pages) if p.get("title") == title), key=lambda p: p["id"])
 
 
-def create_retrying(call, *args, attempts: int = 4, timeout: float | None = None, **kw):
-    """An SDK call that creates something, never retried by the SDK (NO_RETRY) but repeated
-    here after a 5xx (SQLite "database is locked" under load): safe only where the settle
-    rules below remove what a half-committed failed try left behind (projects, imported
-    tasks)."""
-    options = no_retry(**({"timeout": timeout} if timeout is not None else {}))
+def create_retrying(call, *, attempts: int = 4):
+    """`call()` creates something and is never retried by the SDK (no_retry options, or a raw
+    call); it is repeated here after a 5xx (SQLite "database is locked" under load): safe
+    only where the settle rules below remove what a half-committed failed try left behind
+    (projects, imported tasks)."""
     for attempt in range(attempts):
         try:
-            return call(*args, request_options=options, **kw)
+            return call()
         except ApiError as exc:
             if (exc.status_code or 0) < 500 or attempt == attempts - 1:
                 raise
@@ -87,10 +86,10 @@ def list_tasks(api: Api, project_id: int, *, after: int | None) -> dict[int, tup
             query["filters"]["items"].append(
                 {"filter": "filter:tasks:id", "operator": "greater", "type": "Number",
                  "value": cursor})
-        tasks = plain(api.sdk.tasks.list(
-            project=project_id, fields="task_only",
-            include="id,data,total_annotations,cancelled_annotations", resolve_uri=False,
-            page_size=LIST_PAGE, page=1, query=json.dumps(query)).items or [])
+        tasks = task_page(api, project=project_id, fields="task_only",
+                          include="id,data,total_annotations,cancelled_annotations",
+                          resolve_uri="false", page_size=LIST_PAGE, page=1,
+                          query=json.dumps(query))
         for task in tasks:
             answer_id = (task.get("data") or {}).get("answer_id")
             done = int(task.get("total_annotations") or 0) + int(
