@@ -5,9 +5,10 @@ own; without them the embedded server's stored credentials are used. The SDK han
 legacy tokens and personal access tokens (JWT refresh tokens).
 
 Calls go through the SDK's public resource methods (`api.sdk.tasks.list`, ...), except the
-three named below: push's import and task listing (measured: the SDK costs 1.5x and 2.5x
-there) and the data manager's columns (no SDK method). Pull reads the export's bytes through
-the SDK's `exports.download`, so no task becomes an SDK model there."""
+three named below: push's import and task listing (measured: the SDK costs 1.1x and 1.3x
+there, 1.5x and 2.5x under load) and the data manager's columns (no SDK method). Pull reads
+the export's bytes through the SDK's `exports.download`: no task becomes an SDK model.
+README's Architecture says where a new call goes."""
 
 from __future__ import annotations
 
@@ -77,9 +78,10 @@ def import_tasks(api: Api, project_id: int, tasks: list[dict], *,
                  timeout: float = 900) -> list[int]:
     """POST api/projects/{id}/import of one batch, never retried; the new tasks' ids.
 
-    Raw JSON because it was measured: 10,000 answers in batches of 2,500 took 2.80 s this way
-    and 4.20 s through the SDK's `projects.import_tasks` (its encoder walks every task),
-    alternated against the same server (BENCHMARKS.md)."""
+    Raw JSON because it was measured (benchmarks/bench_ls_sdk_calls.py, BENCHMARKS.md):
+    10,000 answers in batches of 2,500 took 2.31 s this way and 2.51 s through the SDK's
+    `projects.import_tasks` (its encoder walks every task) on a quiet machine, 2.80 s and
+    4.20 s under load."""
     body = _raw(api, "POST", f"api/projects/{project_id}/import", timeout=timeout,
                 params={"return_task_ids": "true"}, json_body=tasks)
     return list(body.get("task_ids") or [])
@@ -88,9 +90,9 @@ def import_tasks(api: Api, project_id: int, tasks: list[dict], *,
 def task_page(api: Api, **params: Any) -> list[dict]:
     """One page of GET api/tasks (the data manager's task list) as plain dicts.
 
-    Raw JSON because it was measured: listing 10,000 tasks (id and data) took 3.3 s this way
-    and 8.3 s through the SDK's `tasks.list` (an SDK model per task), alternated against the
-    same server (BENCHMARKS.md)."""
+    Raw JSON because it was measured (benchmarks/bench_ls_sdk_calls.py, BENCHMARKS.md):
+    listing 10,000 tasks (id and data) took 2.80 s this way and 3.66 s through the SDK's
+    `tasks.list` (an SDK model per task) on a quiet machine, 3.3 s and 8.3 s under load."""
     return _raw(api, "GET", "api/tasks", params=params).get("tasks") or []
 
 
