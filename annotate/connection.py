@@ -2,14 +2,20 @@
 
 `--url`/`LABEL_STUDIO_URL` and `--api-key`/`LABEL_STUDIO_API_KEY` name a server of the user's
 own; without them the embedded server's stored credentials are used. The SDK handles both
-legacy tokens and personal access tokens (JWT refresh tokens)."""
+legacy tokens and personal access tokens (JWT refresh tokens).
+
+Calls go through the SDK's public resource methods (`api.sdk.tasks.list`, ...), except the
+three named below: push's import and task listing (measured: the SDK costs 1.1x and 1.3x
+there, 1.5x and 2.5x under load) and the data manager's columns (no SDK method). Pull reads
+the export's bytes through the SDK's `exports.download`: no task becomes an SDK model.
+README's Architecture says where a new call goes."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
@@ -21,78 +27,114 @@ from asag.annotate import server as local_server
 NO_RETRY = {"max_retries": 0}
 
 
-class ApiFailure(Exception):
-    """A non-2xx answer, kept with its status and body for a one-line message."""
-
-    def __init__(self, method: str, path: str, status: int, body: Any) -> None:
-        self.method, self.path, self.status, self.body = method, path, status, body
-        super().__init__(f"{method} {path}: HTTP {status}")
-
-    @property
-    def detail(self) -> str:
-        body = self.body
-        if isinstance(body, dict):
-            for key in ("detail", "validation_errors", "error", "message"):
-                if body.get(key):
-                    value = body[key]
-                    return value if isinstance(value, str) else json.dumps(value)[:300]
-        text = body if isinstance(body, str) else json.dumps(body)
-        if text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
-            return ("an internal error page; the reason is in the server's log (`asag "
-                    "labelstudio status` shows where)")
-        return " ".join(str(text).split())[:300]
-
-
 @dataclass
 class Api:
-    """The SDK client plus plain JSON calls through its HTTP client (same auth, no pydantic
-    parsing of 10,000 tasks)."""
+    """The server's URL and the SDK client; every call goes through the SDK's public resource
+    methods (`api.sdk.projects.list(...)`), their answers read as plain JSON (`plain`)."""
 
     url: str
     sdk: Any
-    last_date: str = ""  # the server's clock (HTTP Date) at its latest answer
+    key: str = field(default="", repr=False)  # for the raw calls below
+    http: Any = field(default=None, repr=False)  # their httpx client, made at the first
 
-    def request(self, method: str, path: str, *, params=None, json_body=None,
-                timeout: float | None = None, retry: bool = True) -> Any:
-        options: dict[str, Any] = {} if retry else dict(NO_RETRY)
-        if timeout is not None:
-            options["timeout_in_seconds"] = timeout
-        content, headers = None, None
-        if json_body is not None:  # orjson: the SDK's own encoder costs ~0.3 s per 10k tasks
-            import orjson
 
-            content, headers = orjson.dumps(json_body), {"Content-Type": "application/json"}
-        response = self.sdk._client_wrapper.httpx_client.request(
-            path.lstrip("/"), method=method, params=params, content=content, headers=headers,
-            request_options=options or None,
-        )
-        self.last_date = response.headers.get("date", self.last_date)
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = response.text
-            raise ApiFailure(method, path, response.status_code, body)
-        if response.status_code == 204 or not response.content:
-            return None
-        ctype = response.headers.get("content-type", "")
-        if "json" not in ctype:
-            return response.content
-        import orjson
+def plain(answer: Any) -> Any:
+    """An SDK answer (a model, or a list of them) as the JSON the server sent: the fields it
+    sent, by their wire names, so callers read dicts whatever the SDK's models declare."""
+    if isinstance(answer, list):
+        return [plain(item) for item in answer]
+    if hasattr(answer, "model_dump"):
+        return answer.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return answer
 
-        return orjson.loads(response.content)
 
-    def get(self, path: str, **kw) -> Any:
-        return self.request("GET", path, **kw)
+def every(pager: Any) -> list[dict]:
+    """Every item of an SDK pager (`projects.list`, `tasks.list`), as plain dicts. The pager's
+    own iteration asks for the page after the last, which Label Studio answers with 404
+    "Invalid page.", so paging stops where the server says the list ends: no `next` page, or
+    `total`/`count` items seen."""
+    out: list[dict] = []
+    page = pager
+    while page is not None and page.items:
+        out += plain(page.items)
+        body = page.response
+        total = getattr(body, "total", None)
+        total = getattr(body, "count", None) if total is None else total
+        if (hasattr(body, "next") and body.next is None) or (total is not None
+                                                             and len(out) >= total):
+            break
+        page = page.next_page()
+    return out
 
-    def post(self, path: str, body: Any = None, **kw) -> Any:
-        return self.request("POST", path, json_body=body, retry=False, **kw)
 
-    def patch(self, path: str, body: Any, **kw) -> Any:
-        return self.request("PATCH", path, json_body=body, **kw)
+def no_retry(**options: Any) -> dict[str, Any]:
+    """request_options (timeout, ...) for a call the SDK must not repeat (NO_RETRY)."""
+    return {**NO_RETRY, **options}
 
-    def delete(self, path: str, **kw) -> Any:
-        return self.request("DELETE", path, **kw)
+
+# -- raw JSON calls: only where the SDK has no method or was measured to cost -------------
+
+def import_tasks(api: Api, project_id: int, tasks: list[dict], *,
+                 timeout: float = 900) -> list[int]:
+    """POST api/projects/{id}/import of one batch, never retried; the new tasks' ids.
+
+    Raw JSON because it was measured (benchmarks/bench_ls_sdk_calls.py, BENCHMARKS.md):
+    10,000 answers in batches of 2,500 took 2.31 s this way and 2.51 s through the SDK's
+    `projects.import_tasks` (its encoder walks every task) on a quiet machine, 2.80 s and
+    4.20 s under load."""
+    body = _raw(api, "POST", f"api/projects/{project_id}/import", timeout=timeout,
+                params={"return_task_ids": "true"}, json_body=tasks)
+    return list(body.get("task_ids") or [])
+
+
+def task_page(api: Api, **params: Any) -> list[dict]:
+    """One page of GET api/tasks (the data manager's task list) as plain dicts.
+
+    Raw JSON because it was measured (benchmarks/bench_ls_sdk_calls.py, BENCHMARKS.md):
+    listing 10,000 tasks (id and data) took 2.80 s this way and 3.66 s through the SDK's
+    `tasks.list` (an SDK model per task) on a quiet machine, 3.3 s and 8.3 s under load."""
+    return _raw(api, "GET", "api/tasks", params=params).get("tasks") or []
+
+
+def dm_columns(api: Api, project_id: int) -> list[dict]:
+    """The data manager's columns of a project (GET api/dm/columns): the SDK has no method."""
+    return _raw(api, "GET", "api/dm/columns", params={"project": project_id})["columns"]
+
+
+def _raw(api: Api, method: str, path: str, *, params: dict | None = None,
+         json_body: Any = None, timeout: float = 600) -> Any:
+    """One JSON call through an httpx client built from the public URL and key (orjson both
+    ways, no retries); a non-2xx answer raises the SDK's ApiError, as its methods do."""
+    import httpx
+    import orjson
+
+    if api.http is None:
+        api.http = httpx.Client(base_url=api.url, timeout=timeout)
+    headers = {"Authorization": _authorization(api)}
+    content = None
+    if json_body is not None:
+        content = orjson.dumps(json_body)
+        headers["Content-Type"] = "application/json"
+    response = api.http.request(method, f"/{path}", params=params, content=content,
+                                headers=headers, timeout=timeout)
+    try:
+        body = orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        body = response.text
+    if response.status_code >= 400:
+        from label_studio_sdk.core.api_error import ApiError
+
+        raise ApiError(status_code=response.status_code, headers=dict(response.headers),
+                       body=body)
+    return body
+
+
+def _authorization(api: Api) -> str:
+    """A legacy token as it is; a personal access token (a JWT refresh token) exchanged for
+    an access token through the SDK's public `tokens.refresh`."""
+    if api.key.count(".") == 2:
+        return f"Bearer {api.sdk.tokens.refresh(refresh=api.key).access}"
+    return f"Token {api.key}"
 
 
 def normalise_url(url: str | None) -> str | None:
@@ -156,9 +198,15 @@ def connect(url: str, api_key: str, *, timeout: float = 600.0) -> Api:
     from label_studio_sdk.base_client import LabelStudioBase as LabelStudio
 
     with api_errors(url):
-        sdk = LabelStudio(base_url=url, api_key=api_key, timeout=timeout)
-        api = Api(url=url, sdk=sdk)
-        api.get("api/current-user/whoami", timeout=30)
+        api = Api(url=url, sdk=LabelStudio(base_url=url, api_key=api_key, timeout=timeout),
+                  key=api_key)
+        try:
+            api.sdk.users.whoami(request_options={"timeout": 30})
+        except _sdk_api_error() as exc:
+            if exc.status_code == 404:
+                raise click.ClickException(
+                    f"{url} does not look like a Label Studio server (404); fix --url") from None
+            raise
     return api
 
 
@@ -170,8 +218,6 @@ def api_errors(url: str, doing: str = "") -> Iterator[None]:
     what = f" while {doing}" if doing else ""
     try:
         yield
-    except ApiFailure as exc:
-        raise click.ClickException(_http_message(url, exc, what)) from None
     except httpx.ConnectError as exc:
         raise click.ClickException(
             f"cannot reach Label Studio at {url}{what} ({_short(exc)}); start it with "
@@ -190,9 +236,8 @@ def api_errors(url: str, doing: str = "") -> Iterator[None]:
     except httpx.InvalidURL as exc:
         raise click.ClickException(f"'{url}' is not a usable URL ({exc}); fix --url") from None
     except _sdk_api_error() as exc:
-        body = exc.body if exc.body is not None else ""
-        failure = ApiFailure("", "", exc.status_code or 0, body)
-        raise click.ClickException(_http_message(url, failure, what)) from None
+        raise click.ClickException(_http_message(url, exc.status_code or 0, exc.body, what)) \
+            from None
 
 
 def _sdk_api_error():
@@ -201,20 +246,32 @@ def _sdk_api_error():
     return ApiError
 
 
-def _http_message(url: str, exc: ApiFailure, what: str) -> str:
-    detail = exc.detail
-    if exc.status == 401:
+def _http_message(url: str, status: int, body: Any, what: str) -> str:
+    text = detail(body)
+    if status == 401:
         fix = "check --api-key / LABEL_STUDIO_API_KEY (Label Studio: Account & Settings)"
-        if "legacy" in detail.lower():
+        if "legacy" in text.lower():
             fix = ("use a personal access token, or enable legacy tokens in the organisation's "
                    "API token settings")
-        return f"Label Studio at {url} refused the API key{what} (401: {detail}); {fix}"
-    if exc.status == 403:
-        return (f"Label Studio at {url} says this account may not do that{what} (403: {detail});"
+        return f"Label Studio at {url} refused the API key{what} (401: {text}); {fix}"
+    if status == 403:
+        return (f"Label Studio at {url} says this account may not do that{what} (403: {text});"
                 " use an administrator's or the project owner's API key")
-    if exc.status == 404 and exc.path.startswith("api/current-user"):
-        return f"{url} does not look like a Label Studio server (404); fix --url"
-    return f"Label Studio at {url} answered HTTP {exc.status}{what}: {detail}"
+    return f"Label Studio at {url} answered HTTP {status}{what}: {text}"
+
+
+def detail(body: Any) -> str:
+    """The reason in an error answer's body (its JSON message, else its text), one line."""
+    if isinstance(body, dict):
+        for key in ("detail", "validation_errors", "error", "message"):
+            if body.get(key):
+                value = body[key]
+                return value if isinstance(value, str) else json.dumps(value)[:300]
+    text = body if isinstance(body, str) else json.dumps(body)
+    if text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+        return ("an internal error page; the reason is in the server's log (`asag "
+                "labelstudio status` shows where)")
+    return " ".join(str(text).split())[:300]
 
 
 def _short(exc: BaseException) -> str:

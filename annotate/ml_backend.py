@@ -14,8 +14,9 @@ import json
 import re
 
 import click
+from label_studio_sdk.core.api_error import ApiError
 
-from asag.annotate.connection import Api, ApiFailure
+from asag.annotate.connection import Api, detail, no_retry, plain
 
 BASIC_USER = "labelstudio"
 
@@ -33,16 +34,16 @@ def connect_model(api: Api, project: dict, url: str, *, title: str = "asag",
     existing = [b for b in _backends(api, project["id"]) if b.get("url", "").rstrip("/") == url]
     try:
         if existing:
-            backend = api.patch(f"api/ml/{existing[0]['id']}", body)
+            backend = plain(api.sdk.ml.update(existing[0]["id"], **body))
         else:
-            backend = api.post("api/ml/", body, timeout=60)
-    except ApiFailure as exc:
-        if exc.status != 400:
+            backend = plain(api.sdk.ml.create(**body, request_options=no_retry(timeout=60)))
+    except ApiError as exc:
+        if exc.status_code != 400:
             raise
         reason = exc.body.get("validation_errors") if isinstance(exc.body, dict) else None
         raise click.ClickException(
             f"Label Studio at {api.url} could not use the model at {url}: "
-            f"{_plain(json.dumps(reason) if reason else exc.detail)}; "
+            f"{_plain(json.dumps(reason) if reason else detail(exc.body))}; "
             f"is `asag serve` running there{' with this token' if token else ''}? (Label "
             "Studio refuses 127.0.0.1 unless started with ML_BLOCK_LOCAL_IP=false and "
             "SSRF_PROTECTION_ENABLED=false, as `asag labelstudio start` does)") from None
@@ -50,8 +51,7 @@ def connect_model(api: Api, project: dict, url: str, *, title: str = "asag",
         raise click.ClickException(
             f"Label Studio registered {url} but reports it as '{backend.get('readable_state')}'"
             f" ({_plain(backend.get('error_message') or '')}); check the `asag serve` log")
-    api.patch(f"api/projects/{project['id']}/",
-              {"model_version": title, "show_collab_predictions": True})
+    api.sdk.projects.update(project["id"], model_version=title, show_collab_predictions=True)
     if token:
         _authorise_webhook(api, project["id"], url, token)
     return backend
@@ -85,18 +85,16 @@ def check_backend(url: str, project: dict, token: str | None) -> None:
 
 
 def _backends(api: Api, project_id: int) -> list[dict]:
-    found = api.get("api/ml/", params={"project": project_id})
-    return found if isinstance(found, list) else found.get("results", [])
+    return plain(api.sdk.ml.list(project=project_id))
 
 
 def _authorise_webhook(api: Api, project_id: int, url: str, token: str) -> None:
     """Label Studio adds URL/webhook for each backend, without credentials: give it the
     token, so the server counts the project's new annotations."""
-    hooks = api.get("api/webhooks/", params={"project": project_id})
-    for hook in hooks if isinstance(hooks, list) else hooks.get("results", []):
+    for hook in plain(api.sdk.webhooks.list(project=str(project_id))):
         if hook.get("url", "").rstrip("/") == f"{url}/webhook":
             headers = {**(hook.get("headers") or {}), "Authorization": f"Bearer {token}"}
-            api.patch(f"api/webhooks/{hook['id']}/", {"headers": headers})
+            api.sdk.webhooks.update(hook["id"], headers=headers)
 
 
 def _plain(text: str) -> str:

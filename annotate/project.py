@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 import click
 
 from asag.annotate import screen
-from asag.annotate.connection import Api
+from asag.annotate.connection import Api, no_retry, plain
 from asag.annotate.screen import COMMENT_FROM, SCORE_FROM, TEXT_TO  # noqa: F401 (re-exported)
 from asag.answers import TEXT_FIELDS
 from asag.scale import Scale
@@ -104,8 +104,8 @@ def find(api: Api, title: str) -> dict | None:
 def require(api: Api, title: str) -> dict:
     project = find(api, title)
     if project is None:
-        body = api.get("api/projects/", params={"page_size": 10, "include": "id,title"})
-        names = [p["title"] for p in (body.get("results", []) if isinstance(body, dict) else body)]
+        first = api.sdk.projects.list(page_size=10, include="id,title").items or []
+        names = [p.title for p in first]
         known = ", ".join(f"'{n}'" for n in names) if names else "none"
         raise click.ClickException(
             f"no project titled '{title}' on {api.url} (projects there: {known}); check "
@@ -120,23 +120,14 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
     same scale; the overlap setting is updated when it is given and differs."""
     project = find(api, title)
     if project is None:
-        from asag.annotate.races import post_retrying, settle_project
+        from asag.annotate.races import create_retrying, settle_project
 
-        n = annotations_per_answer or 1
-        project = post_retrying(
-            api, "api/projects/",
-            {
-                "title": title,
-                "description": description,
-                "label_config": label_config(scale, title),
-                "maximum_annotations": n,
-                # every task (100 %) goes to `n` different teachers in the labelling stream
-                "overlap_cohort_percentage": 100,
-                "show_skip_button": True,
-                "show_overlap_first": True,
-                "sampling": "Sequential sampling",
-            },
-        )
+        project = plain(create_retrying(lambda: api.sdk.projects.create(
+            title=title, description=description, label_config=label_config(scale, title),
+            maximum_annotations=annotations_per_answer or 1,
+            # every task (100 %) goes to that many different teachers in the labelling stream
+            overlap_cohort_percentage=100, show_skip_button=True, show_overlap_first=True,
+            sampling="Sequential sampling", request_options=no_retry())))
         project, ours = settle_project(api, project, FIELDS)  # two first pushes at once
         if ours:
             return project, True
@@ -156,8 +147,7 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
             f"'{SCORE_FROM}' choices); choose another --project name"
         )
     if annotations_per_answer and project.get("maximum_annotations") != annotations_per_answer:
-        project = api.patch(
-            f"api/projects/{project['id']}/",
-            {"maximum_annotations": annotations_per_answer, "overlap_cohort_percentage": 100},
-        )
+        project = plain(api.sdk.projects.update(
+            project["id"], maximum_annotations=annotations_per_answer,
+            overlap_cohort_percentage=100))
     return project, False

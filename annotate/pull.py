@@ -24,7 +24,7 @@ import click
 import orjson
 from fastjsonschema import JsonSchemaException
 
-from asag.annotate.connection import Api
+from asag.annotate.connection import NO_RETRY, Api, no_retry, plain
 from asag.annotate.project import COMMENT_FROM, SCORE_FROM
 from asag.annotate.screen import predicted_score
 from asag.errors import InputError
@@ -136,25 +136,26 @@ def export_tasks(api: Api, project_id: int, *, since: str | None) -> tuple[list[
         filters = {"conjunction": "and", "items": [
             {"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime",
              "value": since}]}
-    view = api.post("api/dm/views/", {"project": project_id,
-                                      "data": {"title": VIEW_TITLE, "filters": filters}})
-    server_now = _parse_date(api.last_date)  # before the snapshot: nothing later is skipped
+    # the raw-response variant for the HTTP Date header: the server's clock, taken before the
+    # snapshot, so nothing saved later is skipped
+    made = api.sdk.views.with_raw_response.create(
+        project=project_id, data={"title": VIEW_TITLE, "filters": filters},
+        request_options=NO_RETRY)
+    view, server_now = made.data, _parse_date(made.headers.get("date"))
     export = None
     try:
-        export = api.post(
-            f"api/projects/{project_id}/exports/",
-            {"title": "asag pull", "task_filter_options": {"view": view["id"]},
-             "serialization_options": SERIALIZATION},
-            timeout=1800,
-        )
+        export = plain(api.sdk.projects.exports.create(
+            project_id, title="asag pull", task_filter_options={"view": view.id},
+            serialization_options=SERIALIZATION, request_options=no_retry(timeout=1800)))
         export = _wait_export(api, project_id, export)
-        raw = api.get(f"api/projects/{project_id}/exports/{export['id']}/download",
-                      params={"exportType": "JSON"}, timeout=1800)
-        return (orjson.loads(raw) if isinstance(raw, (bytes, str)) else raw), server_now
+        # the export's bytes, parsed here (orjson): no SDK model per task
+        raw = b"".join(api.sdk.projects.exports.download(
+            project_id, export["id"], export_type="JSON", request_options={"timeout": 1800}))
+        return orjson.loads(raw), server_now
     finally:
         if export is not None:
-            _quietly(api.delete, f"api/projects/{project_id}/exports/{export['id']}")
-        _quietly(api.delete, f"api/dm/views/{view['id']}/")
+            _quietly(api.sdk.projects.exports.delete, project_id, export["id"])
+        _quietly(api.sdk.views.delete, str(view.id))
 
 
 def _number_filter(column: str, above: int) -> dict:
@@ -170,7 +171,7 @@ def _wait_export(api: Api, project_id: int, export: dict, timeout: float = 1800)
             raise click.ClickException(
                 f"Label Studio's export {export['id']} did not finish in {timeout:.0f} s")
         time.sleep(0.5)
-        export = api.get(f"api/projects/{project_id}/exports/{export['id']}")
+        export = plain(api.sdk.projects.exports.get(project_id, export["id"]))
     if export["status"] == "failed":
         raise click.ClickException(
             f"Label Studio's export {export['id']} failed; see the server's log "
@@ -195,9 +196,10 @@ def _parse_date(stamp: str) -> datetime:
 
 def _expected_count(api: Api, project: dict) -> int | None:
     """Annotations the project holds now, skipped ones included (its own counters)."""
-    body = api.get("api/projects/", params={
-        "ids": project["id"], "include": "id,total_annotations_number,skipped_annotations_number"})
-    rows = [p for p in body.get("results", []) if p.get("id") == project["id"]]
+    rows = [p for p in plain(api.sdk.projects.list(
+        ids=str(project["id"]),
+        include="id,total_annotations_number,skipped_annotations_number").items or [])
+        if p.get("id") == project["id"]]
     return _counted(rows[0]) if rows else None
 
 

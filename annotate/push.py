@@ -21,12 +21,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asag.annotate.connection import Api
+import click
+
+from asag.annotate.connection import Api, import_tasks
 from asag.annotate.project import TASK_FIELDS
-from asag.annotate.races import post_retrying
+from asag.annotate.races import create_retrying
 from asag.annotate.screen import RUBRIC_FIELD
-from asag.console import progress
+from asag.console import info, progress
 from asag.records import RAW_ANSWER, atomic_writer, read_jsonl, validation_error
+from asag.scale import Scale
 
 CACHE_DIR = Path(".asag") / "cache"
 DEFAULT_BATCH = 2500  # ~3,000-4,000 tasks/s per call here; smaller batches cost throughput
@@ -42,6 +45,7 @@ class PushReport:
     concurrent: int = 0  # our tasks deleted again: a concurrent push imported them first
     concurrent_others: int = 0  # other runs' duplicate tasks deleted here (they may have too)
     concurrent_annotated: list[int] = field(default_factory=list)  # such tasks kept: annotated
+    model_version: str | None = None  # the scorer whose predictions were attached
 
     def summary(self, project: str) -> str:
         text = (f"project '{project}': {self.created:,} created, {self.present:,} already "
@@ -81,6 +85,17 @@ def read_records(path: str | os.PathLike, report: PushReport) -> list[dict]:
         first_line[record["id"]] = lineno
         records.append(record)
     return records
+
+
+def load_records(path: Path) -> tuple[list[dict], PushReport]:
+    """The file's valid records and a report counting the rest; one line when none is valid
+    (read before connecting: a wrong file fails without a server)."""
+    report = PushReport()
+    rows = read_records(path, report)
+    if not rows and report.rejected:
+        line, reason = report.rejected[0]
+        raise click.ClickException(f"{path}:{line}: {reason}; no valid answers to push")
+    return rows, report
 
 
 def task_data(record: Mapping) -> dict:
@@ -148,6 +163,58 @@ class TaskIndex:
 
 # -- the push ------------------------------------------------------------------------------
 
+def push(api: Api, title: str, rows: list[dict], report: PushReport, *, scale: Scale | None,
+         annotations_per_answer: int | None = None, batch_size: int = DEFAULT_BATCH,
+         predictions_from: Path | None = None, prefill: bool = False,
+         rubric_file: Path | None = None, ui_language: str | None = None) -> PushReport:
+    """`annotate push`: the project found or created (on `scale`, needed then), its screen,
+    rubric and saved tabs brought up to date, then the answers it lacks imported (with the
+    scorer's predictions, least certain first, when `predictions_from` is given)."""
+    from asag.annotate import project as projects
+    from asag.annotate import rubric as rubrics
+    from asag.annotate import screen
+
+    found = projects.find(api, title)
+    if found is None and scale is None:
+        raise click.UsageError(f"project '{title}' does not exist yet: give --scale to create it "
+                               "(e.g. --scale 0-5)")
+    if scale is None:
+        scale = projects.scale_of(found.get("label_config", ""))
+    course = rubrics.read_rubric(rubric_file, scale) if rubric_file else None
+    language = ui_language or screen.settings_of(
+        (found or {}).get("label_config", "")).get("language") or "en"
+    predict = None
+    if predictions_from is not None:  # a scale mismatch fails before anything is made
+        from asag.annotate.predictions import predictor
+
+        predict = predictor(predictions_from, scale, language=language, prefill=prefill)
+    proj, created = projects.ensure(api, title, scale,
+                                    annotations_per_answer=annotations_per_answer,
+                                    description=f"Scores on the scale {scale.spec} (asag)")
+    if created:
+        info(f"created project '{title}' (id {proj['id']}, scale {scale.spec}, "
+             f"{proj.get('maximum_annotations', 1)} teacher(s) per answer)")
+    proj, updated = rubrics.prepare_screen(api, proj, scale, rows, created=created,
+                                           language=language, hint=predict is not None,
+                                           course=course)
+    if updated:
+        info(f"rubric updated on {updated:,} answers already in the project")
+    try:
+        push_records(api, proj, rows, report, batch_size=batch_size, predict=predict)
+    except click.ClickException:
+        raise
+    except Exception:
+        info(f"stopped after {report.created:,} answers were confirmed imported")
+        raise
+    if predict is not None:
+        report.model_version = predict.model_version
+        # the project's model version picks the predictions teachers see; Label Studio
+        # accepts it only once predictions of that version exist
+        if report.created and proj.get("model_version") != predict.model_version:
+            api.sdk.projects.update(proj["id"], model_version=predict.model_version)
+    return report
+
+
 def push_records(
     api: Api,
     project: dict,
@@ -191,11 +258,9 @@ def push_records(
             if predictions and record["id"] in predictions:
                 task["predictions"] = [predictions[record["id"]]]
             payload.append(task)
-        # POST /api/projects/{id}/import; repeated only after a 5xx, because whatever a
-        # half-committed try left is removed with the concurrent duplicates at the end
-        result = post_retrying(api, f"api/projects/{project['id']}/import", payload,
-                               params={"return_task_ids": "true"}, timeout=900)
-        task_ids = list(result.get("task_ids") or [])
+        # repeated only after a 5xx, because whatever a half-committed try left is removed
+        # with the concurrent duplicates at the end
+        task_ids = create_retrying(lambda: import_tasks(api, project["id"], payload))
         if len(task_ids) != len(batch):  # pragma: no cover - a server that ignores the flag
             raise RuntimeError(f"import returned {len(task_ids)} task ids for {len(batch)} tasks")
         pairs = list(zip(task_ids, (r["id"] for r in batch), strict=True))

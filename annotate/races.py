@@ -21,7 +21,9 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from asag.annotate.connection import Api, ApiFailure
+from label_studio_sdk.core.api_error import ApiError
+
+from asag.annotate.connection import Api, every, no_retry, task_page
 from asag.console import info
 
 LIST_PAGE = 5000
@@ -31,26 +33,20 @@ LIST_PAGE = 5000
 
 def titled(api: Api, title: str, fields: str) -> list[dict]:
     """Every project with exactly this title, lowest id first."""
-    found, page = [], 1
-    while True:
-        body = api.get("api/projects/", params={"title": title, "page": page, "page_size": 100,
-                                                "include": fields})
-        results = body.get("results", []) if isinstance(body, dict) else body
-        found += [p for p in results if p.get("title") == title]
-        if not isinstance(body, dict) or not body.get("next"):
-            return sorted(found, key=lambda p: p["id"])
-        page += 1
+    pages = api.sdk.projects.list(title=title, page_size=100, include=fields)
+    return sorted((p for p in every(pages) if p.get("title") == title), key=lambda p: p["id"])
 
 
-def post_retrying(api: Api, path: str, body, *, attempts: int = 4, **kw):
-    """POST that creates something, repeated after a 5xx (SQLite "database is locked" under
-    load): safe only where the settle rules below remove what a half-committed failed try
-    left behind (projects, imported tasks)."""
+def create_retrying(call, *, attempts: int = 4):
+    """`call()` creates something and is never retried by the SDK (no_retry options, or a raw
+    call); it is repeated here after a 5xx (SQLite "database is locked" under load): safe
+    only where the settle rules below remove what a half-committed failed try left behind
+    (projects, imported tasks)."""
     for attempt in range(attempts):
         try:
-            return api.post(path, body, **kw)
-        except ApiFailure as exc:
-            if exc.status < 500 or attempt == attempts - 1:
+            return call()
+        except ApiError as exc:
+            if (exc.status_code or 0) < 500 or attempt == attempts - 1:
                 raise
             time.sleep(1.5 * (attempt + 1))
     raise AssertionError("unreachable")  # pragma: no cover
@@ -67,11 +63,11 @@ def settle_project(api: Api, mine: dict, fields: str) -> tuple[dict, bool]:
     first = same[0] if same else mine
     for project in same[1:]:
         if project["id"] == mine["id"] or not project.get("task_number"):
-            with contextlib.suppress(ApiFailure):  # gone or renamed by another run
-                api.patch(f"api/projects/{project['id']}/", {
-                    "title": f"asag duplicate {project['id']} (empty)",
-                    "description": f"An empty copy of '{mine['title']}' made by two pushes "
-                                   "at once; safe to delete."})
+            with contextlib.suppress(ApiError):  # gone or renamed by another run
+                api.sdk.projects.update(
+                    project["id"], title=f"asag duplicate {project['id']} (empty)",
+                    description=f"An empty copy of '{mine['title']}' made by two pushes at "
+                                "once; safe to delete.")
     return first, first["id"] == mine["id"]
 
 
@@ -90,13 +86,10 @@ def list_tasks(api: Api, project_id: int, *, after: int | None) -> dict[int, tup
             query["filters"]["items"].append(
                 {"filter": "filter:tasks:id", "operator": "greater", "type": "Number",
                  "value": cursor})
-        body = api.get("api/tasks", params={
-            "project": project_id, "fields": "task_only",
-            "include": "id,data,total_annotations,cancelled_annotations",
-            "resolve_uri": "false", "page_size": LIST_PAGE, "page": 1,
-            "query": json.dumps(query),
-        })
-        tasks = body.get("tasks", [])
+        tasks = task_page(api, project=project_id, fields="task_only",
+                          include="id,data,total_annotations,cancelled_annotations",
+                          resolve_uri="false", page_size=LIST_PAGE, page=1,
+                          query=json.dumps(query))
         for task in tasks:
             answer_id = (task.get("data") or {}).get("answer_id")
             done = int(task.get("total_annotations") or 0) + int(
@@ -136,9 +129,10 @@ def settle_tasks(api: Api, project_id: int, mine: Mapping[int, str], known: Mapp
 def delete_tasks(api: Api, project_id: int, task_ids: list[int], chunk: int = 1000) -> None:
     """The data manager's bulk delete (one call per thousand tasks, not one per task)."""
     for start in range(0, len(task_ids), chunk):
-        api.post("api/dm/actions", {"selectedItems": {
-            "all": False, "included": task_ids[start:start + chunk]}},
-            params={"id": "delete_tasks", "project": project_id}, timeout=900)
+        api.sdk.actions.create(
+            id="delete_tasks", project=project_id,
+            selected_items={"all": False, "included": task_ids[start:start + chunk]},
+            request_options=no_retry(timeout=900))
 
 
 # -- annotations ---------------------------------------------------------------------------
@@ -155,8 +149,8 @@ def settle_annotations(api: Api, mine: Iterable[tuple[int, int, int]],
     for task_id, user_id, annotation_id in mine:
         firsts = [a for a, u in current.get(task_id, []) if u == user_id]
         if firsts and min(firsts) < annotation_id:
-            with contextlib.suppress(ApiFailure):  # already gone: nothing to undo
-                api.delete(f"api/annotations/{annotation_id}/")
+            with contextlib.suppress(ApiError):  # already gone: nothing to undo
+                api.sdk.annotations.delete(annotation_id)
                 deleted.append(annotation_id)
     return deleted
 

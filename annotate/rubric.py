@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asag.annotate.connection import Api
+from asag.annotate.connection import Api, every
 from asag.annotate.screen import RUBRIC_FIELD
 from asag.errors import InputError
 from asag.scale import Scale
@@ -120,21 +120,15 @@ def _read_table(path: Path) -> tuple[Rubric, dict]:
 def sync_tasks(api: Api, project_id: int, text_of) -> int:
     """PATCH the rubric of every task whose shown rubric differs from `text_of(task data)`
     (tasks imported before the rubric, or before it changed); returns how many changed."""
-    changed, page = 0, 1
-    while True:
-        body = api.get("api/tasks", params={
-            "project": project_id, "fields": "task_only", "include": "id,data",
-            "resolve_uri": "false", "page_size": PAGE, "page": page})
-        tasks = body.get("tasks", [])
-        for task in tasks:
-            data = task.get("data") or {}
-            want = text_of(data)
-            if data.get(RUBRIC_FIELD) != want:
-                api.patch(f"api/tasks/{task['id']}/", {"data": {**data, RUBRIC_FIELD: want}})
-                changed += 1
-        if len(tasks) < PAGE or page * PAGE >= body.get("total", 0):
-            return changed
-        page += 1
+    changed = 0
+    for task in every(api.sdk.tasks.list(project=project_id, fields="task_only",
+                                         include="id,data", resolve_uri=False, page_size=PAGE)):
+        data = task.get("data") or {}
+        want = text_of(data)
+        if data.get(RUBRIC_FIELD) != want:
+            api.sdk.tasks.update(str(task["id"]), data={**data, RUBRIC_FIELD: want})
+            changed += 1
+    return changed
 
 
 def prepare_screen(api: Api, project: dict, scale: Scale, records: list[dict], *, created: bool,

@@ -233,4 +233,6 @@ def update_project(api, project: dict, scale: Scale, *, language: str | None = N
     change = {"label_config": config, "show_instruction": True,
               "expert_instruction": instructions_html(scale, settings["language"],
                                                       settings["instructions"])}
-    return {**project, **api.patch(f"api/projects/{project['id']}/", change)}, True
+    from asag.annotate.connection import plain
+
+    return {**project, **plain(api.sdk.projects.update(project["id"], **change))}, True

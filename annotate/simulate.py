@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from asag.annotate.connection import Api
+from asag.annotate.connection import Api, every, no_retry
 from asag.annotate.project import SCORE_FROM, TEXT_TO
 from asag.errors import InputError
 from asag.gather import GatherOptions, gather
@@ -102,7 +102,7 @@ def table_scores(path: Path, columns: list[str], scale: Scale) -> dict[str, dict
 
 def ensure_teacher(api: Api, email: str) -> tuple[dict, bool]:
     """The simulated teacher's account, made through the invite sign-up the first time."""
-    from asag.annotate.users import create_account
+    from asag.annotate.users import create_account, find_user
 
     user = find_user(api, email)
     if user is not None:
@@ -117,23 +117,11 @@ def ensure_teacher(api: Api, email: str) -> tuple[dict, bool]:
     return user, True
 
 
-def find_user(api: Api, email: str) -> dict | None:
-    users = api.get("api/users/")
-    return next((u for u in users if (u.get("email") or "").lower() == email.lower()), None)
-
-
 def list_tasks(api: Api, project_id: int) -> list[dict]:
     """Every task with its answer id, who annotated it and its predictions, by task id."""
-    out, page = [], 1
-    while True:
-        body = api.get("api/tasks", params={
-            "project": project_id, "fields": "all", "resolve_uri": "false",
-            "page_size": PAGE, "page": page})
-        tasks = body.get("tasks", [])
-        out += tasks
-        if len(tasks) < PAGE or len(out) >= body.get("total", 0):
-            return sorted(out, key=lambda t: t["id"])
-        page += 1
+    pages = api.sdk.tasks.list(project=project_id, fields="all", resolve_uri=False,
+                               page_size=PAGE)
+    return sorted(every(pages), key=lambda t: t["id"])
 
 
 def _annotators(task: dict) -> set[int]:
@@ -229,9 +217,9 @@ def simulate(
             body = annotation_body(scale, score, report.teachers[column]["id"],
                                    _parent_prediction(task, model_version))
             # one POST per annotation, never retried (a retried create would double it)
-            made = api.post(f"api/tasks/{task['id']}/annotations/", body,
-                            params={"project": project["id"]})
-            posted.append((task["id"], body["completed_by"], made["id"]))
+            made = api.sdk.annotations.create(task["id"], **body, request_options=no_retry(
+                additional_query_parameters={"project": project["id"]}))
+            posted.append((task["id"], body["completed_by"], made.id))
         return [column for column, _, _ in items]
 
     by_task: dict[int, list] = {}

@@ -9,13 +9,12 @@ import secrets
 
 import click
 
-from asag.annotate.connection import Api
+from asag.annotate.connection import Api, plain
 
 
 def invite_url(api: Api) -> str:
     """The organisation's sign-up link for teachers (anyone holding it can join)."""
-    body = api.get("api/invite")
-    return f"{api.url}{body['invite_url']}"
+    return f"{api.url}{api.sdk.organizations.invites.get_invite_link().invite_url}"
 
 
 def create_account(api: Api, email: str, password: str | None = None) -> tuple[dict, str]:
@@ -38,11 +37,16 @@ def create_account(api: Api, email: str, password: str | None = None) -> tuple[d
                 f"Label Studio did not create the account {email} ({_form_error(response.text)});"
                 " use another email, or a password of 8+ characters that is not too common"
             )
-    users = api.get("api/users/")
-    user = next((u for u in users if (u.get("email") or "").lower() == email.lower()), None)
+    user = find_user(api, email)
     if user is None:  # pragma: no cover - the form said yes
         raise click.ClickException(f"account {email} was not found after sign-up")
     return user, password
+
+
+def find_user(api: Api, email: str) -> dict | None:
+    """The account with this email (any case), or None."""
+    return next((u for u in plain(api.sdk.users.list())
+                 if (u.get("email") or "").lower() == email.lower()), None)
 
 
 def login(url: str, email: str, password: str):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from asag.annotate.connection import Api
+from asag.annotate.connection import NO_RETRY, Api, dm_columns, plain
 from asag.annotate.screen import RUBRIC_FIELD
 from asag.scale import Scale
 
@@ -22,7 +22,7 @@ def hidden_columns(api: Api, project_id: int) -> dict[str, list[str]]:
     """asag's internal columns plus those Label Studio hides by default (a tab's own list
     replaces its defaults)."""
     out: dict[str, list[str]] = {"explore": list(HIDDEN), "labeling": list(HIDDEN)}
-    for column in api.get("api/dm/columns", params={"project": project_id})["columns"]:
+    for column in dm_columns(api, project_id):
         name = f"{column['target']}:" + (f"{column['parent']}." if column.get("parent") else "") \
             + column["id"]
         for mode, shown in (column.get("visibility_defaults") or {}).items():
@@ -43,8 +43,8 @@ def _tab(title: str, hidden: dict, task_ids: Iterable[int] | None = None) -> dic
 def ensure_views(api: Api, project_id: int, disagreeing: Iterable[int] | None = None) -> None:
     """Create the two tabs when missing; with `disagreeing` (task ids), set the review tab's
     filter to exactly those tasks."""
-    found = {v.get("data", {}).get("title"): v
-             for v in api.get("api/dm/views/", params={"project": project_id}) or []}
+    found = {(v.get("data") or {}).get("title"): v
+             for v in plain(api.sdk.views.list(project=project_id))}
     hidden = None
     for title in (TABLE, DISAGREEMENTS):
         ids = disagreeing if title == DISAGREEMENTS else None
@@ -52,10 +52,11 @@ def ensure_views(api: Api, project_id: int, disagreeing: Iterable[int] | None = 
             continue
         hidden = hidden or hidden_columns(api, project_id)
         if title not in found:
-            api.post("api/dm/views/", {"project": project_id, "data": _tab(title, hidden, ids)})
+            api.sdk.views.create(project=project_id, data=_tab(title, hidden, ids),
+                                 request_options=NO_RETRY)
         else:
-            api.patch(f"api/dm/views/{found[title]['id']}/",
-                      {"project": project_id, "data": _tab(title, hidden, ids)})
+            api.sdk.views.update(str(found[title]["id"]), project=project_id,
+                                 data=_tab(title, hidden, ids))
 
 
 def disagreeing_tasks(records: Iterable[dict], scale: Scale, max_gap: float) -> set[int]:

@@ -13,7 +13,7 @@ from asag import __version__
 # name -> "module:attribute"; each module imports only light things at its top.
 COMMANDS = {
     "gather": "asag.gather_cli:gather",
-    "labelstudio": "asag.annotate.cli:labelstudio",
+    "labelstudio": "asag.annotate.labelstudio_cli:labelstudio",
     "annotate": "asag.annotate.cli:annotate",
     "build-dataset": "asag.build_dataset.cli:build_dataset",
     "train": "asag.train.cli:train",

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from asag.annotate import project as projects
 from asag.annotate import server
-from asag.annotate.connection import NO_RETRY, connect
+from asag.annotate.connection import NO_RETRY, connect, plain
 from asag.annotate.pull import pull
 from asag.annotate.push import PushReport, push_records, task_data
 from asag.scale import Scale
@@ -120,7 +120,7 @@ def run(api, key: str, n: int, tmp: Path) -> None:
 
     # pull: N tasks each with one annotation, imported together
     pproj, _ = projects.ensure(api, f"bench-pull-{stamp}", SCALE, annotations_per_answer=1)
-    me = api.get("api/current-user/whoami")["id"]
+    me = api.sdk.users.whoami().id
     rng = random.Random(3)
     annotated = [{"data": p["data"], "annotations": [{
         "completed_by": me, "lead_time": round(rng.uniform(3, 60), 1),
@@ -129,7 +129,7 @@ def run(api, key: str, n: int, tmp: Path) -> None:
     t_imp, _ = timed(lambda: api.sdk.projects.import_tasks(
         pproj["id"], request=annotated, request_options={**NO_RETRY, "timeout_in_seconds": 1800}))
     print(f"imported {n:,} tasks with annotations in {t_imp:.1f} s", file=sys.stderr)
-    pproj = api.get(f"api/projects/{pproj['id']}/")
+    pproj = plain(api.sdk.projects.get(pproj["id"]))
     time.sleep(3)  # so the import is older than the pull's overlap window (2 s)
     out = tmp / "labels.jsonl"
     t_pull, rep = timed(lambda: pull(api, pproj, out, scale=SCALE))
@@ -150,9 +150,9 @@ def run(api, key: str, n: int, tmp: Path) -> None:
     # incremental: 100 annotations edited
     ids = [json.loads(line)["annotation_id"] for line in out.read_text().splitlines()[:100]]
     for ann_id in ids:
-        api.patch(f"api/annotations/{ann_id}/", {"result": [
+        api.sdk.annotations.update(ann_id, result=[
             {"from_name": "score", "to_name": "student_answer", "type": "choices",
-             "value": {"choices": ["5"]}}]})
+             "value": {"choices": ["5"]}}])
     t_inc, rep = timed(lambda: pull(api, pproj, out, scale=SCALE))
     assert rep.mode == "incremental" and rep.total == n, rep.summary(out)
     rows.append(("incremental pull, 100 edited", f"{t_inc:.2f} s ({rep.tasks} tasks read)",

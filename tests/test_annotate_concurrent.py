@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from ls_server import answer, ls_server, tasks_by_answer, write_answers  # noqa: F401
 
 from asag.annotate import project as projects
+from asag.annotate.connection import every
 from asag.annotate.races import titled
 from asag.cli import cli
 from asag.records import ANNOTATION, read_jsonl
@@ -113,9 +114,8 @@ def test_concurrent_simulate_and_pull_runs_double_nothing(ls_server, tmp_path,
              "--teacher-cols", "teacher_a,teacher_b", "--limit", "30")
     api = ls_server.api()
     pid = projects.find(api, name)["id"]
-    body = api.get("api/tasks", params={"project": pid, "fields": "all", "page_size": 1000})
     pairs = Counter()
-    for task in body["tasks"]:
+    for task in every(api.sdk.tasks.list(project=pid, fields="all", page_size=1000)):
         for ann in task.get("annotations") or []:
             user = ann["completed_by"]
             pairs[(task["id"], user["id"] if isinstance(user, dict) else user)] += 1

@@ -29,7 +29,7 @@ def label(api, task_id: int, value: str, user_id: int) -> int:
     body = {"completed_by": user_id, "lead_time": 1.0, "result": [
         {"from_name": "score", "to_name": "student_answer", "type": "choices",
          "value": {"choices": [value]}}]}
-    return api.post(f"api/tasks/{task_id}/annotations/", body)["id"]
+    return api.sdk.annotations.create(task_id, **body).id
 
 
 def records(path):
@@ -43,7 +43,7 @@ def test_edit_delete_and_new_on_incremental_pull(ls_server, tmp_path, monkeypatc
     run(ls_server, "annotate", "push", "a.jsonl", "--project", name, "--scale", SCALE)
     api = ls_server.api()
     pid = projects.find(api, name)["id"]
-    me = api.get("api/current-user/whoami")["id"]
+    me = api.sdk.users.whoami().id
     task = {a: ids[0] for a, ids in tasks_by_answer(api, pid).items()}
     first = [label(api, task[f"a{i:05d}"], "correct", me) for i in range(3)]
 
@@ -53,10 +53,10 @@ def test_edit_delete_and_new_on_incremental_pull(ls_server, tmp_path, monkeypatc
     state = json.loads((tmp_path / "labels.jsonl.state.json").read_text())
     assert state["project_id"] == pid and state["watermark"].endswith("Z")
 
-    api.patch(f"api/annotations/{first[0]}/", {"result": [
+    api.sdk.annotations.update(first[0], result=[
         {"from_name": "score", "to_name": "student_answer", "type": "choices",
-         "value": {"choices": ["partially_correct"]}}]})
-    api.delete(f"api/annotations/{first[1]}/")
+         "value": {"choices": ["partially_correct"]}}])
+    api.sdk.annotations.delete(first[1])
     added = label(api, task["a00004"], "incorrect", me)
 
     summary = run(ls_server, "annotate", "pull", "--project", name, "-o", str(out))
@@ -71,7 +71,7 @@ def test_edit_delete_and_new_on_incremental_pull(ls_server, tmp_path, monkeypatc
     run(ls_server, "annotate", "pull", "--project", name, "-o", str(out), "--full")
     assert out.read_bytes() == before
 
-    api.delete(f"api/tasks/{task['a00002']}/")  # a whole task gone: counts disagree
+    api.sdk.tasks.delete(str(task["a00002"]))  # a whole task gone: counts disagree
     summary = run(ls_server, "annotate", "pull", "--project", name, "-o", str(out))
     assert "so a full pull was done" in summary
     assert sorted(records(out)) == sorted([first[0], added])

@@ -80,7 +80,7 @@ def test_two_teachers_skip_and_scores_round_trip(ls_server, tmp_path, monkeypatc
     assert all(r["prediction"] is None and r["ground_truth"] is False for r in rows)
 
     html_task = tasks_by_answer(api, project["id"])["a00005"][0]
-    assert api.get(f"api/tasks/{html_task}")["data"]["student_answer"] == HTML
+    assert api.sdk.tasks.get(str(html_task)).data["student_answer"] == HTML
 
 
 def test_repush_adds_only_new_answers(ls_server, tmp_path, monkeypatch):  # noqa: F811

@@ -14,6 +14,7 @@ from ls_server import ls_server  # noqa: F401
 
 from asag.annotate import project as projects
 from asag.annotate import screen, views
+from asag.annotate.connection import every, plain
 from asag.cli import cli
 
 pytestmark = pytest.mark.labelstudio
@@ -34,7 +35,7 @@ def run(server, *args, code: int = 0):
 
 
 def rubrics(api, project_id: int) -> dict[str, str]:
-    tasks = api.get("api/tasks", params={"project": project_id, "page_size": 100})["tasks"]
+    tasks = every(api.sdk.tasks.list(project=project_id, page_size=100))
     return {t["data"]["student_answer"]: t["data"]["rubric"] for t in tasks}
 
 
@@ -69,13 +70,12 @@ def test_rubric_language_and_tabs_follow_the_project(ls_server, tmp_path, monkey
         "It is lighter.": "5 – Less dense than water.",
         "Less dense than water.": "5 – Less dense than water.",
         "Oxidised iron.": "5 – Iron oxide."}  # matched by question text too
-    detail = api.get(f"api/projects/{project['id']}/")
+    detail = plain(api.sdk.projects.get(project["id"]))
     assert screen.settings_of(detail["label_config"])["language"] == "hu"  # kept
     assert detail["show_instruction"] and "Ignore spelling." in detail["expert_instruction"]
     assert "Olvassa el a kérdést" in detail["expert_instruction"]
 
-    tabs = {v["data"]["title"]: v for v in api.get("api/dm/views/",
-                                                   params={"project": project["id"]})}
+    tabs = {v["data"]["title"]: v for v in plain(api.sdk.views.list(project=project["id"]))}
     assert set(tabs) >= {views.TABLE, views.DISAGREEMENTS}
     hidden = tabs[views.TABLE]["data"]["hiddenColumns"]["explore"]
     assert {"tasks:data.answer_id", "tasks:data.question_id", "tasks:inner_id"} <= set(hidden)
@@ -86,7 +86,7 @@ def test_rubric_language_and_tabs_follow_the_project(ls_server, tmp_path, monkey
     assert "made 6 annotations" in out and "every task's counters match" in out
     out = run(ls_server, "annotate", "pull", "--project", name, "-o", "labels.jsonl")
     assert "1 answers in the tab 'Disagreements'" in out
-    tab = next(v for v in api.get("api/dm/views/", params={"project": project["id"]})
+    tab = next(v for v in plain(api.sdk.views.list(project=project["id"]))
                if v["data"]["title"] == views.DISAGREEMENTS)
-    listed = api.get("api/tasks", params={"project": project["id"], "view": tab["id"]})["tasks"]
+    listed = every(api.sdk.tasks.list(project=project["id"], view=tab["id"]))
     assert [t["data"]["student_answer"] for t in listed] == ["Less dense than water."]

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from ls_server import ls_server  # noqa: F401
 
 from asag.annotate import project as projects
+from asag.annotate.connection import every
 from asag.annotate.predictions import certainty
 from asag.annotate.simulate import miscounted_tasks, teacher_email
 from asag.cli import cli
@@ -110,8 +111,7 @@ def test_push_with_predictions_imports_least_certain_first_and_pull_reports_them
     project = projects.find(api, name)
     version = project["model_version"]
     assert version.startswith(f"{trained_scorer.name}@")
-    tasks = sorted(api.get("api/tasks", params={"project": project["id"], "fields": "all",
-                                                "page_size": 100})["tasks"],
+    tasks = sorted(every(api.sdk.tasks.list(project=project["id"], fields="all", page_size=100)),
                    key=lambda t: t["id"])
     preds = [t["predictions"][0] for t in tasks]
     assert all(len(t["predictions"]) == 1 for t in tasks)

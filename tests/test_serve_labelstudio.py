@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from ls_server import ls_server, tasks_by_answer, teacher, write_answers  # noqa: F401
 
 from asag.annotate import project as projects
+from asag.annotate.connection import plain
 from asag.cli import cli
 from tests.model_fixtures import (  # noqa: F401  (fixtures)
     tiny_base,
@@ -82,7 +83,7 @@ def test_a_teacher_opening_a_task_sees_the_served_models_prediction(
 
     # the same through the API an application uses: every task opened gets its prediction
     for answer_id, (task_id,) in tasks_by_answer(api, project["id"]).items():
-        body = api.get(f"api/tasks/{task_id}")
+        body = plain(api.sdk.tasks.get(str(task_id)))
         assert [p["model_version"] for p in body["predictions"]] == [version]
         got = body["predictions"][0]["result"][0]["value"]["model_score"]
         assert got == str(expected[answer_id])

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from ls_server import ls_server  # noqa: F401
 
 from asag.annotate import project as projects
+from asag.annotate.connection import every
 from asag.annotate.users import create_account
 from asag.cli import cli
 from asag.records import ANNOTATION, read_jsonl
@@ -96,8 +97,7 @@ def test_a_teacher_scores_with_the_digit_keys_and_pull_returns_exactly_those_sco
         "--rubric", SAMPLE / "sample_rubric.yaml", "--predictions-from", scorer_0_5)
     api = ls_server.api()
     project = projects.find(api, name)
-    tasks = api.get("api/tasks", params={"project": project["id"], "page_size": 100,
-                                         "fields": "all"})["tasks"]
+    tasks = every(api.sdk.tasks.list(project=project["id"], page_size=100, fields="all"))
     hints = {t["data"]["answer_id"]: t["predictions"][0]["result"][0]["value"]["text"][0]
              for t in tasks}
     assert all(h.startswith("model: ") for h in hints.values())
@@ -135,7 +135,7 @@ def test_a_teacher_scores_with_the_digit_keys_and_pull_returns_exactly_those_sco
             .key_up(Keys.CONTROL).perform()
         expected[answer_id] = key
         task_id = _task_of(tasks, answer_id)
-        _wait(lambda t=task_id: len(api.get(f"api/tasks/{t}/annotations/")),
+        _wait(lambda t=task_id: len(api.sdk.annotations.list(t)),
               f"the annotation of key {key} to be saved")
 
     run(ls_server, "annotate", "pull", "--project", name, "-o", "labels.jsonl")
@@ -175,7 +175,7 @@ def test_on_a_half_point_scale_shift_digit_scores_the_half_point(
         .startswith("1.5")
     ActionChains(browser).key_down(Keys.CONTROL).send_keys(Keys.ENTER) \
         .key_up(Keys.CONTROL).perform()
-    _wait(lambda: ls_server.api().get(f"api/projects/{project['id']}/")["total_annotations_number"],
+    _wait(lambda: ls_server.api().sdk.projects.get(project["id"]).total_annotations_number,
           "the annotation to be saved")
     run(ls_server, "annotate", "pull", "--project", name, "-o", "labels.jsonl")
     [record] = [r for _, r in read_jsonl(tmp_path / "labels.jsonl", ANNOTATION)]
