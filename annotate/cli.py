@@ -48,7 +48,8 @@ def annotate(ctx: click.Context, conn) -> None:
 @click.option("--predictions-from", type=click.Path(file_okay=False, path_type=Path),
               default=None, metavar="MODEL_DIR",
               help="Show this scorer's score beside the keys as a hint ('model: 3, unsure') "
-                   "on the answers imported, and import the least certain first.")
+                   "on the answers imported, and import them in the order that saves "
+                   "labels: the least certain and a random answer, alternately.")
 @click.option("--prefill", is_flag=True,
               help="With --predictions-from: also pre-select the model's score (teachers "
                    "then confirm or change it; by default nothing is pre-selected).")
@@ -86,7 +87,8 @@ def push(ctx: click.Context, records: Path, project: str, scale, annotations_per
     info(report.summary(project))
     if report.model_version is not None:
         info(f"predictions of model {report.model_version} attached to the "
-             f"{report.created:,} answers imported, least certain first")
+             f"{report.created:,} answers imported, the least certain and a random one "
+             "alternately")
 
 
 @annotate.command()

@@ -36,6 +36,7 @@ class Api:
     sdk: Any
     key: str = field(default="", repr=False)  # for the raw calls below
     http: Any = field(default=None, repr=False)  # their httpx client, made at the first
+    access: str = field(default="", repr=False)  # a personal access token's access token
 
 
 def plain(answer: Any) -> Any:
@@ -117,6 +118,11 @@ def _raw(api: Api, method: str, path: str, *, params: dict | None = None,
         headers["Content-Type"] = "application/json"
     response = api.http.request(method, f"/{path}", params=params, content=content,
                                 headers=headers, timeout=timeout)
+    if response.status_code == 401 and api.access:  # the access token expired: once more
+        api.access = ""
+        headers["Authorization"] = _authorization(api)
+        response = api.http.request(method, f"/{path}", params=params, content=content,
+                                    headers=headers, timeout=timeout)
     try:
         body = orjson.loads(response.content) if response.content else None
     except orjson.JSONDecodeError:
@@ -131,10 +137,13 @@ def _raw(api: Api, method: str, path: str, *, params: dict | None = None,
 
 def _authorization(api: Api) -> str:
     """A legacy token as it is; a personal access token (a JWT refresh token) exchanged for
-    an access token through the SDK's public `tokens.refresh`."""
-    if api.key.count(".") == 2:
-        return f"Bearer {api.sdk.tokens.refresh(refresh=api.key).access}"
-    return f"Token {api.key}"
+    an access token through the SDK's public `tokens.refresh`, kept until the server refuses
+    it (access tokens expire)."""
+    if api.key.count(".") != 2:
+        return f"Token {api.key}"
+    if not api.access:
+        api.access = api.sdk.tokens.refresh(refresh=api.key).access
+    return f"Bearer {api.access}"
 
 
 def normalise_url(url: str | None) -> str | None:

@@ -169,7 +169,8 @@ def push(api: Api, title: str, rows: list[dict], report: PushReport, *, scale: S
          rubric_file: Path | None = None, ui_language: str | None = None) -> PushReport:
     """`annotate push`: the project found or created (on `scale`, needed then), its screen,
     rubric and saved tabs brought up to date, then the answers it lacks imported (with the
-    scorer's predictions, least certain first, when `predictions_from` is given)."""
+    scorer's predictions, in predictions.labelling_order, when `predictions_from` is
+    given)."""
     from asag.annotate import project as projects
     from asag.annotate import rubric as rubrics
     from asag.annotate import screen
@@ -232,7 +233,7 @@ def push_records(
     `predictions` maps answer ids to Label Studio predictions (predictions.task_prediction), shown
     to teachers as suggestions; `predict(missing)` makes them for the answers about to be
     imported only, and returns those answers in the order to import them
-    (annotate/predictions.py: least certain first). `before_batch(k)` is called before
+    (annotate/predictions.py: labelling_order). `before_batch(k)` is called before
     batch k (tests use it to kill the server mid-push)."""
     index = TaskIndex(api, project, cache_dir)
     report.listed = index.load()

@@ -168,8 +168,8 @@ def simulate(
     progress: Callable = lambda items, **_: items,
 ) -> SimulationReport:
     """Each column's teacher annotates the tasks it has not done, in task order (push imports
-    the least certain first), until it has annotated `limit` of the table's answers in all
-    (those done before count, so a re-run scores no more)."""
+    them in predictions.labelling_order), until it has annotated `limit` of the table's
+    answers in all (those done before count, so a re-run scores no more)."""
     report = SimulationReport()
     columns = list(columns)
     for column in columns:

@@ -111,12 +111,10 @@ def order(strategy: str, pool: list[dict], confidence: np.ndarray, rng) -> list[
     ranked = list(np.argsort(confidence, kind="stable"))
     if strategy == "least certain first":
         return ranked
-    if strategy == "half least certain, half random":
-        shuffled, taken, out = list(rng.permutation(len(pool))), set(), []
-        for pair in zip(ranked, shuffled, strict=True):
-            out += [i for i in pair if i not in taken]
-            taken.update(pair)
-        return out
+    if strategy == "half least certain, half random":  # push --predictions-from's order
+        from asag.annotate.predictions import labelling_order
+
+        return labelling_order(list(confidence), seed=int(rng.integers(2**31)))
     queues: dict[str, list[int]] = {}
     for i in ranked:  # each question's answers, least certain first
         queues.setdefault(pool[i]["question_id"], []).append(i)

@@ -88,3 +88,26 @@ def test_bad_records_line_is_named(tmp_path, monkeypatch):
     line = fail(["annotate", "push", "bad.jsonl", "--project", "p", "--scale", "0-5"],
                 {"LABEL_STUDIO_URL": None, "LABEL_STUDIO_API_KEY": None})
     assert "bad.jsonl:2:" in line and "not valid JSON" in line
+
+
+@pytest.mark.labelstudio
+def test_a_personal_access_token_pushes_and_pulls(ls_server, answers, tmp_path):  # noqa: F811
+    """Personal access tokens (JWT refresh tokens) authenticate the SDK's calls and the raw
+    ones (import, task listing) alike."""
+    api = ls_server.api()
+    settings = api.sdk.jwt_settings.get()
+    api.sdk.jwt_settings.update(api_token_ttl_days=settings.api_token_ttl_days or 30,
+                                api_tokens_enabled=True)
+    pat = api.sdk.tokens.create().token
+    assert pat.count(".") == 2  # a JWT, not a legacy token
+    env = {**ls_server.cli_env(), "LABEL_STUDIO_API_KEY": pat}
+    project = f"pat-{uuid.uuid4().hex[:8]}"
+    args = ["annotate", "push", answers, "--project", project, "--scale", "0-5"]
+    push = CliRunner().invoke(cli, args, env=env)
+    assert push.exit_code == 0, push.output
+    assert "1 created, 0 already present" in push.output, push.output
+    again = CliRunner().invoke(cli, args, env=env)  # lists the project's tasks
+    assert "0 created, 1 already present" in again.output, again.output
+    pull = CliRunner().invoke(cli, ["annotate", "pull", "--project", project, "-o",
+                                    str(tmp_path / "ann.jsonl")], env=env)
+    assert pull.exit_code == 0, pull.output

@@ -1,7 +1,7 @@
 """`annotate simulate` and `annotate push --predictions-from` against the real server:
 simulated teachers are distinct Label Studio accounts whose scores come back from pull under
 their own ids; a re-run or a --limit scores no more than asked; a model's scores arrive as
-predictions imported least certain first, and pull reports the prediction a teacher saw."""
+predictions imported in labelling order, and pull reports the prediction a teacher saw."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ls_server import ls_server  # noqa: F401
 
 from asag.annotate import project as projects
 from asag.annotate.connection import every
-from asag.annotate.predictions import certainty
+from asag.annotate.predictions import certainty, labelling_order
 from asag.annotate.simulate import miscounted_tasks, teacher_email
 from asag.cli import cli
 from asag.records import ANNOTATION, read_jsonl
@@ -93,7 +93,7 @@ def test_simulated_teachers_are_two_accounts_and_limit_counts_earlier_scores(
     assert len(missing.strip().splitlines()) == 1
 
 
-def test_push_with_predictions_imports_least_certain_first_and_pull_reports_them(
+def test_push_with_predictions_imports_in_labelling_order_and_pull_reports_them(
         ls_server, trained_scorer, tmp_path, monkeypatch):  # noqa: F811
     monkeypatch.chdir(tmp_path)
     name = f"predict-{uuid.uuid4().hex[:6]}"
@@ -105,7 +105,7 @@ def test_push_with_predictions_imports_least_certain_first_and_pull_reports_them
     run(ls_server, "gather", "answers.csv", "-o", "raw.jsonl")
     out = run(ls_server, "annotate", "push", "raw.jsonl", "--project", name, "--scale",
               "incorrect,correct", "--predictions-from", trained_scorer)
-    assert "10 created" in out and "least certain first" in out
+    assert "10 created" in out and "the least certain and a random one alternately" in out
 
     api = ls_server.api()
     project = projects.find(api, name)
@@ -117,12 +117,16 @@ def test_push_with_predictions_imports_least_certain_first_and_pull_reports_them
     assert all(len(t["predictions"]) == 1 for t in tasks)
     assert {p["model_version"] for p in preds} == {version}
     confidences = [p["score"] for p in preds]
-    assert confidences == sorted(confidences) and confidences[0] < confidences[-1]
+    assert confidences[0] == min(confidences) < max(confidences)  # the least certain first
+    in_file = [r["id"] for _, r in read_jsonl(tmp_path / "raw.jsonl")]
+    sure = {t["data"]["answer_id"]: p["score"] for t, p in zip(tasks, preds, strict=True)}
+    want = [in_file[i] for i in labelling_order([sure[a] for a in in_file])]
+    assert [t["data"]["answer_id"] for t in tasks] == want  # then a random one, alternately
 
     run(ls_server, "annotate", "simulate", "--project", name, "--scores", "answers.csv",
         "--teacher-cols", "teacher_a", "--limit", "3")
     records = sorted(pulled(ls_server, name, "labels.jsonl"), key=lambda r: r["task_id"])
-    assert [r["task_id"] for r in records] == [t["id"] for t in tasks[:3]]  # least certain
+    assert [r["task_id"] for r in records] == [t["id"] for t in tasks[:3]]  # in task order
     for record, task, pred in zip(records, tasks, preds, strict=False):
         shown = pred["result"][0]["value"]["model_score"]  # the hint box, not the choices
         assert pred["result"][0]["value"]["text"][0].startswith(f"model: {shown}, ")

@@ -203,10 +203,10 @@ def test_epochs_adapt_to_the_data_size_unless_given():
 
     args = TrainArgs()  # batch 16
     assert args.epochs_for(4459) == MIN_EPOCHS  # 279 steps an epoch: the floor
-    assert args.epochs_for(1000) == 5  # 63 steps an epoch: 300 steps in 5 epochs
-    assert args.epochs_for(1000) * 63 >= MIN_STEPS
+    assert args.epochs_for(1000) == 13  # 63 steps an epoch: 800 steps in 13 epochs
+    assert args.epochs_for(1000) * 63 >= MIN_STEPS > (args.epochs_for(1000) - 1) * 63
     assert args.epochs_for(40) == MAX_EPOCHS  # 3 steps an epoch: capped
-    assert args.epochs_for(1000, processes=4) == 19  # 16 steps an epoch across 4 processes
+    assert args.epochs_for(4000, processes=4) == 13  # 63 steps an epoch across 4 processes
     assert TrainArgs(epochs=2).epochs_for(40) == 2.0
 
 

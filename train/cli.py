@@ -18,7 +18,7 @@ HELP = {
     "max_length": "Token cap [default: a percentile of the training lengths].",
     "length_percentile": "Percentile of training token lengths that max_length covers.",
     "epochs": "Training epochs (early stopping may end sooner) [default: from the data size: "
-              "300 steps or more, 3-20 epochs].",
+              "800 steps or more, 3-20 epochs].",
     "max_steps": "Stop after this many optimiser steps (overrides --epochs when > 0).",
     "batch_size": "Answers per step and process.",
     "eval_batch_size": "Answers per evaluation batch.",
