@@ -87,7 +87,7 @@ step "retraining round: push NEW answers with model v1's scores as hints (nothin
 $ASAG gather examples/sample_new_answers.csv -o "$OUT/raw-new.jsonl"
 $ASAG annotate push "$OUT/raw-new.jsonl" --project "$PROJECT" --predictions-from "$OUT/models/v1"
 
-step "SIMULATED teachers score some of the new answers (the least certain come first)"
+step "SIMULATED teachers score some of the new answers (push's order: least certain, random, ...)"
 $ASAG annotate simulate --project "$PROJECT" --scores examples/sample_new_answers.csv \
   --teacher-cols "$TEACHERS" --limit 60
 
