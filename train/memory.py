@@ -132,12 +132,6 @@ class Memory:
                     groups.setdefault(key, []).append(i)
         return {k: np.array(v) for k, v in groups.items()}
 
-    def without(self, ids: set[str]) -> Memory:
-        """This memory less the answers with these ids (held-out answers, to calibrate)."""
-        keep = [i for i, a in enumerate(self.ids) if not a or a not in ids]
-        return Memory(ids=[self.ids[i] for i in keep], keys=[self.keys[i] for i in keep],
-                      targets=self.targets[keep], vectors=self.vectors[keep])
-
     def questions(self) -> int:
         return len({k[0] or k[1] for k in self.keys})
 
