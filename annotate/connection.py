@@ -111,18 +111,18 @@ def _raw(api: Api, method: str, path: str, *, params: dict | None = None,
 
     if api.http is None:
         api.http = httpx.Client(base_url=api.url, timeout=timeout)
-    headers = {"Authorization": _authorization(api)}
-    content = None
-    if json_body is not None:
-        content = orjson.dumps(json_body)
-        headers["Content-Type"] = "application/json"
-    response = api.http.request(method, f"/{path}", params=params, content=content,
-                                headers=headers, timeout=timeout)
+    content = None if json_body is None else orjson.dumps(json_body)
+    headers = {} if content is None else {"Content-Type": "application/json"}
+
+    def send():
+        return api.http.request(method, f"/{path}", params=params, content=content,
+                                headers={**headers, "Authorization": _authorization(api)},
+                                timeout=timeout)
+
+    response = send()
     if response.status_code == 401 and api.access:  # the access token expired: once more
         api.access = ""
-        headers["Authorization"] = _authorization(api)
-        response = api.http.request(method, f"/{path}", params=params, content=content,
-                                    headers=headers, timeout=timeout)
+        response = send()
     try:
         body = orjson.loads(response.content) if response.content else None
     except orjson.JSONDecodeError:
