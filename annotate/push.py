@@ -290,14 +290,9 @@ def remove_concurrent_duplicates(index: TaskIndex, known: dict[int, str], mine: 
     races.py), count them, and leave the index (and its cache) as the server now is."""
     from asag.annotate.races import settle_tasks
 
-    # Nobody else imported (or deleted) since the listing: the project holds exactly the
-    # tasks listed and ours, so there is nothing to settle, and the listing of every new
-    # task (2.8 s of a 5.5 s push of 10,000 answers, BENCHMARKS.md) is skipped. A
-    # concurrent run that imports later settles against our (lower) tasks itself.
-    count = index.api.sdk.projects.get(index.project_id).task_number
-    if count == len(known) + len(mine):
-        index.save()  # index.tasks already holds known + mine
-        return
+    # Always listed, even when the project's task count suggests nobody else imported: a
+    # count can balance by chance while other runs delete some of ours and keep tasks of
+    # their own (a skip on that count let a duplicate through the concurrent-push test once).
     deleted, annotated, seen = settle_tasks(index.api, index.project_id, mine, known,
                                             after=max(known, default=0))
     ours = sum(1 for t in mine if t not in seen)  # deleted here or by another run

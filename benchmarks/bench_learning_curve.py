@@ -159,7 +159,9 @@ def main() -> None:
     parser.add_argument("--variants", default="2way,3way")
     parser.add_argument("--fractions", default="0.05,0.1,0.25,0.5,1")
     parser.add_argument("--seeds", type=int, default=3,
-                        help="seeds for fractions under 50 %% (one above)")
+                        help="seeds for fractions under 50 %%")
+    parser.add_argument("--large-seeds", type=int, default=1,
+                        help="seeds for the fractions of 50%% and more")
     parser.add_argument("--recipes", default=",".join(RECIPES))
     parser.add_argument("--train-args", default="", help="extra `asag train` options")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/asag-curve"))
@@ -182,7 +184,7 @@ def main() -> None:
         floors[DERIVED] = majority("2way")
     for variant in variants:
         for fraction in (float(x) for x in opts.fractions.split(",")):
-            for seed in range(opts.seeds if fraction < 0.5 else 1):
+            for seed in range(opts.seeds if fraction < 0.5 else opts.large_seeds):
                 for recipe in opts.recipes.split(","):
                     if (variant, fraction, seed, recipe) in done:
                         continue

@@ -45,7 +45,8 @@ def asag_train(dataset: Path, out: Path, steps: int, batch: int) -> dict:
     return {"examples_per_second": manifest["training"]["examples_per_second"],
             "loop_seconds": manifest["training"]["train_loop_seconds"],
             "command_seconds": round(time.time() - started, 1),
-            "max_length": manifest["max_length"]}
+            "max_length": manifest["max_length"],
+            "precision": manifest["training"].get("precision", "fp32")}
 
 
 def interleaved(dataset: Path, max_length: int, rounds: int, steps: int, batch: int) -> dict:
@@ -79,6 +80,8 @@ def interleaved(dataset: Path, max_length: int, rounds: int, steps: int, batch: 
     grouped = iter(list(LengthGroupedSampler(batch, lengths=lengths)))
     grouped128 = iter(list(LengthGroupedSampler(batch, lengths=[min(n, 128) for n in lengths],
                                                 generator=torch.Generator().manual_seed(1))))
+    grouped_bf16 = iter(list(LengthGroupedSampler(batch, lengths=lengths,
+                                                  generator=torch.Generator().manual_seed(2))))
     shuffled = iter(random.Random(0).sample(range(len(rows)), len(rows)))
     collate = _Collator(tok)
 
@@ -88,23 +91,28 @@ def interleaved(dataset: Path, max_length: int, rounds: int, steps: int, batch: 
         return collate(feats) if pad else {k: torch.tensor([f[k] for f in feats])
                                             for k in feats[0]}
 
-    def run(enc, order, pad) -> float:
+    def run(enc, order, pad, bf16=False) -> float:
+        """Steps in fp32, or in bf16 autocast as the Trainer runs them with bf16=True."""
         started = time.perf_counter()
         for _ in range(steps):
-            model(**batch_of(enc, order, pad)).loss.backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = model(**batch_of(enc, order, pad)).loss
+            loss.backward()
             opt.step()
             opt.zero_grad()
         return time.perf_counter() - started
 
     model.train()
     run(ours, grouped, True)  # warm-up
-    t_ours = t_plain = t_128 = 0.0
+    t_ours = t_plain = t_128 = t_bf16 = 0.0
     for _ in range(rounds):
         t_ours += run(ours, grouped, True)
         t_plain += run(plain, shuffled, False)
         t_128 += run(ours128, grouped128, True)
+        t_bf16 += run(ours, grouped_bf16, True, bf16=True)
     n = rounds * steps * batch
     return {"asag_examples_per_second": round(n / t_ours, 2),
+            "asag_bf16_examples_per_second": round(n / t_bf16, 2),
             "asag128_examples_per_second": round(n / t_128, 2),
             "plain_examples_per_second": round(n / t_plain, 2), "examples_each": n}
 
@@ -163,7 +171,11 @@ def main() -> None:
         ("training step, asag's pipeline with the baseline's truncation (128)",
          pair["asag128_examples_per_second"], "ex/s",
          f"{pair['asag128_examples_per_second'] / plain:.2f}x vs baseline"),
-        *([("`asag train` end to end (Trainer loop, its own run)", ours["examples_per_second"],
+        ("training step, asag's pipeline in bf16 autocast (`--precision bf16`; what `auto` "
+         "picks on a CPU with native bf16)", pair["asag_bf16_examples_per_second"], "ex/s",
+         f"{pair['asag_bf16_examples_per_second'] / mine:.2f}x vs asag fp32"),
+        *([(f"`asag train` end to end (Trainer loop, its own run, {ours['precision']})",
+            ours["examples_per_second"],
             "ex/s", "")] if ours["examples_per_second"] else []),
         ("scoring: Scorer.score_many fp32, length-sorted", fp32["answers_per_second"],
          "answers/s", f"{fp32['answers_per_second'] / mine:.1f}x asag training ex/s"),

@@ -210,6 +210,20 @@ def test_epochs_adapt_to_the_data_size_unless_given():
     assert TrainArgs(epochs=2).epochs_for(40) == 2.0
 
 
+def test_auto_precision_is_bf16_only_where_the_cpu_has_native_bf16(monkeypatch):
+    import torch
+
+    from asag.train import TrainArgs
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for flag in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, flag, lambda: False, raising=False)
+    assert TrainArgs().resolved_precision() == "fp32"  # emulated bf16 would be slower
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert TrainArgs().resolved_precision() == "bf16"
+    assert TrainArgs(precision="fp32").resolved_precision() == "fp32"  # the user's choice
+
+
 def test_max_length_is_a_percentile_of_the_data_within_the_model():
     from asag.train.data import choose_max_length
 

@@ -23,9 +23,11 @@ HEAD_LR_FACTOR = 10
 # Epochs when none are given: enough passes for MIN_STEPS optimiser steps, at least
 # MIN_EPOCHS, at most MAX_EPOCHS; early stopping on validation ends sooner when more passes
 # stop helping. A course's few hundred or thousand answers need as many updates as a large
-# set gets in its three epochs (about 800 at batch 16): with 300, half of SciEntsBank 3-way
-# reached UA macro-F1 0.54, with 800 (6 epochs, the best at the fifth) 0.60 (BENCHMARKS.md).
-MIN_STEPS, MIN_EPOCHS, MAX_EPOCHS = 800, 3, 20
+# set gets (about 800 at batch 16): with 300, half of SciEntsBank 3-way reached UA macro-F1
+# 0.54, with 800 (6 epochs, the best at the fifth) 0.60. A large set needs every answer
+# seen five times: all of SciEntsBank 3-way reached 0.667 in 3 epochs (the best checkpoint
+# the last) and 0.69-0.72 in 5 (BENCHMARKS.md).
+MIN_STEPS, MIN_EPOCHS, MAX_EPOCHS = 800, 5, 20
 
 
 class ArgumentError(click.BadParameter):
@@ -85,7 +87,9 @@ class TrainArgs:
     early_stopping_patience: int = 2  # evaluations without improvement; 0 turns it off
     validation_fraction: float = 0.1  # carved from train when the dataset has no validation
     seed: int = 42
-    precision: str = "auto"  # auto: bf16/fp16 on a GPU that supports it, fp32 on the CPU
+    # auto: bf16/fp16 on a GPU that supports it; bf16 on a CPU with native bf16 arithmetic
+    # (AVX512-BF16 or AMX: 1.5x the fp32 training rate measured here), else fp32
+    precision: str = "auto"
     threads: int | None = None  # CPU threads per process; None: cores / processes
     logging_steps: int = 50
     # the graded answers of each question and the base model's sentence similarity, combined
@@ -143,6 +147,19 @@ class TrainArgs:
         per_step = self.batch_size * self.gradient_accumulation_steps * max(1, processes)
         steps = max(1, math.ceil(answers / per_step))
         return float(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(MIN_STEPS / steps))))
+
+    def resolved_precision(self) -> str:
+        """The precision "auto" stands for on this machine (mixed precision: the weights
+        and the optimiser stay fp32, the matrix products run in half precision)."""
+        if self.precision != "auto":
+            return self.precision
+        import torch
+
+        if torch.cuda.is_available():
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        native = [getattr(torch.cpu, name, lambda: False)
+                  for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        return "bf16" if any(check() for check in native) else "fp32"
 
     def head_lr(self, classification: bool) -> float:
         """A regression head stays at the body's rate: faster, it collapses to the mean."""

@@ -18,7 +18,7 @@ HELP = {
     "max_length": "Token cap [default: a percentile of the training lengths].",
     "length_percentile": "Percentile of training token lengths that max_length covers.",
     "epochs": "Training epochs (early stopping may end sooner) [default: from the data size: "
-              "800 steps or more, 3-20 epochs].",
+              "800 steps or more, 5-20 epochs].",
     "max_steps": "Stop after this many optimiser steps (overrides --epochs when > 0).",
     "batch_size": "Answers per step and process.",
     "eval_batch_size": "Answers per evaluation batch.",
@@ -34,7 +34,8 @@ HELP = {
     "early_stopping_patience": "Evaluations without improvement before stopping (0: never).",
     "validation_fraction": "Share of train held out when the dataset has no validation split.",
     "seed": "Random seed (initialisation, shuffling, validation carve-out).",
-    "precision": "auto: bf16/fp16 on a GPU that supports it, fp32 on the CPU.",
+    "precision": ("auto: bf16/fp16 on a GPU that supports it, bf16 on a CPU with native bf16 "
+                  "(AVX512-BF16, AMX), else fp32."),
     "threads": "CPU threads per process [default: cores / processes].",
     "logging_steps": "Log the loss every N steps.",
     "graded_memory": "Also consult the graded answers of the same question and the base "

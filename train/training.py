@@ -258,6 +258,7 @@ def _manifest(args: TrainArgs, scale, plan: _Plan, dataset_dir, ds_manifest: dic
         "training_args": args.to_dict(),
         "training": {
             "processes": processes,
+            "precision": args.resolved_precision(),
             "epochs_planned": plan.epochs,
             "epochs_run": round(float(state.epoch or 0), 3),
             "steps": state.global_step,
@@ -279,7 +280,10 @@ def _complete(trainer, tokenizer, manifest: dict, plan: _Plan, args: TrainArgs, 
     from asag.train.calibration import calibrate
     from asag.train.scorer import Scorer
 
-    new = Scorer(trainer.model, tokenizer, manifest, device=trainer.model.device)
+    # Without the mixed-precision wrapper: the heads, the calibration and the test figures are
+    # fitted on the fp32 outputs that the saved scorer gives when loaded.
+    model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+    new = Scorer(model, tokenizer, manifest, device=model.device)
     val_outputs = None
     if args.graded_memory:
         val_outputs = new.cross_encoder_outputs(plan.val_rows, batch_size=args.eval_batch_size)
@@ -500,9 +504,7 @@ def _hf_args(args: TrainArgs, epochs: float, checkpoints: Path, metric: str, gre
     from transformers import TrainingArguments
 
     cuda = torch.cuda.is_available()
-    precision = args.precision
-    if precision == "auto":
-        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    precision = args.resolved_precision()
     strategy = "steps" if args.eval_steps else "epoch"
     return TrainingArguments(
         output_dir=str(checkpoints),
