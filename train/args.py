@@ -88,7 +88,7 @@ class TrainArgs:
     validation_fraction: float = 0.1  # carved from train when the dataset has no validation
     seed: int = 42
     # auto: bf16/fp16 on a GPU that supports it; bf16 on a CPU with native bf16 arithmetic
-    # (AVX512-BF16 or AMX: 1.5x the fp32 training rate measured here), else fp32
+    # (AVX512-BF16 or AMX: 1.25-1.5x the fp32 training rate measured here), else fp32
     precision: str = "auto"
     threads: int | None = None  # CPU threads per process; None: cores / processes
     logging_steps: int = 50
