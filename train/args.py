@@ -157,9 +157,9 @@ class TrainArgs:
 
         if torch.cuda.is_available():
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        native = [getattr(torch.cpu, name, lambda: False)
-                  for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-        return "bf16" if any(check() for check in native) else "fp32"
+        native = any(getattr(torch.cpu, name, lambda: False)()
+                     for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+        return "bf16" if native else "fp32"
 
     def head_lr(self, classification: bool) -> float:
         """A regression head stays at the body's rate: faster, it collapses to the mean."""

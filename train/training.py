@@ -258,7 +258,7 @@ def _manifest(args: TrainArgs, scale, plan: _Plan, dataset_dir, ds_manifest: dic
         "training_args": args.to_dict(),
         "training": {
             "processes": processes,
-            "precision": args.resolved_precision(),
+            "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
             "epochs_planned": plan.epochs,
             "epochs_run": round(float(state.epoch or 0), 3),
             "steps": state.global_step,
