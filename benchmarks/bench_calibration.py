@@ -7,8 +7,14 @@ of the 90 % conformal sets, and auto-scoring at a 5 % error target (share auto-s
 realised error among them). Prints a markdown table; writes calibration.json and the
 reliability diagrams into --workdir.
 
+The sets are class-conditional (one threshold per label); the table also gives the lowest
+coverage of any one label, and the coverage that one marginal threshold (the sets before
+session 7) gets from the same held-out answers.
+
     nice -n 15 .venv/bin/python benchmarks/bench_calibration.py --models /work/models \
         --workdir /tmp/bench-calibration
+    # or scorers laid out as bench_learning_curve.py leaves them (<run>/model-new, <run>/data):
+    .venv/bin/python benchmarks/bench_calibration.py --scorers /work/s6/full3/3way-1-s0/model-new
 """
 
 from __future__ import annotations
@@ -38,13 +44,36 @@ def measure_split(scorer, rows: list[dict]) -> dict:
     predictions = [scorer.prediction(o) for o in out]
     scorer.calibration.annotate(scale, predictions, out, ce, seen, knn, max_error=TARGET)
     after = measure(scale, truth, predictions, scorer.calibration)
+    if not scale.is_numeric:
+        after.update(per_label_coverage(scorer.calibration, out, truth))
     return {"before": before, "after": after}
+
+
+def per_label_coverage(calibration, outputs, truth) -> dict:
+    """Coverage per true label, class-conditional and (same held-out answers) marginal."""
+    import dataclasses
+
+    import numpy as np
+
+    y = np.asarray(truth, dtype=int)
+    probs = calibration.probabilities(outputs)
+    out = {}
+    for name, cal in (("per_label", calibration),
+                      ("marginal", dataclasses.replace(calibration, score_labels=None))):
+        inside = cal.sets(probs)[np.arange(len(y)), y].astype(bool)
+        out[f"{name}_coverage"] = {int(c): round(float(inside[y == c].mean()), 6)
+                                   for c in np.unique(y)}
+        out[f"{name}_overall"] = round(float(inside.mean()), 6)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, default=Path("/work/models"))
     parser.add_argument("--variants", default="2way,3way")
+    parser.add_argument("--scorers", default="",
+                        help="comma-separated scorer dirs with their dataset at ../data "
+                             "(bench_learning_curve.py's layout); replaces --models/--variants")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-calibration"))
     opts = parser.parse_args()
 
@@ -55,15 +84,21 @@ def main() -> None:
     opts.workdir.mkdir(parents=True, exist_ok=True)
     results, lines = {}, [
         "| variant | split | n | accuracy | ECE before | ECE after | set coverage (90 %) | "
-        "mean set size | auto-scored at 5 % | realised error |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for variant in opts.variants.split(","):
-        source = opts.models / f"scientsbank-{variant}"
-        data = opts.models / f"scientsbank-{variant}-data"
+        "lowest label | marginal (lowest label) | mean set size | auto-scored at 5 % | "
+        "realised error |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    if opts.scorers:
+        pairs = [(f"{Path(d).parent.parent.name}-{Path(d).parent.name}", Path(d),
+                  Path(d).parent / "data")
+                 for d in opts.scorers.split(",")]
+    else:
+        pairs = [(v, opts.models / f"scientsbank-{v}", opts.models / f"scientsbank-{v}-data")
+                 for v in opts.variants.split(",")]
+    for variant, source, data in pairs:
         if not (source / "asag_scorer.json").is_file():
             print(f"skipped {variant}: no scorer at {source}", file=sys.stderr)
             continue
-        model = opts.workdir / source.name
+        model = opts.workdir / variant
         shutil.rmtree(model, ignore_errors=True)
         shutil.copytree(source, model, ignore=shutil.ignore_patterns("eval", "checkpoints"))
         started = time.time()
@@ -82,9 +117,14 @@ def main() -> None:
                             f"SciEntsBank {variant} {split}")
             auto = a["auto_scoring"]
             error = "–" if auto["realised_error"] is None else f"{auto['realised_error']:.3f}"
+            low = min(a.get("per_label_coverage", {0: float("nan")}).values())
+            marginal = (f"{a['marginal_overall']:.3f} "
+                        f"({min(a['marginal_coverage'].values()):.3f})"
+                        if "marginal_overall" in a else "–")
             lines.append(f"| {variant} | {split} | {a['n']} | {a['accuracy']:.3f} | "
-                         f"{b['ece']:.3f} | {a['ece']:.3f} | {a['coverage']:.3f} | "
-                         f"{a['mean_set_size']:.2f} | {auto['fraction']:.1%} | {error} |")
+                         f"{b['ece']:.3f} | {a['ece']:.3f} | {a['coverage']:.3f} | {low:.3f} | "
+                         f"{marginal} | {a['mean_set_size']:.2f} | {auto['fraction']:.1%} | "
+                         f"{error} |")
             print(lines[-1], flush=True)
         (opts.workdir / "calibration.json").write_text(json.dumps(results, indent=2))
     print("\n".join(lines))

@@ -76,6 +76,43 @@ def test_a_prediction_set_is_never_empty_even_after_a_perfect_held_out_fit():
     assert sets.tolist() == [[1, 0], [0, 1], [1, 0]]
 
 
+def _skewed_draw(rng, n):
+    """Three labels; the rare one (10 %) is the scorer's weak spot: its answers get a low
+    probability for their true label, the common labels' answers a high one."""
+    y = rng.choice(3, size=n, p=[0.45, 0.45, 0.1])
+    p_true = np.where(y == 2, rng.uniform(0.05, 0.5, n), rng.uniform(0.5, 1.0, n))
+    probs = np.empty((n, 3))
+    for i, (label, pt) in enumerate(zip(y, p_true, strict=True)):
+        rest = rng.dirichlet([1, 1]) * (1 - pt)
+        probs[i] = np.insert(rest, label, pt)
+    return probs, y
+
+
+def test_each_label_is_covered_at_the_nominal_level_not_only_on_average():
+    """Class-conditional sets cover the rare label that a marginal threshold gives up on, and
+    a manifest round trip keeps them class-conditional; a manifest from before the labels
+    were stored still gives (marginal) sets."""
+    from asag.scale import Scale
+    from asag.train.calibration import Calibration, HeldOut
+
+    rng = np.random.default_rng(3)
+    probs, y = _skewed_draw(rng, 3000)
+    held = HeldOut(np.log(probs), np.log(probs), None, None, y.astype(float))
+    scale = Scale.parse("a,b,c")
+    cal = Calibration.from_manifest(scale, Calibration.fit(scale, held, {}).to_manifest())
+    test_p, test_y = _skewed_draw(rng, 20000)
+    test_p = cal.probabilities(np.log(test_p))
+    inside = cal.sets(test_p)[np.arange(len(test_y)), test_y]
+    for label in range(3):
+        assert 0.88 <= inside[test_y == label].mean() <= 0.95, label  # never-empty adds a little
+
+    old = cal.to_manifest()
+    del old["score_labels"]
+    marginal = Calibration.from_manifest(scale, old).sets(test_p)[np.arange(len(test_y)), test_y]
+    assert 0.88 <= marginal.mean() <= 0.93
+    assert marginal[test_y == 2].mean() < 0.6  # what the marginal sets did to the rare label
+
+
 # -- tiny real scorers ---------------------------------------------------------------------
 
 def numeric_rows(n: int, seed: int) -> list[dict]:
