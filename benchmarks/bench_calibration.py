@@ -45,22 +45,25 @@ def measure_split(scorer, rows: list[dict]) -> dict:
     scorer.calibration.annotate(scale, predictions, out, ce, seen, knn, max_error=TARGET)
     after = measure(scale, truth, predictions, scorer.calibration)
     if not scale.is_numeric:
-        after.update(per_label_coverage(scorer.calibration, out, truth))
+        after.update(per_label_coverage(scale, scorer.calibration, predictions, out, truth))
     return {"before": before, "after": after}
 
 
-def per_label_coverage(calibration, outputs, truth) -> dict:
-    """Coverage per true label, class-conditional and (same held-out answers) marginal."""
+def per_label_coverage(scale, calibration, predictions, outputs, truth) -> dict:
+    """Coverage per true label of the scorer's (class-conditional) sets, and of marginal sets
+    from the same held-out answers."""
     import dataclasses
 
     import numpy as np
 
     y = np.asarray(truth, dtype=int)
-    probs = calibration.probabilities(outputs)
+    marginal = dataclasses.replace(calibration, score_labels=None)
+    covered = {
+        "per_label": np.array([scale.labels[c] in p.labels
+                               for p, c in zip(predictions, y, strict=True)]),
+        "marginal": marginal.sets(calibration.probabilities(outputs))[np.arange(len(y)), y]}
     out = {}
-    for name, cal in (("per_label", calibration),
-                      ("marginal", dataclasses.replace(calibration, score_labels=None))):
-        inside = cal.sets(probs)[np.arange(len(y)), y].astype(bool)
+    for name, inside in covered.items():
         out[f"{name}_coverage"] = {int(c): round(float(inside[y == c].mean()), 6)
                                    for c in np.unique(y)}
         out[f"{name}_overall"] = round(float(inside.mean()), 6)

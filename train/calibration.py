@@ -169,10 +169,9 @@ class Calibration:
             y = held.y.astype(int)
             temperature = fit_temperature(held.outputs, y)
             p = softmax(held.outputs / temperature)
-            scores = 1 - p[np.arange(len(y)), y]
-            order = np.argsort(scores, kind="stable")
-            return cls(False, scores[order], p.max(axis=1), p.argmax(axis=1) == y,
-                       temperature=temperature, score_labels=y[order],
+            # held-out order, like confidence / correct (crepes counts, it needs no sorting)
+            return cls(False, 1 - p[np.arange(len(y)), y], p.max(axis=1), p.argmax(axis=1) == y,
+                       temperature=temperature, score_labels=y,
                        fitted_on={**fitted_on, "method": "out-of-fold temperature scaling; "
                                   "class-conditional split conformal sets (crepes)"})
         values = np.array([scale.from_unit(float(v)) for v in held.outputs[:, 0]])
