@@ -465,10 +465,13 @@ def reliability_png(path, report: dict, title: str) -> None:
     bins = [b for b in report["reliability"] if b["n"]]
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfectly calibrated")
-    ax.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["accuracy"] for b in bins],
-           width=1 / BINS * 0.9, alpha=0.7, label="accuracy in the bin")
+    centres = [(b["low"] + b["high"]) / 2 for b in bins]
+    ax.bar(centres, [b["accuracy"] for b in bins], width=1 / BINS * 0.9, alpha=0.7,
+           label="accuracy in the bin")
     ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", color="C1",
-            label="mean confidence")
+            label="accuracy at the bin's mean confidence")
+    for x, b in zip(centres, bins, strict=True):  # a bin of 1 answer says little: show it
+        ax.text(x, 0.02, f"n={b['n']}", ha="center", va="bottom", fontsize=6, rotation=90)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence")
