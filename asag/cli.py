@@ -67,9 +67,11 @@ def cli(ctx: click.Context, quiet: bool, config: Path | None) -> None:
     """
     from asag.config import load_default_map
 
-    ctx.obj = {"quiet": quiet}
+    ctx.obj = {**(ctx.obj or {}), "quiet": quiet}
     ctx.default_map = load_default_map(config, cli)
 
 
 def main() -> None:
-    cli(prog_name="asag")
+    # "process": the command owns the process (not a CliRunner or a caller's Python), so it
+    # may change process-wide state such as the SIGINT handler once its work is done
+    cli(prog_name="asag", obj={"process": True})

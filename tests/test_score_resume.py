@@ -62,18 +62,21 @@ def _done(state) -> int:
 
 
 def _interrupt_mid_run(proc, state, rng) -> str:
-    """SIGINT at a random moment after this run has put a chunk of its own on disk."""
+    """SIGINT after this run has put 1-3 chunks of its own on disk (a random number), sent at
+    once: the moment follows the run's progress, not the clock, so a fast machine cannot
+    finish the whole input first (each try moves on by a few 64-answer chunks of 2,000)."""
     before, deadline = _done(state), time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None and _done(state) <= before:
-        time.sleep(0.02)
-    time.sleep(rng.uniform(0, 0.3))
+    target = before + rng.randint(1, 3) * 64
+    while time.monotonic() < deadline and proc.poll() is None and _done(state) < target:
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     return _finish(proc)
 
 
 def test_interrupted_three_times_then_resumed_equals_an_uninterrupted_run(tmp_path,
                                                                           trained_scorer):
-    source = _answers(tmp_path / "answers.csv", 1500)
+    source = _answers(tmp_path / "answers.csv", 2000)
     whole = tmp_path / "whole.csv"
     result = CliRunner().invoke(cli, ["score", str(trained_scorer), str(source), "-o",
                                       str(whole), "--batch-size", "4"])
@@ -90,12 +93,12 @@ def test_interrupted_three_times_then_resumed_equals_an_uninterrupted_run(tmp_pa
         assert "Traceback" not in err and "--resume" in err.splitlines()[-1], err
         kept.append(json.loads(state.read_text())["done"])
         assert not out.exists()
-    assert kept == sorted(kept) and 0 < kept[0] < 1500 and kept[-1] < 1500
+    assert kept == sorted(kept) and 0 < kept[0] < 2000 and kept[-1] < 2000
     proc = _start(trained_scorer, source, out, "--resume")
     err = _finish(proc)
     assert proc.returncode == 0, err
     assert f"resumed after {kept[-1]:,}" in err
-    assert any(line.startswith("scoring: ") and "/1,500" in line for line in err.splitlines())
+    assert any(line.startswith("scoring: ") and "/2,000" in line for line in err.splitlines())
     assert out.read_bytes() == whole.read_bytes()
     assert not state.exists() and not (tmp_path / "scored.csv.partial").exists()
 
@@ -127,3 +130,21 @@ def test_summary_counts_answers_cut_to_max_length(tmp_path, trained_scorer):
                                       str(tmp_path / "o.jsonl")])
     assert result.exit_code == 0, result.output
     assert "2 answers were longer than max_length" in result.output
+
+
+def test_ctrl_c_after_the_output_is_complete_exits_0_without_a_traceback(tmp_path,
+                                                                       trained_scorer):
+    """A Ctrl-C that lands once every answer is written (here: while the summary is printed,
+    the window a fast machine hits) must neither print a traceback nor kill the command."""
+    source = _answers(tmp_path / "answers.csv", 20)
+    out = tmp_path / "scored.csv"
+    hook = ("import os, signal, asag.train.cli as c; say = c.info; "
+            "c.info = lambda *a, **k: (os.kill(os.getpid(), signal.SIGINT), say(*a, **k)); "
+            "from asag.cli import main; main()")
+    proc = subprocess.run([sys.executable, "-c", hook, "score", str(trained_scorer),
+                           str(source), "-o", str(out)], capture_output=True, text=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "scored 20 answers" in proc.stderr
+    assert len(out.read_text().splitlines()) == 21

@@ -124,6 +124,17 @@ def _interrupted(output: Path):
                        "evaluation); run the same command again to start over")
 
 
+def _ignore_ctrl_c() -> None:
+    """The output is complete; only the summary and the interpreter's shutdown remain. A
+    Ctrl-C now would print a bare traceback or kill the process by the signal after the
+    work was done, so the command ignores it and exits 0 (only where it owns the process)."""
+    import signal
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and (ctx.find_object(dict) or {}).get("process"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @click.command()
 @click.argument("model", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -187,6 +198,7 @@ def score(model: Path, input_path: Path, output: Path, fmt: str | None, question
         raise Interrupted(f"interrupted before scoring began; what an earlier run kept of "
                           f"{output} is untouched: run the same command again (with --resume "
                           "if an earlier run was interrupted)") from None
+    _ignore_ctrl_c()
     resumed = f" (resumed after {stats['resumed_at']:,})" if stats["resumed_at"] else ""
     cap = stats["max_length"]
     cut = (f"{stats['truncated']:,} answers were longer than max_length ({cap} tokens): only "

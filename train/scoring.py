@@ -85,11 +85,14 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
                 job.append(b"".join(lines), first + len(part), scorer.truncated,
                            sum(bool(p.auto) for p in predictions))
                 scored += len(part)
+        job.finish()
     except KeyboardInterrupt:
+        if job.finished:  # Ctrl-C after the rename: the output is whole, nothing to resume
+            raise Interrupted(f"interrupted after all {len(records):,} answers were written "
+                              f"to {output_path}; nothing to resume") from None
         raise Interrupted(
             f"interrupted: {job.rows:,} of {len(records):,} answers are kept in {job.path}; "
             f"run the same command with --resume to continue") from None
-    job.finish()
     seconds = time.time() - started
     return {"rows": len(records), "resumed_at": done, "seconds": round(seconds, 2),
             "answers_per_second": round(scored / seconds, 1) if seconds > 0 and scored else None,
@@ -126,6 +129,7 @@ class PartialOutput:
         self.path = output.with_name(output.name + ".partial")
         self.state_path = output.with_name(output.name + ".partial.json")
         self.rows, self.truncated, self.auto, self.fh = 0, 0, 0, None
+        self.finished = False
 
     def open(self, resume: bool, head: bytes) -> int:
         """Rows already written (0 unless resuming); positions the file after them."""
@@ -179,6 +183,7 @@ class PartialOutput:
     def finish(self) -> None:
         self.fh.close()
         os.replace(self.path, self.output)
+        self.finished = True
         self.state_path.unlink(missing_ok=True)
 
 
