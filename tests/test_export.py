@@ -1,5 +1,5 @@
 """`asag export --onnx`: ONNX Runtime (with only `tokenizers` for the text) gives PyTorch's
-score on every answer, on label and numeric scales, and the README's standalone example runs
+score on every answer, on label and numeric scales, and the docs' standalone example runs
 as printed."""
 # ruff: noqa: F811  (pytest fixtures imported from tests/model_fixtures.py)
 
@@ -25,7 +25,7 @@ from tests.model_fixtures import (  # noqa: F401  (fixtures)
 )
 from tests.serve_helpers import items
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+SERVING = Path(__file__).resolve().parents[1] / "docs" / "serving.md"
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +61,11 @@ def test_export_describes_inputs_outputs_text_and_scale(exported, plain_scorer):
         assert (exported / name).is_file()
 
 
-def test_readme_onnx_example_runs_standalone_and_matches_the_scorer(exported, plain_scorer,
-                                                                    tmp_path):
+def test_docs_onnx_example_runs_standalone_and_matches_the_scorer(exported, plain_scorer,
+                                                                  tmp_path):
     from asag.train import Scorer
 
-    text = README.read_text(encoding="utf-8")
+    text = SERVING.read_text(encoding="utf-8")
     code = re.search(r"<!-- onnx-example[^>]*-->\n```python\n(.*?)```", text, re.S).group(1)
     (tmp_path / "scorer-onnx").symlink_to(exported)
     (tmp_path / "example.py").write_text(code)

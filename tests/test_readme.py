@@ -1,4 +1,5 @@
-"""The commands the README shows still parse: every `asag …` line in its code blocks."""
+"""The commands the README and the docs pages show still parse: every `asag …` line in
+their code blocks."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from click.testing import CliRunner
 
 from asag.cli import cli
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def readme_commands() -> list[str]:
-    text = README.read_text(encoding="utf-8")
+    text = "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
     commands = []
     for block in re.findall(r"```(?:bash|sh|console)\n(.*?)```", text, flags=re.S):
         joined = re.sub(r"\\\n\s*", " ", block)
@@ -45,7 +47,9 @@ def parse(args: list[str]) -> None:
 
 
 def test_the_readme_shows_commands():
-    assert len(readme_commands()) >= 5
+    readme = PAGES[0].read_text(encoding="utf-8")
+    assert sum(line.startswith("asag ") for line in readme.splitlines()) >= 5
+    assert len(readme_commands()) >= 30
 
 
 @pytest.mark.parametrize("line", readme_commands())
