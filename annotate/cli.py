@@ -60,10 +60,19 @@ def annotate(ctx: click.Context, conn) -> None:
 @click.option("--ui-language", type=click.Choice(LANGUAGES), default=None,
               help="Language of the screen's headings, instructions and hint (default: the "
                    "project's, else en).")
+@click.option("--groups/--no-groups", default=None,
+              help="Near-identical answers of a question (the same but for case, punctuation "
+                   "and small typos) become one task, scored once for all; teachers can split "
+                   "a group. Default: as the project was pushed before, else off.")
+@click.option("--group-threshold", type=click.FloatRange(0.5, 1.0), default=None,
+              metavar="0.5-1",
+              help="How alike answers must be to join a group (implies --groups; 1: identical "
+                   "after normalisation; default 0.9, chosen on SciEntsBank and SAF).")
 @click.pass_context
 def push(ctx: click.Context, records: Path, project: str, scale, annotations_per_answer,
          batch_size: int, predictions_from: Path | None, prefill: bool,
-         rubric_file: Path | None, ui_language: str | None) -> None:
+         rubric_file: Path | None, ui_language: str | None, groups: bool | None,
+         group_threshold: float | None) -> None:
     """Import the answers of RECORDS (`asag gather` output) that the project lacks.
 
     Safe to re-run after a crash or with new answers: each answer is in the project once.
@@ -77,13 +86,18 @@ def push(ctx: click.Context, records: Path, project: str, scale, annotations_per
 
     if prefill and predictions_from is None:
         raise click.UsageError("--prefill pre-selects the model's score: give --predictions-from")
+    if group_threshold is not None and groups is False:
+        raise click.UsageError("--group-threshold sets how alike grouped answers are: drop "
+                               "--no-groups")
+    if group_threshold is not None:
+        groups = True
     rows, report = load_records(records)
     api = connect_to(ctx.meta["asag.annotate.conn"])
     with api_errors(api.url, f"pushing to project '{project}'"):
         run_push(api, project, rows, report, scale=scale,
                  annotations_per_answer=annotations_per_answer, batch_size=batch_size,
                  predictions_from=predictions_from, prefill=prefill, rubric_file=rubric_file,
-                 ui_language=ui_language)
+                 ui_language=ui_language, groups=groups, group_threshold=group_threshold)
     info(report.summary(project))
     if report.model_version is not None:
         info(f"predictions of model {report.model_version} attached to the "

@@ -25,6 +25,7 @@ import orjson
 from fastjsonschema import JsonSchemaException
 
 from asag.annotate.connection import NO_RETRY, Api, no_retry, plain
+from asag.annotate.groups import member_records
 from asag.annotate.project import COMMENT_FROM, SCORE_FROM
 from asag.annotate.screen import predicted_score
 from asag.errors import InputError
@@ -95,7 +96,7 @@ def pull(api: Api, project: dict, output: Path, *, scale: Scale, full: bool = Fa
         merged = _merge(old, fresh, task_ids, report)
         foreign = {**{k: n for k, n in state.get("foreign", {}).items()
                       if int(k) not in task_ids}, **foreign}
-        found = len(merged) + sum(foreign.values())
+        found = len({k[0] for k in merged}) + sum(foreign.values())
         # the counters fetched with the project (just before the export) save a call; only
         # when they disagree are fresh ones asked for, after one more look at the changes
         expected = _counted(project) if _attempt == 0 else None
@@ -116,9 +117,10 @@ def pull(api: Api, project: dict, output: Path, *, scale: Scale, full: bool = Fa
     if not (since and report.new == report.edited == 0 and not report.deleted):
         _write(output, merged)  # (an incremental pull that changed nothing leaves it as it is)
     _write_state(output, api.url, project, server_now - OVERLAP, foreign, report)
-    report.total = len(merged)
+    annotations = {r["annotation_id"]: r for r in merged.values()}  # group members share one
+    report.total = len(annotations)
     report.answers = len({r["answer_id"] for r in merged.values()})
-    report.skipped = sum(1 for r in merged.values() if r["skipped"])
+    report.skipped = sum(1 for r in annotations.values() if r["skipped"])
     report.foreign = sum(foreign.values())
     return report
 
@@ -213,7 +215,9 @@ def _counted(project: dict) -> int | None:
 # -- normalising ----------------------------------------------------------------------------
 
 def _normalise_all(tasks: list[dict], project: dict, scale: Scale, report: PullReport):
-    fresh: dict[int, dict] = {}
+    """Records keyed by (annotation id, answer id): an annotation of an answer-group task is
+    one record per member (annotate/groups.py)."""
+    fresh: dict[tuple, dict] = {}
     foreign: dict[str, int] = {}
     report.tasks = len(tasks)
     for task in tasks:
@@ -223,12 +227,16 @@ def _normalise_all(tasks: list[dict], project: dict, scale: Scale, report: PullR
             if annotations:
                 foreign[str(task["id"])] = len(annotations)
             continue
-        for ann in annotations:
-            record = normalise(task, ann, project, scale)
-            if record["score"] is None and not record["skipped"]:
-                report.unscored.append(record["annotation_id"])
-            fresh[record["annotation_id"]] = record
+        records = [normalise(task, ann, project, scale) for ann in annotations]
+        report.unscored += [r["annotation_id"] for r in records
+                            if r["score"] is None and not r["skipped"]]
+        for record in member_records(task, records):
+            fresh[_key(record)] = record
     return fresh, foreign
+
+
+def _key(record: dict) -> tuple:
+    return record["annotation_id"], record["answer_id"]
 
 
 def normalise(task: dict, ann: dict, project: dict, scale: Scale) -> dict:
@@ -299,35 +307,32 @@ def _shown_prediction(task: dict, ann: dict, project: dict, scale: Scale) -> dic
 
 # -- merging and files ------------------------------------------------------------------
 
-def _merge(old: dict[int, dict], fresh: dict[int, dict], task_ids: set[int],
-           report: PullReport) -> dict[int, dict]:
+def _merge(old: dict[tuple, dict], fresh: dict[tuple, dict], task_ids: set[int],
+           report: PullReport) -> dict[tuple, dict]:
     """Old records minus those of re-read tasks, plus the re-read ones."""
     merged = {k: r for k, r in old.items() if r["task_id"] not in task_ids}
-    for ann_id, record in fresh.items():
-        before = old.get(ann_id)
-        if before is None:
-            report.new += 1
-        elif before != record:
-            report.edited += 1
-        merged[ann_id] = record
-    for ann_id, record in old.items():
-        if record["task_id"] in task_ids and ann_id not in fresh:
-            report.deleted.append(_deletion(record))
+    merged.update(fresh)
+    re_read = {k: r for k, r in old.items() if r["task_id"] in task_ids}
+    _compare(re_read, fresh, report)
     return merged
 
 
-def _compare(old: dict[int, dict], merged: dict[int, dict], report: PullReport) -> None:
-    """A full pull against the previous output: what is new, edited and gone."""
-    report.new = sum(1 for k in merged if k not in old)
-    report.edited = sum(1 for k, r in merged.items() if k in old and old[k] != r)
-    report.deleted = [_deletion(r) for k, r in old.items() if k not in merged]
+def _compare(old: dict[tuple, dict], merged: dict[tuple, dict], report: PullReport) -> None:
+    """What is new, edited and gone, counted in annotations (an answer group's members share
+    one; a record of a member that a split removed is not a deleted annotation)."""
+    now, before = {k[0] for k in merged}, {k[0] for k in old}
+    report.new = len(now - before)
+    report.edited = len({k[0] for k, r in merged.items() if k[0] in before and old.get(k) != r}
+                        | {k[0] for k in old if k[0] in now and k not in merged})
+    report.deleted = list({r["annotation_id"]: _deletion(r) for k, r in old.items()
+                           if k[0] not in now}.values())
 
 
 def _deletion(record: dict) -> dict:
     return {k: record[k] for k in ("annotation_id", "answer_id", "task_id", "annotator")}
 
 
-def _read_output(output: Path, strict: bool = True) -> dict[int, dict] | None:
+def _read_output(output: Path, strict: bool = True) -> dict[tuple, dict] | None:
     """The previous output by annotation id (our own records: a shape check suffices)."""
     if not output.is_file():
         return None
@@ -346,11 +351,11 @@ def _read_output(output: Path, strict: bool = True) -> dict[int, dict] | None:
                     return None
                 raise InputError(f"not an annotation record ({exc})", file=str(output),
                                  line=lineno, fix="re-run with --full to rewrite it") from None
-            records[record["annotation_id"]] = record
+            records[_key(record)] = record
     return records
 
 
-def _write(output: Path, records: dict[int, dict]) -> None:
+def _write(output: Path, records: dict[tuple, dict]) -> None:
     check = ShapeValidator(ANNOTATION)
     with atomic_writer(output, "wb") as fh:
         for record in sorted(records.values(), key=lambda r: (r["answer_id"], r["annotation_id"])):

@@ -24,6 +24,7 @@ from pathlib import Path
 import click
 
 from asag.annotate.connection import Api, import_tasks
+from asag.annotate.groups import Plan
 from asag.annotate.project import TASK_FIELDS
 from asag.annotate.races import create_retrying
 from asag.annotate.screen import RUBRIC_FIELD
@@ -46,6 +47,8 @@ class PushReport:
     concurrent_others: int = 0  # other runs' duplicate tasks deleted here (they may have too)
     concurrent_annotated: list[int] = field(default_factory=list)  # such tasks kept: annotated
     model_version: str | None = None  # the scorer whose predictions were attached
+    grouped: int = 0  # answers imported inside another answer's group task (annotate/groups.py)
+    group_tasks: int = 0  # tasks imported that stand for two or more answers
 
     def summary(self, project: str) -> str:
         text = (f"project '{project}': {self.created:,} created, {self.present:,} already "
@@ -63,6 +66,10 @@ class PushReport:
             text += (f"; WARNING {len(self.concurrent_annotated):,} concurrent duplicates were "
                      f"already annotated and were kept (task ids {ids}): review them in Label "
                      "Studio")
+        if self.grouped:
+            text += (f"; {self.group_tasks:,} of the tasks created stand for "
+                     f"{self.grouped + self.group_tasks:,} near-identical answers (one score "
+                     "for each group)")
         if self.duplicates_on_server:
             text += (f"; {len(self.duplicates_on_server):,} answers appear more than once in "
                      "the project (made outside asag push, or by a push that was interrupted "
@@ -166,11 +173,13 @@ class TaskIndex:
 def push(api: Api, title: str, rows: list[dict], report: PushReport, *, scale: Scale | None,
          annotations_per_answer: int | None = None, batch_size: int = DEFAULT_BATCH,
          predictions_from: Path | None = None, prefill: bool = False,
-         rubric_file: Path | None = None, ui_language: str | None = None) -> PushReport:
+         rubric_file: Path | None = None, ui_language: str | None = None,
+         groups: bool | None = None, group_threshold: float | None = None) -> PushReport:
     """`annotate push`: the project found or created (on `scale`, needed then), its screen,
     rubric and saved tabs brought up to date, then the answers it lacks imported (with the
     scorer's predictions, in predictions.labelling_order, when `predictions_from` is
-    given)."""
+    given). `groups`: near-identical answers of a question as one task (annotate/groups.py;
+    None: as the project was last pushed)."""
     from asag.annotate import project as projects
     from asag.annotate import rubric as rubrics
     from asag.annotate import screen
@@ -200,8 +209,10 @@ def push(api: Api, title: str, rows: list[dict], report: PushReport, *, scale: S
                                            course=course)
     if updated:
         info(f"rubric updated on {updated:,} answers already in the project")
+    proj, grouping = _grouping(api, proj, scale, groups, group_threshold)
     try:
-        push_records(api, proj, rows, report, batch_size=batch_size, predict=predict)
+        push_records(api, proj, rows, report, batch_size=batch_size, predict=predict,
+                     grouping=grouping)
     except click.ClickException:
         raise
     except Exception:
@@ -216,6 +227,25 @@ def push(api: Api, title: str, rows: list[dict], report: PushReport, *, scale: S
     return report
 
 
+def _grouping(api: Api, project: dict, scale: Scale, groups: bool | None,
+              threshold: float | None) -> tuple[dict, Callable[[list[dict]], Plan] | None]:
+    """(project, planner of the tasks to import) for a project whose screen shows answer
+    groups (turned on here when `groups`); None for a project without them."""
+    from asag.annotate import groups as answer_groups
+    from asag.annotate import screen
+    from asag.groups import DEFAULT_THRESHOLD
+
+    if groups:
+        project, _ = screen.update_project(api, project, scale, groups=True)
+    settings = screen.settings_of(project.get("label_config", ""))
+    if not settings.get("groups"):
+        return project, None
+    on = groups if groups is not None else True  # the project was pushed with groups before
+    cutoff = (threshold if threshold is not None else DEFAULT_THRESHOLD) if on else None
+    return project, lambda missing: answer_groups.plan(
+        api, project["id"], missing, threshold=cutoff, language=settings.get("language") or "en")
+
+
 def push_records(
     api: Api,
     project: dict,
@@ -227,6 +257,7 @@ def push_records(
     predict: Callable[[list[dict]], tuple[list[dict], Mapping[str, dict]]] | None = None,
     before_batch: Callable[[int], None] | None = None,
     cache_dir: Path = CACHE_DIR,
+    grouping: Callable[[list[dict]], Plan] | None = None,
 ) -> PushReport:
     """Import the records the project lacks, in batches, in the given order.
 
@@ -234,7 +265,8 @@ def push_records(
     to teachers as suggestions; `predict(missing)` makes them for the answers about to be
     imported only, and returns those answers in the order to import them
     (annotate/predictions.py: labelling_order). `before_batch(k)` is called before
-    batch k (tests use it to kill the server mid-push)."""
+    batch k (tests use it to kill the server mid-push). `grouping(missing)` turns the
+    missing answers into answer-group tasks (annotate/groups.py: plan)."""
     index = TaskIndex(api, project, cache_dir)
     report.listed = index.load()
     known, mine = dict(index.tasks), {}
@@ -242,6 +274,13 @@ def push_records(
     report.duplicates_on_server = {a: t for a, t in present.items() if a and len(t) > 1}
     missing = [r for r in records if r["id"] not in present]
     report.present += len(records) - len(missing)
+    extra: Mapping[str, dict] = {}
+    if grouping is not None:
+        planned = grouping(missing)
+        missing, extra = planned.records, planned.fields
+        report.present += planned.present
+        report.grouped += planned.grouped
+        report.group_tasks += planned.group_tasks
     if predict is not None:
         missing, made = predict(missing)
         predictions = {**(predictions or {}), **made}
@@ -255,7 +294,7 @@ def push_records(
             before_batch(number)
         payload = []
         for record in batch:
-            task = {"data": task_data(record)}
+            task = {"data": {**task_data(record), **extra.get(record["id"], {})}}
             if predictions and record["id"] in predictions:
                 task["predictions"] = [predictions[record["id"]]]
             payload.append(task)

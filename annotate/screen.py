@@ -137,14 +137,16 @@ def settings_of(config: str) -> dict:
 
 
 def label_config(scale: Scale, *, language: str = "en", hint: bool = False,
-                 instructions: str = "", rubric: dict | None = None) -> str:
+                 instructions: str = "", rubric: dict | None = None,
+                 groups: bool = False) -> str:
     """The labelling config: texts on the left; score keys, hint, rubric and feedback on the
     right. The answers are <Text> (plain text: HTML in an answer is never rendered). The
     settings (and the course's instructions and rubric, given to each task's data by push)
-    ride in a marker comment so later pushes keep them."""
+    ride in a marker comment so later pushes keep them. `groups`: the answer-group fields
+    under the answer and the "score separately" checkbox (annotate/groups.py)."""
     w = WORDS[language]
     settings = json.dumps({"language": language, "hint": hint, "instructions": instructions,
-                           "rubric": rubric or {}},
+                           "rubric": rubric or {}, **({"groups": True} if groups else {})},
                           ensure_ascii=False).replace("--", "-\\u002d")
     choices = "\n".join(_choice(v, k) for v, k in zip(scale.values, hotkeys(scale), strict=True))
     hint_box = (
@@ -156,6 +158,7 @@ def label_config(scale: Scale, *, language: str = "en", hint: bool = False,
         f'    <Header value="{_attr(w["rubric"])}" size="6"/>\n'
         f'    <Text name="{RUBRIC_FIELD}" value="${RUBRIC_FIELD}"/>\n'
     ) if rubric else ""
+    group_box, split_box = _group_boxes() if groups else ("", "")
     score_heading = (f'{w["score"]} ({scale.spec}) · {w["keys"]} {keys_summary(scale)} · '
                      f'{w["submit"]}')
     return f"""<!-- asag-screen: {settings} -->
@@ -168,18 +171,29 @@ def label_config(scale: Scale, *, language: str = "en", hint: bool = False,
     <Text name="reference_answer" value="$reference_answer"/>
     <Header value="{_attr(w["answer"])}" size="5"/>
     <Text name="{TEXT_TO}" value="${TEXT_TO}"/>
-  </View>
+{group_box}  </View>
   <View style="flex:2; min-width:0">
     <Header value="{_attr(score_heading)}" size="5"/>
     <Choices name="{SCORE_FROM}" toName="{TEXT_TO}" choice="single-radio" required="true"
              showInline="true">
 {choices}
     </Choices>
-{hint_box}{rubric_box}    <Header value="{_attr(w["feedback"])}" size="6"/>
+{split_box}{hint_box}{rubric_box}    <Header value="{_attr(w["feedback"])}" size="6"/>
     <TextArea name="{COMMENT_FROM}" toName="{TEXT_TO}" rows="2" editable="true" maxSubmissions="1"/>
   </View>
   </View>
 </View>"""
+
+
+def _group_boxes() -> tuple[str, str]:
+    """The members of an answer group under the answer, and the checkbox that splits it (its
+    one choice comes from the task: none on a task of one answer)."""
+    from asag.annotate import groups
+
+    return (f'    <Header value="${groups.HEADING}" size="6"/>\n'
+            f'    <Text name="{groups.TEXT}" value="${groups.TEXT}"/>\n',
+            f'    <Choices name="{groups.SPLIT_FROM}" toName="{TEXT_TO}" choice="multiple" '
+            f'value="${groups.SPLIT_CHOICES}"/>\n')
 
 
 def instructions_html(scale: Scale, language: str = "en", extra: str = "") -> str:
@@ -215,18 +229,20 @@ def predicted_score(prediction: dict, scale: Scale):
 
 
 def update_project(api, project: dict, scale: Scale, *, language: str | None = None,
-                   hint: bool = False, course: dict | None = None) -> tuple[dict, bool]:
+                   hint: bool = False, course: dict | None = None,
+                   groups: bool = False) -> tuple[dict, bool]:
     """Bring an asag project's screen up to date: the config (keys, language, the hint box
-    once on stays on, the course's rubric and instructions: rubric.Rubric.to_settings) and
-    the instructions shown before labelling. What is not given keeps what the project has
-    (it rides in the config's marker). Sends only what differs: (project, changed)."""
+    and the answer-group boxes once on stay on, the course's rubric and instructions:
+    rubric.Rubric.to_settings) and the instructions shown before labelling. What is not
+    given keeps what the project has (it rides in the config's marker). Sends only what
+    differs: (project, changed)."""
     from asag.annotate.project import label_config
 
     now = settings_of(project.get("label_config", ""))
     settings = {"language": language or now.get("language") or "en",
                 "hint": hint or bool(now.get("hint")),
                 "instructions": now.get("instructions") or "", "rubric": now.get("rubric") or {},
-                **(course or {})}
+                "groups": groups or bool(now.get("groups")), **(course or {})}
     config = label_config(scale, **settings)
     if config == project.get("label_config"):
         return project, False
