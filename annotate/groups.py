@@ -82,7 +82,7 @@ def is_split(annotations: Iterable[dict]) -> bool:
 def group_tasks(api: Api, project_id: int) -> list[GroupTask]:
     """The project's tasks of two or more answers, each with whether it was split. The data
     manager's listing (paged by id) carries each task's annotation results as one string;
-    only a task whose string names the checkbox has its annotations fetched and read."""
+    only a task whose string mentions the checkbox has its annotations fetched and read."""
     found, cursor = [], 0
     while True:
         query = {"filters": {"conjunction": "and", "items": [
@@ -95,7 +95,8 @@ def group_tasks(api: Api, project_id: int) -> list[GroupTask]:
                           page_size=PAGE, page=1, query=json.dumps(query))
         for task in tasks:
             members = [str(m) for m in (task.get("data") or {}).get(MEMBERS) or []]
-            split = f"from_name: {SPLIT_FROM}" in str(task.get("annotations_results") or "") \
+            # the string's format is Label Studio's own: any mention is read properly
+            split = SPLIT_FROM in str(task.get("annotations_results") or "") \
                 and is_split(_annotations(api, task["id"]))
             found.append(GroupTask(task["id"], members, split))
         if len(tasks) < PAGE:

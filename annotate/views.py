@@ -14,7 +14,8 @@ from asag.scale import Scale
 
 TABLE = "Answers"
 DISAGREEMENTS = "Disagreements"
-HIDDEN = [f"tasks:data.{c}" for c in ("answer_id", "question_id", RUBRIC_FIELD)]
+HIDDEN = [f"tasks:data.{c}" for c in ("answer_id", "question_id", RUBRIC_FIELD,
+                                      "group_members", "group_size", "group_split")]
 _NONE = [{"filter": "filter:tasks:id", "operator": "equal", "type": "Number", "value": 0}]
 
 
