@@ -110,6 +110,22 @@ def _annotations(api: Api, task_id: int) -> list[dict]:
     return plain(api.sdk.annotations.list(id=task_id))
 
 
+def fill_fields(api: Api, project_id: int) -> int:
+    """Give the tasks imported before groups were turned on the group fields (empty): the
+    screen that now shows them cannot load a task without them. Returns how many changed."""
+    from asag.annotate.connection import every
+
+    empty = task_fields(Group([{}]))
+    changed = 0
+    for task in every(api.sdk.tasks.list(project=project_id, fields="task_only",
+                                         include="id,data", resolve_uri=False, page_size=PAGE)):
+        data = task.get("data") or {}
+        if SIZE not in data:
+            api.sdk.tasks.update(str(task["id"]), data={**data, **empty})
+            changed += 1
+    return changed
+
+
 # -- push ----------------------------------------------------------------------------------
 
 @dataclass

@@ -235,8 +235,11 @@ def _grouping(api: Api, project: dict, scale: Scale, groups: bool | None,
     from asag.annotate import screen
     from asag.groups import DEFAULT_THRESHOLD
 
-    if groups:
+    if groups and not screen.settings_of(project.get("label_config", "")).get("groups"):
         project, _ = screen.update_project(api, project, scale, groups=True)
+        if project.get("task_number"):
+            info(f"answer groups turned on: {answer_groups.fill_fields(api, project['id']):,} "
+                 "tasks already in the project given the group fields")
     settings = screen.settings_of(project.get("label_config", ""))
     if not settings.get("groups"):
         return project, None

@@ -121,3 +121,23 @@ def test_a_new_answer_like_a_pushed_group_gets_a_task_of_its_own(
     assert sorted(tasks) == ["a00000", "a00005"]
     data = api.sdk.tasks.get(str(tasks["a00005"][0])).data
     assert data[task_groups.MEMBERS] == ["a00005", "a00006"]
+
+
+def test_groups_turned_on_later_give_the_earlier_tasks_the_group_fields(
+        ls_server, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    name = f"groups-later-{uuid.uuid4().hex[:6]}"
+    write_answers(tmp_path / "answers.jsonl", [ANSWERS[0], ANSWERS[3]])
+    assert "2 created" in run(ls_server, "annotate", "push", "answers.jsonl", "--project", name,
+                              "--scale", "0-5").output
+    write_answers(tmp_path / "answers.jsonl", ANSWERS[:4])
+    later = run(ls_server, "annotate", "push", "answers.jsonl", "--project", name, "--groups")
+    assert "answer groups turned on: 2 tasks already in the project given the group fields" \
+        in later.output
+    assert "1 created, 2 already present" in later.output  # a1 and a2, grouped with each other
+    api = ls_server.api()
+    tasks = tasks_by_answer(api, projects.find(api, name)["id"])
+    assert sorted(tasks) == ["a00000", "a00001", "a00003"]
+    assert api.sdk.tasks.get(str(tasks["a00000"][0])).data[task_groups.SIZE] == 1
+    assert api.sdk.tasks.get(str(tasks["a00001"][0])).data[task_groups.MEMBERS] == [
+        "a00001", "a00002"]
