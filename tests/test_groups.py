@@ -108,3 +108,21 @@ def test_a_split_group_scores_only_the_answer_shown():
     assert len(task_groups.member_records(skipped, records)) == 2  # a skip splits nothing
     alone = {"id": 8, "data": {"answer_id": "a0"}, "annotations": []}
     assert task_groups.member_records(alone, records) == records
+
+
+def test_build_dataset_gives_every_member_of_a_pulled_group_its_score(tmp_path):
+    from test_build_dataset_helpers import annotation, build_ok, raw_answer, write_jsonl
+
+    from asag.dataset_layout import load_dataset_dir
+
+    items = write_jsonl(tmp_path / "raw.jsonl", [raw_answer(i, i % 3) for i in range(30)])
+    # a0000, a0003 and a0006 (question 0) were one group task scored 4: a record per member
+    group = [{**annotation(f"a{i:04d}", "t1", 4), "task_id": 1, "annotation_id": 1,
+              "group_id": "a0000"} for i in (0, 3, 6)]
+    alone = [annotation(f"a{i:04d}", "t1", i % 6) for i in range(30) if i not in (0, 3, 6)]
+    build_ok(write_jsonl(tmp_path / "ann.jsonl", group + alone), "--items", items,
+             "-o", tmp_path / "ds")
+    dsd, _ = load_dataset_dir(tmp_path / "ds")
+    scores = {row["id"]: row["score"] for split in dsd.values() for row in split}
+    assert len(scores) == 30
+    assert [scores[a] for a in ("a0000", "a0003", "a0006")] == [4, 4, 4]
