@@ -70,6 +70,10 @@ def build(items: Path | None, annotations: list[Path], opts: Options, *,
     model_scale = _model_scale(opts.model) if opts.model is not None else None
     if dataset is not None:
         answers, teachers, scale, notes = _from_dataset(dataset, items)
+        if opts.scale is not None and opts.scale.spec != scale.spec:
+            raise InputError(f"the dataset is on the scale '{scale.spec}', --scale says "
+                             f"'{opts.scale.spec}'", file=str(dataset),
+                             fix="drop --scale or give the dataset's scale")
     else:
         answers, teachers, scale, notes = _from_annotations(items, annotations, opts,
                                                              model_scale)

@@ -17,7 +17,8 @@ from asag.tables import RAW_CSV_HELP
               help="Raw answers JSONL from `asag gather` (with its student column): every "
                    "answer listed.")
 @click.option("--dataset", type=click.Path(file_okay=False, path_type=Path),
-              help="A built dataset as the teachers' scores, instead of ANNOTATIONS.")
+              help="A built dataset as the teachers' scores (aggregated as it was built), "
+                   "instead of ANNOTATIONS.")
 @click.option("--model", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Scorer that scores the answers no teacher has scored.")
 @click.option("--max-error", type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -71,10 +72,16 @@ def gradebook(annotations, items, dataset, model, max_error, output, summary, sc
     opts = gb.Options(scale=scale, policy=policy, fallback=fallback, adjudicator=adjudicator,
                       min_annotators=min_annotators, model=model, max_error=max_error,
                       batch_size=batch_size)
-    book = gb.build(items, list(annotations), opts, dataset=dataset)
-    per_question = book.summary()
-    gb.write(output, gb.COLUMNS, book.rows, raw=raw_csv)
-    gb.write(summary, gb.SUMMARY_COLUMNS, per_question, raw=raw_csv)
+    try:
+        book = gb.build(items, list(annotations), opts, dataset=dataset)
+        per_question = book.summary()
+        gb.write(output, gb.COLUMNS, book.rows, raw=raw_csv)
+        gb.write(summary, gb.SUMMARY_COLUMNS, per_question, raw=raw_csv)
+    except KeyboardInterrupt:  # outputs are replaced whole or not at all
+        from asag.errors import Interrupted
+
+        raise Interrupted(f"interrupted: {output} is as it was before this run (it is written "
+                          "only when complete); run the same command again") from None
     click.echo(gb.summary_table(per_question))
     for note in book.notes:
         info(note)

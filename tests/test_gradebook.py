@@ -199,3 +199,24 @@ def test_a_scorer_on_another_scale_is_refused(course, trained_scorer, tmp_path):
         f"Error: {trained_scorer}: the scorer scores on the scale "
                                      "'incorrect,correct', the teachers on '0-5'; give the "
                                      "scorer trained on this course's scale")
+
+
+def test_ctrl_c_leaves_the_previous_gradebook_whole_and_says_so(course, monkeypatch):
+    from asag import gradebook as gb
+
+    out = course["dir"] / "g.csv"
+    ok("-q", "gradebook", course["annotations"], "--items", course["items"], "-o", out)
+    before = out.read_bytes()
+    real = gb.write
+
+    def write_then_interrupt(path, *args, **kwargs):
+        real(path.with_name("partial-" + path.name), *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gb, "write", write_then_interrupt)
+    result = run("gradebook", course["annotations"], "--items", course["items"], "-o", out)
+    assert result.exit_code == 130
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: interrupted: {out} is as it was before this run (it is written only when "
+        "complete); run the same command again")
+    assert out.read_bytes() == before
