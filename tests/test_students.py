@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ls_server import ls_server  # noqa: F401
+from ls_server import ls_server, teacher  # noqa: F401
 
 from asag.cli import cli
 
@@ -146,7 +146,10 @@ def test_scientsbank_head_without_answer_ids_builds_with_distinct_stable_ids(sci
 
 
 @pytest.mark.labelstudio
-def test_the_student_never_reaches_label_studio(ls_server, tmp_path, monkeypatch):  # noqa: F811
+def test_teachers_grade_blind_and_the_gradebook_gives_each_student_a_row(
+        ls_server, tmp_path, monkeypatch):  # noqa: F811
+    """The student never reaches Label Studio; a teacher scores the two students' identical
+    answers there (differently), and after a pull each student has their own grade."""
     from asag.annotate import project as projects
     from asag.annotate.connection import every
 
@@ -165,3 +168,23 @@ def test_the_student_never_reaches_label_studio(ls_server, tmp_path, monkeypatch
     dumped = json.dumps(tasks) + json.dumps(project)
     for secret in ("anna@school.test", "bela@school.test", "Kiss", "Nagy"):
         assert secret not in dumped
+
+    user, session = teacher(api, f"t-{uuid.uuid4().hex[:6]}@school.test")
+    given = {}
+    while (nxt := session.get(f"/api/projects/{project['id']}/next")).status_code == 200:
+        task = nxt.json()
+        given[task["data"]["answer_id"]] = score = str(len(given) + 3)
+        made = session.post(f"/api/tasks/{task['id']}/annotations/?project={project['id']}",
+                            json={"lead_time": 5.0, "result": [
+                                {"from_name": "score", "to_name": "student_answer",
+                                 "type": "choices", "value": {"choices": [score]}}]})
+        assert made.status_code == 201, made.text
+    assert len(given) == 2
+    ok("annotate", "pull", "--project", name, "-o", "labels.jsonl", env=ls_server.cli_env())
+    ok("gradebook", "labels.jsonl", "--items", "raw.jsonl", "-o", "grades.jsonl")
+    grades = records(tmp_path / "grades.jsonl")
+    assert [(g["student"], g["source"], g["score"]) for g in grades] == [
+        (r["student"], "teachers", int(given[r["id"]]))
+        for r in records(tmp_path / "raw.jsonl")]
+    assert grades[0]["student_answer"] == grades[1]["student_answer"]
+    assert grades[0]["score"] != grades[1]["score"]
