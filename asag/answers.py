@@ -29,6 +29,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "answer_id": ("answer_id", "id", "response_id", "submission_id"),
     "score": ("score", "label", "grade", "points", "mark", "pontszam", "pont"),
     "split": ("split",),
+    # Moodle's responses report (Email address, Username, ID number), Google Forms (Email
+    # Address, Username), Neptun (Hungarian universities), plain tables
+    "student": ("student_id", "student", "username", "user_name", "user", "email_address",
+                "email", "e_mail", "e_mail_address", "id_number", "neptun_kod", "neptun",
+                "hallgato", "user_id"),
 }
 # Field -> the option that names its column (asag gather's; asag score shares the text ones).
 OPTION = {
@@ -39,6 +44,7 @@ OPTION = {
     "answer_id": "--answer-id-col",
     "score": "--score-col",
     "split": "--split-col",
+    "student": "--student-col",
 }
 MAX_ID = 256  # schemas/raw_answer.schema.json
 
@@ -112,13 +118,15 @@ def question_id(given: str | None, question: str) -> str:
     return qid or "q" + hashlib.blake2b(question.encode(), digest_size=6).hexdigest()
 
 
-def answer_id(given: str | None, question_key: str, reference: str, answer: str) -> str:
-    """The source's answer id (normalised), else 'h' + a content hash of the question id and
-    the normalised reference and answer: the same on every re-run, whatever the row order."""
+def answer_id(given: str | None, question_key: str, reference: str, answer: str,
+              student: str | None = None) -> str:
+    """The source's answer id (normalised), else 'h' + a content hash of the question id, the
+    normalised reference and answer and, when the table names students, the student: the
+    same on every re-run, whatever the row order. Without a student the hash is the one
+    gather always gave (datasets already built keep their ids); with one, two students who
+    wrote the same text are two answers."""
     aid = normalize(given) if given else ""
     if aid:
         return aid
-    digest = hashlib.blake2b(
-        "\x1f".join((question_key, reference, answer)).encode(), digest_size=8
-    ).hexdigest()
-    return "h" + digest
+    parts = (question_key, reference, answer) + ((student,) if student else ())
+    return "h" + hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).hexdigest()

@@ -20,6 +20,7 @@ COMMANDS = {
     "evaluate": "asag.train.cli:evaluate",
     "score": "asag.train.cli:score",
     "calibrate": "asag.train.cli:calibrate",
+    "gradebook": "asag.gradebook_cli:gradebook",
     "export": "asag.train.cli:export",
     "serve": "asag.serve.cli:serve",
 }

@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 
 from asag.answers import (
+    ALIASES,
     MAX_ID,
     TEXT_FIELDS,
     answer_id,
@@ -25,7 +26,7 @@ from asag.answers import (
 from asag.errors import InputError
 from asag.records import RAW_ANSWER, ShapeValidator, atomic_writer, dumps
 from asag.scale import Scale
-from asag.tables import Table, header_key, open_table
+from asag.tables import Table, alias_index, header_key, open_table
 
 _MOODLE_RESPONSE = re.compile(r"^response\s*(\d+)$", re.IGNORECASE)
 _MOODLE_BLANK = {"", "-"}
@@ -40,6 +41,7 @@ class GatherOptions:
     scale: Scale | None = None
     max_chars: int = 20_000
     skip_invalid: bool = False
+    student_col: str | None = None  # None: found by name (answers.ALIASES); "": ignored
 
 
 @dataclass
@@ -50,13 +52,19 @@ class GatherStats:
     duplicates: int = 0
     rejected: int = 0
     blank: int = 0
+    student_columns: list[str] = field(default_factory=list)  # per file with one
 
     def summary(self, output: Path) -> str:
         text = (
             f"read {self.rows:,} answers from {self.files} file(s); wrote {self.written:,} to "
             f"{output}; {self.duplicates:,} exact duplicates dropped; {self.rejected:,} rejected"
         )
-        return text + (f"; {self.blank:,} blank Moodle responses skipped" if self.blank else "")
+        text += f"; {self.blank:,} blank Moodle responses skipped" if self.blank else ""
+        if self.student_columns:
+            names = ", ".join(f"'{c}'" for c in dict.fromkeys(self.student_columns))
+            text += (f"; students from column {names} (kept in {output.name} only, never sent "
+                     "to Label Studio; the same text by two students is two answers)")
+        return text
 
 
 class RowError(InputError):
@@ -82,14 +90,22 @@ def _moodle_questions(table: Table) -> list[tuple[int, int | None, int | None]] 
     return out or None
 
 
-def _raw_rows(table: Table, opts: GatherOptions) -> Iterator[tuple[int, dict | RowError, dict]]:
+def _raw_rows(table: Table, opts: GatherOptions, stats: GatherStats | None = None
+              ) -> Iterator[tuple[int, dict | RowError, dict]]:
     """(line, {field: raw text} or the row's error, {field: column header}) per answer."""
     ncols = len(table.columns)
     moodle = None if opts.columns else _moodle_questions(table)
     if moodle is None:
-        cols = resolve_columns(table, opts.columns)
+        cols = resolve_columns(table, opts.columns, fields=_FIELDS)
+        student = _student_column(table, opts, taken=cols.values())
+        if student is not None:
+            cols["student"] = student
         headers = {name: table.columns[i] for name, i in cols.items()}
         items = tuple(cols.items())
+    else:
+        student = _student_column(table, opts)
+    if student is not None and stats is not None:
+        stats.student_columns.append(table.columns[student])
     for line, cells in table.rows:
         if table.format in ("csv", "tsv") and len(cells) != ncols:
             yield line, RowError(
@@ -115,8 +131,25 @@ def _raw_rows(table: Table, opts: GatherOptions) -> Iterator[tuple[int, dict | R
                 "question": question,
                 "question_id": None if question else table.columns[resp].replace("Response", "Q"),
                 "reference_answer": _at(cells, rcol) if rcol is not None else None,
+                "student": _at(cells, student) if student is not None else None,
             }
             yield line, fields, {"student_answer": table.columns[resp]}
+
+
+# the fields found by name; the student column is found on its own (_student_column), so
+# that naming it does not turn off the Moodle layout's detection
+_FIELDS = tuple(f for f in ALIASES if f != "student")
+
+
+def _student_column(table: Table, opts: GatherOptions, taken=()) -> int | None:
+    """Where the student identity is: --student-col, else a known header (Moodle's Email
+    address / Username, Forms' Email Address, student, student_id ...); None without one."""
+    if opts.student_col == "":
+        return None
+    if opts.student_col is not None:
+        return resolve_columns(table, {"student": opts.student_col}, fields=(),
+                               required=(), need_question=False)["student"]
+    return alias_index(table.columns, ALIASES["student"], taken=taken)
 
 
 def _at(cells: list, index: int | None):
@@ -152,9 +185,11 @@ def make_record(fields: dict, headers: dict, line: int, path: str, opts: GatherO
                        column=headers.get("question", "question"),
                        fix="fill it in, or give a question id column (--question-id-col)")
     qid = question_id(qid_given, question)
-    aid = answer_id(get("answer_id"), qid, reference, answer)
-    if len(aid) > MAX_ID or len(qid) > MAX_ID:
-        name = "answer_id" if len(aid) > MAX_ID else "question_id"
+    student = normalize(get("student") or "")
+    aid = answer_id(get("answer_id"), qid, reference, answer, student)
+    if len(aid) > MAX_ID or len(qid) > MAX_ID or len(student) > MAX_ID:
+        name = ("answer_id" if len(aid) > MAX_ID else "question_id" if len(qid) > MAX_ID
+                else "student")
         raise RowError(f"id is over {MAX_ID} characters long", line=line,
                        column=headers.get(name, name),
                        fix="map the right column, or leave the id column out")
@@ -165,6 +200,8 @@ def make_record(fields: dict, headers: dict, line: int, path: str, opts: GatherO
         "reference_answer": reference,
         "student_answer": answer,
     }
+    if student:  # kept here only: push never sends it to Label Studio (teachers grade blind)
+        record["student"] = student
     score = get("score")
     if score is not None and score.strip():
         record["score"] = _score(score.strip(), opts.scale, line, headers.get("score", "score"))
@@ -204,7 +241,8 @@ def _record_shape(record: dict) -> tuple:
 def _fingerprint(record: dict) -> bytes:
     return hashlib.blake2b(
         "\x1f".join((record["question_id"], record["question"], record["reference_answer"],
-                     record["student_answer"])).encode(), digest_size=8).digest()
+                     record["student_answer"], record.get("student", ""))).encode(),
+        digest_size=8).digest()
 
 
 def gather(sources: list[Path], output: Path, opts: GatherOptions, *, rejects: Path | None = None,
@@ -220,7 +258,7 @@ def gather(sources: list[Path], output: Path, opts: GatherOptions, *, rejects: P
             for table_no, table in enumerate(tables):
                 stats.files += 1
                 path = str(table.path)
-                for line, fields, headers in _tracked(table, opts, progress):
+                for line, fields, headers in _tracked(table, opts, progress, stats):
                     if fields is None:
                         stats.blank += 1
                         continue
@@ -265,10 +303,10 @@ def gather(sources: list[Path], output: Path, opts: GatherOptions, *, rejects: P
     return stats
 
 
-def _tracked(table: Table, opts: GatherOptions, progress):
+def _tracked(table: Table, opts: GatherOptions, progress, stats: GatherStats):
     """_raw_rows, feeding the progress bar with the bytes read."""
     last = 0
-    for n, item in enumerate(_raw_rows(table, opts), start=1):
+    for n, item in enumerate(_raw_rows(table, opts, stats), start=1):
         if progress is not None and n % 4096 == 0:
             pos = table.position()
             progress(pos - last)

@@ -26,6 +26,14 @@ from asag.tables import FORMAT_NAMES
 @click.option("--answer-id-col", help="Column holding the source's own answer id.")
 @click.option("--score-col", help="Column holding an existing score (legacy gradebook).")
 @click.option("--split-col", help="Column holding an explicit train/validation/test split.")
+@click.option("--student-col",
+              help="Column naming the student (e-mail, username, id) [default: found by name: "
+                   "Moodle's 'Email address' / 'Username', Forms' 'Email Address', student, "
+                   "student_id, user, email]. Kept in OUTPUT for the gradebook, never sent to "
+                   "Label Studio.")
+@click.option("--no-student", is_flag=True,
+              help="Ignore any student column: answer ids as without one, identical texts "
+                   "dropped as duplicates.")
 @click.option("--scale", type=SCALE,
               help="Scale the score column must be on: '0-5', '0-10 step 0.5' or 'a,b,c'.")
 @click.option("--max-chars", default=20_000, show_default=True, type=click.IntRange(min=1),
@@ -35,12 +43,13 @@ from asag.tables import FORMAT_NAMES
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Where --skip-invalid writes bad rows [default: OUTPUT.rejected.jsonl].")
 def gather(sources, output, fmt, encoding, question_col, question_id_col, reference_col,
-           answer_col, answer_id_col, score_col, split_col, scale, max_chars, skip_invalid,
-           rejects):
+           answer_col, answer_id_col, score_col, split_col, student_col, no_student, scale,
+           max_chars, skip_invalid, rejects):
     """Read answer exports (CSV, TSV, JSONL, Excel, Moodle 'Responses' report) into one JSONL.
 
     Text is normalised (Unicode NFC, whitespace) with the original kept; each answer gets a
-    stable id (the source's answer id, else a content hash); exact duplicates are dropped.
+    stable id (the source's answer id, else a content hash, with the student when a student
+    column is found); exact duplicates are dropped (with students: the same student's).
 
     \b
     Example:
@@ -55,9 +64,12 @@ def gather(sources, output, fmt, encoding, question_col, question_id_col, refere
         "reference_answer": reference_col, "student_answer": answer_col,
         "answer_id": answer_id_col, "score": score_col, "split": split_col,
     }
+    if no_student and student_col:
+        raise click.UsageError("--no-student and --student-col contradict each other; give one")
     opts = GatherOptions(
         columns={k: v for k, v in columns.items() if v}, format=fmt, encoding=encoding,
         scale=scale, max_chars=max_chars, skip_invalid=skip_invalid,
+        student_col="" if no_student else student_col,
     )
     if skip_invalid and rejects is None:
         rejects = output.with_name(output.name + ".rejected.jsonl")

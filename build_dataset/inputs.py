@@ -99,11 +99,12 @@ def _line(path, lines, k: int) -> int:
     return int(lines[k]) if lines is not None else jsonl_fast.line_of_record(path, k)
 
 
-def read_items(items_path: Path) -> dict:
-    """Raw answers (schemas/raw_answer.schema.json) as column arrays; ids must be unique."""
+def read_items(items_path: Path, extra: tuple[str, ...] = ()) -> dict:
+    """Raw answers (schemas/raw_answer.schema.json) as column arrays (TEXT_COLUMNS, split and
+    the `extra` fields, e.g. student); ids must be unique."""
     import pandas as pd
 
-    cols, lines = _records(items_path, RAW_ANSWER, (*TEXT_COLUMNS, "split"))
+    cols, lines = _records(items_path, RAW_ANSWER, (*TEXT_COLUMNS, "split", *extra))
     dup = pd.Index(cols["id"]).duplicated()
     if dup.any():
         k = int(np.flatnonzero(dup)[0])
@@ -118,11 +119,14 @@ def read_items(items_path: Path) -> dict:
     return cols
 
 
-def read_annotations(paths, items_path, scale: Scale | None, adjudicator: str | None = None):
-    """Annotation records (schemas/annotation.schema.json) joined to raw answers by id."""
+def read_annotations(paths, items_path, scale: Scale | None, adjudicator: str | None = None,
+                     *, items: dict | None = None, allow_empty: bool = False):
+    """Annotation records (schemas/annotation.schema.json) joined to raw answers by id
+    (`items`: read_items(items_path) already read). `allow_empty`: no scored judgement yet is
+    no error (the gradebook of a course nobody has scored)."""
     import pandas as pd
 
-    items = read_items(items_path)
+    items = read_items(items_path) if items is None else items
     index = pd.Index(items["id"])
     chunks, scales, stats = [], {}, {"records": 0, "skipped": 0}
     shown = []  # (teacher's score, the model's hint the teacher saw)
@@ -151,7 +155,8 @@ def read_annotations(paths, items_path, scale: Scale | None, adjudicator: str | 
                             cols["score"][rows], gt[rows], lines))
         shown += [(s, p) for s, p in zip(cols["score"][rows], cols["prediction"][rows],
                                          strict=True) if isinstance(p, dict)]
-    votes, scale = finish(chunks, scales, scale, stats, [str(p) for p in paths])
+    votes, scale = finish(chunks, scales, scale, stats, [str(p) for p in paths],
+                          allow_empty=allow_empty)
     if shown:
         from asag.build_dataset.agreement import model_hints
 
@@ -210,10 +215,17 @@ def _scale_indices(chunks: list, scale: Scale) -> np.ndarray:
     return mapped[codes]
 
 
-def finish(chunks: list, scales: dict, option: Scale | None, stats: dict, files: list):
+def finish(chunks: list, scales: dict, option: Scale | None, stats: dict, files: list, *,
+           allow_empty: bool = False):
     """Votes as arrays on one scale, each teacher's last judgement of an answer kept."""
     import pandas as pd
 
+    if allow_empty and not sum(len(c.item) for c in chunks):
+        stats["superseded"] = 0
+        empty = np.zeros(0, dtype=np.int64)
+        return {"item": empty, "annotator": objects([]), "idx": empty.astype(np.int16),
+                "gt": np.zeros(0, dtype=bool)}, (resolve_scale(option, scales, files)
+                                                 if option or scales else None)
     if not sum(len(c.item) for c in chunks):
         raise InputError("empty input: no scored judgements", file=", ".join(files) or None,
                          fix="check that teachers have scored answers (skipped ones count "

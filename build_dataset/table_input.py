@@ -8,7 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from asag.answers import TEXT_FIELDS, answer_id, normalize, normalize_repeated, question_id
+from asag.answers import (
+    ALIASES,
+    TEXT_FIELDS,
+    answer_id,
+    normalize,
+    normalize_repeated,
+    question_id,
+)
 from asag.answers import resolve_columns as answer_columns
 from asag.build_dataset.inputs import (
     TEXT_COLUMNS,
@@ -23,7 +30,7 @@ from asag.build_dataset.splits import split_from_filename
 from asag.console import progress
 from asag.errors import InputError
 from asag.scale import Scale
-from asag.tables import column_index, open_table
+from asag.tables import alias_index, column_index, open_table
 
 
 def parse_sources(args, from_filename: bool) -> list[tuple[Path, str | None]]:
@@ -84,15 +91,26 @@ def _table_columns(table, file: str, id_col, split_col, annotator_col, score_col
         scored = [(None, _column(cols, score_col, file, "--score-col"))]
     else:
         scored = [(c, _column(cols, c, file, "--score-cols")) for c in score_cols]
+    # a student column (found by name, as asag gather finds it) gives the ids gather gives;
+    # never a column that holds teachers or their scores
+    taken = [i for i in (*found.values(), ix["split"], ix["annotator"], *(c for _, c in scored))
+             if i is not None]
+    ix["student"] = alias_index(cols, ALIASES["student"], taken=taken)
     return ix, scored
 
 
 def read_tables(sources, scale: Scale | None, *, score_cols=(), annotator_col=None,
                 score_col="score", id_col=None, split_col="split", adjudicator=None):
     """Labelled tables: a score column per teacher (`score_cols`, the column name is the
-    annotator) or a row per teacher (`annotator_col` + `score_col`)."""
+    annotator) or a row per teacher (`annotator_col` + `score_col`).
+
+    With a row per answer, rows without an id column that repeat another row's texts (two
+    students wrote the same answer) are distinct answers: the n-th such row, in input order,
+    gets gather's content-hash id + '-n' (the first keeps the plain hash), the same on every
+    run over the same files."""
     items = {c: [] for c in (*TEXT_COLUMNS, "split")}
     position: dict[str, tuple[int, str, int]] = {}
+    repeats: dict[str, int] = {}  # content-hash id -> rows seen with it
     chunks, stats = [], {"records": 0, "skipped": 0}
     for path, file_split in progress(sources, label="reading tables"):
         table, file = open_table(path), str(path)
@@ -104,7 +122,7 @@ def read_tables(sources, scale: Scale | None, *, score_cols=(), annotator_col=No
             cell = _Row(cells)
             split = check_split(cell(ix["split"]), file, line) or file_split
             pos = _add_item(items, position, split, cell, ix, file, line,
-                            repeat_ok=bool(annotator_col))
+                            repeat_ok=bool(annotator_col), repeats=repeats)
             for name, col in scored:
                 stats["records"] += 1
                 annotator, value = name or cell(ix["annotator"]), cell(col)
@@ -131,15 +149,21 @@ def read_tables(sources, scale: Scale | None, *, score_cols=(), annotator_col=No
     return Collected(items, votes_arrays, scale, inputs, stats)
 
 
-def _add_item(items, position, split, cell, ix, file, line, repeat_ok) -> int:
-    """The row's answer (texts normalised, ids as `asag gather` gives them), added once."""
+def _add_item(items, position, split, cell, ix, file, line, repeat_ok, repeats) -> int:
+    """The row's answer (texts normalised, ids as `asag gather` gives them), added once; a
+    repeated content-hash id on a row-per-answer table is numbered (read_tables)."""
     student = normalize(cell(ix["student_answer"]) or "")
     if not student:
         raise InputError("empty student answer", file=file, line=line, column="student_answer")
     question = normalize_repeated(cell(ix["question"]) or "")
     reference = normalize_repeated(cell(ix["reference_answer"]) or "")
     qid = question_id(cell(ix["question_id"]), question)
-    aid = answer_id(cell(ix["answer_id"]), qid, reference, student)
+    given = cell(ix["answer_id"])
+    aid = answer_id(given, qid, reference, student, normalize(cell(ix["student"]) or ""))
+    if not given and not repeat_ok:
+        seen = repeats[aid] = repeats.get(aid, 0) + 1
+        if seen > 1:
+            aid = f"{aid}-{seen}"
     if aid in position:
         pos, first_file, first_line = position[aid]
         if not repeat_ok:

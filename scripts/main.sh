@@ -127,6 +127,11 @@ from asag.train.evaluation import comparison_table
 print(comparison_table(json.load(open(sys.argv[1], encoding="utf-8"))))
 EOF
 
+step "gradebook: every answer, its final score and where it came from -> $OUT/gradebook.csv"
+# teachers' scores where they exist, model v2's where --max-error trusts it, else open
+$ASAG gradebook "$OUT/annotations.jsonl" --items "$OUT/raw-all.jsonl" --model "$OUT/models/v2" \
+  --max-error 0.05 -o "$OUT/gradebook.csv"
+
 step "where everything is"
 url=$($ASAG labelstudio credentials | sed -n 's/^url: *//p')
 cat <<EOF
@@ -139,6 +144,7 @@ datasets:      $OUT/data/v1, $OUT/data/v2 (cards: README.md inside)
 models:        $OUT/models/v1, $OUT/models/v2 (reports: eval/report.md inside)
 metrics:       $OUT/models/v1/eval/metrics.json, $OUT/models/v2/eval/metrics.json
 scored:        $OUT/new.scored.csv
+gradebook:     $OUT/gradebook.csv (per question: $OUT/gradebook.summary.csv)
 stop the server: $ASAG labelstudio stop
 Done in $((SECONDS - started)) s.
 EOF
