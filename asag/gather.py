@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 
 from asag.answers import (
+    MAX_CHARS,
     MAX_ID,
     TEXT_FIELDS,
     answer_id,
@@ -38,7 +39,7 @@ class GatherOptions:
     format: str | None = None
     encoding: str | None = None  # None: UTF-8, else detected (asag.tables.open_table)
     scale: Scale | None = None
-    max_chars: int = 20_000
+    max_chars: int = MAX_CHARS
     skip_invalid: bool = False
 
 
