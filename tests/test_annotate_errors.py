@@ -165,3 +165,20 @@ def test_spaces_around_a_title_name_the_same_project_on_every_push(ls_server, an
         assert f"project '{name}': {expected}" in result.output
     listed = ls_server.api().sdk.projects.list(title=name).items
     assert [p.title for p in listed] == [name]
+
+
+@pytest.mark.labelstudio
+def test_add_user_says_why_label_studio_refused_the_account(ls_server):  # noqa: F811
+    email = f"teacher-{uuid.uuid4().hex[:6]}@school.test"
+    made = CliRunner().invoke(cli, ["labelstudio", "add-user", email, "--password",
+                                    "Long-enough-9"], env=ls_server.cli_env())
+    assert made.exit_code == 0, made.output
+    again = fail(["labelstudio", "add-user", email.upper(), "--password", "Long-enough-9"],
+                 ls_server.cli_env())
+    assert again == (f"Error: Label Studio did not create the account {email.upper()}: "
+                     "email: User with this email already exists")
+    both = fail(["labelstudio", "add-user", "not-an-email", "--password", "short"],
+                ls_server.cli_env())
+    assert both == ("Error: Label Studio did not create the account not-an-email: email: "
+                    "Enter a valid email address; password: Please enter a password 8–128 "
+                    "characters in length")
