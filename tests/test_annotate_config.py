@@ -148,13 +148,17 @@ def test_rubric_from_yaml_and_csv_in_scale_order(tmp_path):
         read_rubric(table, scale)
 
 
-def test_disagreements_are_tasks_whose_scores_differ_by_more_than_the_gap():
+def test_disagreements_differ_by_more_than_the_gap_and_name_each_teachers_score():
     scale = Scale.parse("0-5")
-    records = [{"task_id": 1, "score": 1}, {"task_id": 1, "score": 3},
-               {"task_id": 2, "score": 2}, {"task_id": 2, "score": 3},
-               {"task_id": 3, "score": 0}, {"task_id": 3, "score": None, "skipped": True}]
-    assert disagreeing_tasks(records, scale, 1.0) == {1}
-    assert disagreeing_tasks(records, scale, 0.0) == {1, 2}
+    records = [{"task_id": 1, "score": 3, "annotator_email": "b@x"},
+               {"task_id": 1, "score": 1, "annotator_email": "a@x"},
+               {"task_id": 2, "score": 2, "annotator_email": "a@x"},
+               {"task_id": 2, "score": 3, "annotator_email": "b@x"},
+               {"task_id": 3, "score": 0, "annotator_email": "a@x"},
+               {"task_id": 3, "score": None, "skipped": True, "annotator_email": "b@x"}]
+    assert disagreeing_tasks(records, scale, 1.0) == {1: "a@x: 1 · b@x: 3"}
+    assert disagreeing_tasks(records, scale, 0.0) == {1: "a@x: 1 · b@x: 3",
+                                                      2: "a@x: 2 · b@x: 3"}
 
 
 @pytest.mark.parametrize(
