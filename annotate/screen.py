@@ -159,7 +159,7 @@ _STYLE = (f"  <Style>.{_HINT_CLASS} [data-testid=htx-textbox-content] {{ border:
 
 
 def label_config(scale: Scale, *, language: str = "en", hint: bool = False,
-                 instructions: str = "", rubric: dict | None = None) -> str:
+                 instructions: str | dict = "", rubric: dict | None = None) -> str:
     """The labelling config: texts on the left; score keys, hint, rubric and feedback on the
     right. The feedback box is one line: Label Studio's Ctrl+Enter submits only from outside
     a text field, and Enter (or Ctrl+Enter) in a one-line box keeps the text and leaves the
@@ -209,10 +209,13 @@ def label_config(scale: Scale, *, language: str = "en", hint: bool = False,
 {_STYLE if hint else ""}</View>"""
 
 
-def instructions_html(scale: Scale, language: str = "en", extra: str = "") -> str:
+def instructions_html(scale: Scale, language: str = "en", extra: str | dict = "") -> str:
     """Project-level instructions (Label Studio shows them before labelling): how to score
-    with the keys, then the course's own text from the rubric file."""
+    with the keys, then the course's own text from the rubric file (one text, or one per
+    language: the screen's, else English, else the first)."""
     text = WORDS[language]["instructions"].format(keys=keys_summary(scale))
+    if isinstance(extra, dict):
+        extra = extra.get(language) or extra.get("en") or next(iter(extra.values()), "")
     html = f"<p>{escape(text)}</p>"
     for para in (p.strip() for p in extra.split("\n\n")):
         if para:

@@ -5,6 +5,7 @@ choice (the digit is the score), the model's hint apart from the score, a rubric
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +168,18 @@ def test_scale_survives_a_config_edited_without_its_marker(spec):
     config = label_config(Scale.parse(spec), title="t")
     edited = config[config.index("<View>"):]  # the comment dropped by an edit in Label Studio
     assert scale_of(edited) == Scale.parse(spec)
+
+
+def test_the_samples_instructions_follow_the_screens_language():
+    from asag.annotate.screen import instructions_html
+
+    scale = Scale.parse("0-5")
+    rubric = read_rubric(Path(__file__).parents[1] / "examples" / "sample_rubric.yaml", scale)
+    assert set(rubric.instructions) == {"en", "hu"}
+    hu = instructions_html(scale, "hu", rubric.to_settings()["instructions"])
+    assert "Azt pontozza, amit a tanuló megértett" in hu and "Score what" not in hu
+    assert "Olvassa el a kérdést, a mintaválaszt és a tanuló válaszát" in hu
+    de = instructions_html(scale, "de", rubric.instructions)  # no German text: English
+    assert "Lesen Sie die Frage" in de and "Score what the student understood" in de
+    config = label_config(scale, **rubric.to_settings())  # kept in the marker as given
+    assert screen.settings_of(config)["instructions"] == rubric.instructions
