@@ -92,7 +92,7 @@ def test_rubric_language_and_tabs_follow_the_project(ls_server, tmp_path, monkey
     listed = every(api.sdk.tasks.list(project=project["id"], view=tab["id"]))
     assert [t["data"]["student_answer"] for t in listed] == ["Less dense than water."]
     # the teachers' scores: a column of this tab only, never on the labelling screen
-    assert re.fullmatch(r"sim-teacher_a@asag\.local: \d · sim-teacher_b@asag\.local: \d",
+    assert re.fullmatch(r"sim-teacher-a@asag\.local: \d · sim-teacher-b@asag\.local: \d",
                         listed[0]["data"][views.SCORES_FIELD])
     assert f"tasks:data.{views.SCORES_FIELD}" in hidden
     assert f"tasks:data.{views.SCORES_FIELD}" not in tab["data"]["hiddenColumns"]["explore"]
