@@ -24,6 +24,13 @@ def _asag_project(api, title: str):
     return proj, scale
 
 
+def _title(ctx, param, value: str) -> str:
+    """A new project's title checked before anything connects (project.check_title)."""
+    from asag.annotate.project import check_title
+
+    return check_title(value)
+
+
 @click.group()
 @connection_options
 @click.pass_context
@@ -37,7 +44,8 @@ def annotate(ctx: click.Context, conn) -> None:
 
 @annotate.command()
 @click.argument("records", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--project", required=True, help="Project title (created if absent).")
+@click.option("--project", required=True, callback=_title,
+              help="Project title, 3-50 characters (created if absent).")
 @click.option("--scale", type=SCALE, default=None,
               help="Score scale: '0-5', '0-10 step 0.5' or 'incorrect,partially_correct,correct'"
                    " (needed when the project is created).")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import unicodedata
 import xml.etree.ElementTree as ET
 
 import click
@@ -24,6 +25,28 @@ TASK_FIELDS = ("answer_id", "question_id", *TEXT_FIELDS)
 FIELDS = ("id,title,label_config,maximum_annotations,model_version,task_number,"
           "total_annotations_number,skipped_annotations_number")
 _MARKER = re.compile(r"<!--\s*asag-scale:\s*(.*?)\s*-->")
+# Label Studio's PROJECT_TITLE_MIN_LEN / MAX_LEN (core/settings/base.py); it strips the
+# title's surrounding whitespace, so "   " would be stored as an untitled project
+TITLE_LENGTH = (3, 50)
+
+
+def check_title(title: str) -> str:
+    """The project title as Label Studio will store it (surrounding whitespace removed), or
+    one line saying why it cannot be one: checked before anything is created."""
+    text = title.strip()
+    low, high = TITLE_LENGTH
+    if not text:
+        problem = "a project title cannot be blank"
+    elif any(unicodedata.category(c) in ("Cc", "Cs") for c in text):
+        problem = f"{title!r} holds control characters"
+    elif not low <= len(text) <= high:
+        shown = text if len(text) <= high else text[:high - 10] + "…"
+        problem = f"'{shown}' has {len(text)} characters"
+    else:
+        return text
+    raise click.BadParameter(f"{problem}; Label Studio takes titles of {low} to {high} "
+                             "characters, e.g. --project 'Physics 2026'",
+                             param_hint="'--project'")
 
 
 def label_config(scale: Scale, title: str = "", **screen_settings) -> str:
@@ -83,9 +106,11 @@ def _scale_from_choices(config: str) -> Scale | None:
 
 def find(api: Api, title: str) -> dict | None:
     """The project with exactly this title; two of them is an error naming both ids (after
-    a few seconds' grace: a concurrent first push deletes its own copy right away)."""
+    a few seconds' grace: a concurrent first push deletes its own copy right away). Label
+    Studio stores titles without surrounding whitespace, so they are looked up so."""
     from asag.annotate.races import titled
 
+    title = title.strip()
     found = titled(api, title, FIELDS)
     for pause in (0.5, 1, 2, 4):
         if len(found) < 2:
@@ -118,23 +143,25 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
            description: str = "") -> tuple[dict, bool]:
     """Find or create the project; (project, created). An existing project must be on the
     same scale; the overlap setting is updated when it is given and differs."""
+    title = check_title(title)
     project = find(api, title)
     if project is None:
         from asag.annotate.races import create_retrying, settle_project
 
-        project = plain(create_retrying(lambda: api.sdk.projects.create(
+        mine = plain(create_retrying(lambda: api.sdk.projects.create(
             title=title, description=description, label_config=label_config(scale, title),
             maximum_annotations=annotations_per_answer or 1,
             # every task (100 %) goes to that many different teachers in the labelling stream
             overlap_cohort_percentage=100, show_skip_button=True, show_overlap_first=True,
             sampling="Sequential sampling", request_options=no_retry())))
-        project, ours = settle_project(api, project, FIELDS)  # two first pushes at once
+        project, ours = settle_project(api, mine, FIELDS)  # two first pushes at once
         if ours:
             return project, True
         from asag.console import info
 
         info(f"another push created project '{title}' at the same moment (id {project['id']});"
-             " using it; the empty copy made here is renamed 'asag duplicate N (empty)'")
+             f" using it; the empty copy made here is renamed 'asag duplicate {mine['id']} "
+             "(empty)'")
     existing = scale_of(project.get("label_config", ""))
     if existing is not None and existing.spec != scale.spec:
         raise click.ClickException(

@@ -28,7 +28,9 @@ from asag.annotate.groups import Plan
 from asag.annotate.project import TASK_FIELDS
 from asag.annotate.races import create_retrying
 from asag.annotate.screen import RUBRIC_FIELD
+from asag.answers import MAX_CHARS, TEXT_FIELDS
 from asag.console import info, progress
+from asag.errors import InputError
 from asag.records import RAW_ANSWER, atomic_writer, read_jsonl, validation_error
 from asag.scale import Scale
 
@@ -40,7 +42,6 @@ DEFAULT_BATCH = 2500  # ~3,000-4,000 tasks/s per call here; smaller batches cost
 class PushReport:
     created: int = 0
     present: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
     duplicates_on_server: dict[str, list[int]] = field(default_factory=dict)
     listed: str = "full"  # how the project's answers were found: full | cache
     concurrent: int = 0  # our tasks deleted again: a concurrent push imported them first
@@ -51,11 +52,7 @@ class PushReport:
     group_tasks: int = 0  # tasks imported that stand for two or more answers
 
     def summary(self, project: str) -> str:
-        text = (f"project '{project}': {self.created:,} created, {self.present:,} already "
-                f"present, {len(self.rejected):,} rejected")
-        if self.rejected:
-            line, reason = self.rejected[0]
-            text += f" (first: line {line}: {reason})"
+        text = f"project '{project}': {self.created:,} created, {self.present:,} already present"
         if self.concurrent or self.concurrent_others:
             text += (f"; {self.concurrent:,} tasks imported here were removed again as "
                      "concurrent duplicates (another push imported the same answers first)")
@@ -77,32 +74,52 @@ class PushReport:
         return text
 
 
-def read_records(path: str | os.PathLike, report: PushReport) -> list[dict]:
-    """Valid raw answer records in file order; bad or repeated ones are counted as rejected."""
-    records, first_line = [], {}
+def read_records(path: str | os.PathLike) -> list[dict]:
+    """The file's raw answer records in file order, all of them checked before anything
+    reaches the server: a record that is not a raw answer, repeats an id, has a blank answer
+    or a text over gather's limit is one line naming the first such line (and how many more),
+    and nothing is pushed."""
+    records, first_line, problems = [], {}, []
     for lineno, record in read_jsonl(path):
-        problem = validation_error(RAW_ANSWER, record)
+        problem = _problem(record, first_line)
         if problem:
-            report.rejected.append((lineno, f"not a raw answer record: {problem}"))
-            continue
-        if record["id"] in first_line:
-            report.rejected.append((lineno, f"id '{record['id']}' repeats line "
-                                            f"{first_line[record['id']]}"))
+            problems.append((lineno, problem))
             continue
         first_line[record["id"]] = lineno
         records.append(record)
+    if problems:
+        line, (problem, fix) = problems[0]
+        more = len(problems) - 1
+        more = f" ({more:,} more bad line{'s' * (more > 1)} after it)" if more else ""
+        raise InputError(problem + more, file=str(path), line=line,
+                         fix=f"{fix}; nothing was pushed")
+    if not records:
+        raise InputError("no answers to push", file=str(path),
+                         fix="give `asag gather`'s output")
     return records
 
 
+def _problem(record: dict, first_line: Mapping[str, int]) -> tuple[str, str] | None:
+    """(what is wrong, how to fix it) for one record, or None."""
+    problem = validation_error(RAW_ANSWER, record)
+    if problem:
+        return f"not a raw answer record: {problem}", "push `asag gather`'s output"
+    if record["id"] in first_line:
+        return (f"id '{record['id']}' repeats line {first_line[record['id']]}",
+                "give each answer its own id (asag gather drops exact duplicates)")
+    for name in TEXT_FIELDS:
+        if len(record[name]) > MAX_CHARS:
+            return (f"{name} has {len(record[name]):,} characters, over the limit of "
+                    f"{MAX_CHARS:,}", "shorten it: a teacher reads it on one screen")
+    if not record["student_answer"].strip():
+        return "blank student_answer", "fill it in or drop the line"
+    return None
+
+
 def load_records(path: Path) -> tuple[list[dict], PushReport]:
-    """The file's valid records and a report counting the rest; one line when none is valid
-    (read before connecting: a wrong file fails without a server)."""
-    report = PushReport()
-    rows = read_records(path, report)
-    if not rows and report.rejected:
-        line, reason = report.rejected[0]
-        raise click.ClickException(f"{path}:{line}: {reason}; no valid answers to push")
-    return rows, report
+    """The file's records and a fresh report (read before connecting: a wrong file fails
+    without a server)."""
+    return read_records(path), PushReport()
 
 
 def task_data(record: Mapping) -> dict:
@@ -184,6 +201,7 @@ def push(api: Api, title: str, rows: list[dict], report: PushReport, *, scale: S
     from asag.annotate import rubric as rubrics
     from asag.annotate import screen
 
+    title = projects.check_title(title)
     found = projects.find(api, title)
     if found is None and scale is None:
         raise click.UsageError(f"project '{title}' does not exist yet: give --scale to create it "

@@ -4,6 +4,7 @@ beside the score keys.
 A rubric file is YAML or a table (CSV/TSV/Excel). YAML:
 
     instructions: Score what the student understood, not their spelling.   # optional
+    # or one per screen language: instructions: {en: ..., hu: ...}
     questions:
       phys-heat:                  # a question id, or the question's text
         0: Nothing about heat conduction.
@@ -31,7 +32,7 @@ COLUMNS = ("question", "level", "description")
 @dataclass
 class Rubric:
     questions: dict[str, dict] = field(default_factory=dict)  # id or text -> {level: text}
-    instructions: str | None = None
+    instructions: str | dict | None = None  # one text, or language -> text
 
     def to_settings(self) -> dict:
         """JSON-safe, for the config's marker (screen.settings_of) so later pushes keep it."""
@@ -91,8 +92,12 @@ def _read_yaml(path: Path) -> tuple[Rubric, dict]:
                          "levels (level: description)", file=str(path),
                          fix="see the README's rubric example")
     instructions = body.get("instructions")
+    if isinstance(instructions, dict):  # one text per screen language (en, hu, de)
+        instructions = {str(k): str(v).strip() for k, v in instructions.items() if v}
+    elif instructions:
+        instructions = str(instructions).strip()
     return Rubric({str(q).strip(): dict(levels) for q, levels in questions.items()},
-                  str(instructions).strip() if instructions else None), {}
+                  instructions or None), {}
 
 
 def _read_table(path: Path) -> tuple[Rubric, dict]:

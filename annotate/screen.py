@@ -31,38 +31,52 @@ _KEY_SEQUENCE = "1234567890qwertyuiopasdfghjklzxcvbnm"
 _WORDS = {
     "question": ("Question", "Kérdés", "Frage"),
     "reference": ("Reference answer", "Mintaválasz", "Musterlösung"),
-    "answer": ("Student answer", "A hallgató válasza", "Antwort"),
+    "answer": ("Student answer", "A tanuló válasza", "Schülerantwort"),
     "score": ("Score", "Pontszám", "Punkte"),
     "keys": ("keys", "billentyűk", "Tasten"),
-    "submit": ("Ctrl+Enter submits", "Ctrl+Enter: beküldés", "Strg+Enter sendet ab"),
+    "submit": ("Ctrl+Enter submits", "Ctrl+Enter: beküldés", "Strg+Enter: absenden"),
     "rubric": ("Rubric", "Értékelési útmutató", "Bewertungsraster"),
     "hint": (
-        "Model's suggestion (not selected for you)",
-        "A modell javaslata (nincs kiválasztva)",
-        "Vorschlag des Modells (nicht ausgewählt)",
+        "Model's suggestion (read-only, not selected for you)",
+        "A modell javaslata (csak olvasható, nincs kiválasztva)",
+        "Vorschlag des Modells (schreibgeschützt, nicht ausgewählt)",
     ),
     "feedback": (
-        "Feedback for the student (optional)",
-        "Visszajelzés a hallgatónak (nem kötelező)",
-        "Rückmeldung an die Person (optional)",
+        "Feedback for the student (optional) · Enter keeps it, then Ctrl+Enter submits",
+        "Visszajelzés a tanulónak (nem kötelező) · Enter: rögzítés, majd Ctrl+Enter: beküldés",
+        "Rückmeldung zur Antwort (optional) · Enter übernimmt sie, dann Strg+Enter: absenden",
+    ),
+    # shown by Label Studio when submitting without a score (a second press of a score's
+    # key deselects it: Label Studio toggles choices, and no config attribute changes that)
+    "required": (
+        "No score chosen: press the score's key (pressing the same key again removes it), "
+        "then Ctrl+Enter.",
+        "Nincs kiválasztott pontszám: nyomja le a pontszám billentyűjét (ugyanaz a billentyű "
+        "még egyszer lenyomva törli), majd a Ctrl+Entert.",
+        "Keine Punktzahl gewählt: Drücken Sie die Taste der Punktzahl (ein zweiter Druck auf "
+        "dieselbe Taste hebt die Wahl auf), dann Strg+Enter.",
     ),
     "model": ("model", "modell", "Modell"),
     "sure": ("sure", "biztos", "sicher"),
-    "fairly_sure": ("fairly sure", "eléggé biztos", "ziemlich sicher"),
+    "fairly_sure": ("fairly sure", "elég biztos", "ziemlich sicher"),
     "unsure": ("unsure", "bizonytalan", "unsicher"),
     "instructions": (
         "Read the question, the reference answer and the student's answer, then choose "
-        "the score the answer deserves under the rubric. Type the score's key ({keys}) "
-        "and press Ctrl+Enter to submit. The model's suggestion, where shown, is only a "
-        "hint: it is never chosen for you.",
-        "Olvassa el a kérdést, a mintaválaszt és a hallgató válaszát, majd válassza ki az "
-        "útmutató szerint járó pontszámot. Nyomja le a pontszám billentyűjét ({keys}), "
-        "majd a Ctrl+Enter-t a beküldéshez. A modell javaslata csak tájékoztató: sosem "
-        "választja ki Ön helyett.",
-        "Lesen Sie Frage, Musterlösung und Antwort und wählen Sie die Punkte, die die "
-        "Antwort nach dem Bewertungsraster verdient. Tippen Sie die Taste der Punktzahl "
-        "({keys}) und senden Sie mit Strg+Enter ab. Der Vorschlag des Modells ist nur ein "
-        "Hinweis: er wird nie für Sie ausgewählt.",
+        "the score the answer deserves under the rubric. Type the score's key ({keys}; the "
+        "same key again removes it) and press Ctrl+Enter to submit. Feedback is optional: "
+        "Enter keeps it, then Ctrl+Enter submits. The model's suggestion, where shown, is "
+        "only a hint: it is never chosen for you.",
+        "Olvassa el a kérdést, a mintaválaszt és a tanuló válaszát, majd válassza ki az "
+        "útmutató szerint járó pontszámot. Nyomja le a pontszám billentyűjét ({keys}; "
+        "ugyanaz a billentyű még egyszer lenyomva törli), majd a Ctrl+Entert a beküldéshez. "
+        "A visszajelzés nem kötelező: az Enter rögzíti, utána a Ctrl+Enter beküldi. A modell "
+        "javaslata csak tájékoztató: sosem választja ki Ön helyett.",
+        "Lesen Sie die Frage, die Musterlösung und die Schülerantwort und wählen Sie die "
+        "Punktzahl, die die Antwort laut Bewertungsraster verdient. Drücken Sie die Taste "
+        "der Punktzahl ({keys}; ein zweiter Druck auf dieselbe Taste hebt die Wahl auf) und "
+        "senden Sie mit Strg+Enter ab. Eine Rückmeldung ist optional: Enter übernimmt sie, "
+        "danach sendet Strg+Enter ab. Der Vorschlag des Modells ist nur ein Hinweis; er wird "
+        "nie für Sie ausgewählt.",
     ),
 }
 WORDS = {lang: {k: v[i] for k, v in _WORDS.items()} for i, lang in enumerate(LANGUAGES)}
@@ -136,23 +150,36 @@ def settings_of(config: str) -> dict:
     return {}
 
 
+_HINT_CLASS = "asag-hint"
+# Label Studio shows a read-only text result in the same framed box as an editable one
+_STYLE = (f"  <Style>.{_HINT_CLASS} [data-testid=htx-textbox-content] {{ border: 0; "
+          "background: transparent; padding-left: 0; font-style: italic; }\n"
+          # without a prediction Label Studio shows an empty input: nothing to type there
+          f"  .{_HINT_CLASS} input, .{_HINT_CLASS} textarea {{ display: none; }}</Style>\n")
+
+
 def label_config(scale: Scale, *, language: str = "en", hint: bool = False,
-                 instructions: str = "", rubric: dict | None = None,
+                 instructions: str | dict = "", rubric: dict | None = None,
                  groups: bool = False) -> str:
     """The labelling config: texts on the left; score keys, hint, rubric and feedback on the
-    right. The answers are <Text> (plain text: HTML in an answer is never rendered). The
-    settings (and the course's instructions and rubric, given to each task's data by push)
-    ride in a marker comment so later pushes keep them. `groups`: the answer-group fields
-    under the answer and the "score separately" checkbox (annotate/groups.py)."""
+    right. The feedback box is one line: Label Studio's Ctrl+Enter submits only from outside
+    a text field, and Enter (or Ctrl+Enter) in a one-line box keeps the text and leaves the
+    box, so a second Ctrl+Enter submits. The answers are <Text> (plain text: HTML in an
+    answer is never rendered). The settings (and the course's instructions and rubric, given
+    to each task's data by push) ride in a marker comment so later pushes keep them.
+    `groups`: the answer-group fields under the answer and the "score separately" checkbox
+    (annotate/groups.py)."""
     w = WORDS[language]
     settings = json.dumps({"language": language, "hint": hint, "instructions": instructions,
                            "rubric": rubric or {}, **({"groups": True} if groups else {})},
                           ensure_ascii=False).replace("--", "-\\u002d")
     choices = "\n".join(_choice(v, k) for v, k in zip(scale.values, hotkeys(scale), strict=True))
-    hint_box = (
+    hint_box = (  # read-only, and styled as plain text (no input frame) so it looks it
         f'    <Header value="{_attr(w["hint"])}" size="6"/>\n'
-        f'    <TextArea name="{HINT_FROM}" toName="{TEXT_TO}" editable="false" '
+        f'    <View className="{_HINT_CLASS}">\n'
+        f'    <TextArea name="{HINT_FROM}" toName="{TEXT_TO}" editable="false" readonly="true" '
         'maxSubmissions="1" rows="1" placeholder="-"/>\n'
+        '    </View>\n'
     ) if hint else ""
     rubric_box = (  # shown once the project has a rubric (tasks always carry the field)
         f'    <Header value="{_attr(w["rubric"])}" size="6"/>\n'
@@ -175,14 +202,15 @@ def label_config(scale: Scale, *, language: str = "en", hint: bool = False,
   <View style="flex:2; min-width:0">
     <Header value="{_attr(score_heading)}" size="5"/>
     <Choices name="{SCORE_FROM}" toName="{TEXT_TO}" choice="single-radio" required="true"
-             showInline="true">
+             requiredMessage="{_attr(w["required"])}" showInline="true">
 {choices}
     </Choices>
 {split_box}{hint_box}{rubric_box}    <Header value="{_attr(w["feedback"])}" size="6"/>
-    <TextArea name="{COMMENT_FROM}" toName="{TEXT_TO}" rows="2" editable="true" maxSubmissions="1"/>
+    <TextArea name="{COMMENT_FROM}" toName="{TEXT_TO}" rows="1" editable="true" maxSubmissions="1"
+              showSubmitButton="false"/>
   </View>
   </View>
-</View>"""
+{_STYLE if hint else ""}</View>"""
 
 
 def _group_boxes() -> tuple[str, str]:
@@ -196,10 +224,13 @@ def _group_boxes() -> tuple[str, str]:
             f'value="${groups.SPLIT_CHOICES}"/>\n')
 
 
-def instructions_html(scale: Scale, language: str = "en", extra: str = "") -> str:
+def instructions_html(scale: Scale, language: str = "en", extra: str | dict = "") -> str:
     """Project-level instructions (Label Studio shows them before labelling): how to score
-    with the keys, then the course's own text from the rubric file."""
+    with the keys, then the course's own text from the rubric file (one text, or one per
+    language: the screen's, else English, else the first)."""
     text = WORDS[language]["instructions"].format(keys=keys_summary(scale))
+    if isinstance(extra, dict):
+        extra = extra.get(language) or extra.get("en") or next(iter(extra.values()), "")
     html = f"<p>{escape(text)}</p>"
     for para in (p.strip() for p in extra.split("\n\n")):
         if para:

@@ -34,9 +34,7 @@ def create_account(api: Api, email: str, password: str | None = None) -> tuple[d
         )
         if response.status_code != 302:
             raise click.ClickException(
-                f"Label Studio did not create the account {email} ({_form_error(response.text)});"
-                " use another email, or a password of 8+ characters that is not too common"
-            )
+                f"Label Studio did not create the account {email}: {_refusal(response)}")
     user = find_user(api, email)
     if user is None:  # pragma: no cover - the form said yes
         raise click.ClickException(f"account {email} was not found after sign-up")
@@ -69,8 +67,50 @@ def login(url: str, email: str, password: str):
     return session
 
 
-def _form_error(html: str) -> str:
-    import re
+def _refusal(response) -> str:
+    """Why the sign-up form refused: its field errors ('email: User with this email already
+    exists'), else the HTTP status."""
+    reasons = form_errors(response.text) if response.status_code == 200 else []
+    if reasons:
+        return "; ".join(f"{field}: {text}".rstrip(".") if field else text.rstrip(".")
+                         for field, text in reasons)
+    return (f"its sign-up form answered HTTP {response.status_code} "
+            f"{response.reason_phrase}; see the server's log")
 
-    found = re.findall(r'class="[^"]*error[^"]*"[^>]*>\s*([^<]{3,200})<', html)
-    return " ".join(found[0].split()) if found else "the sign-up form refused it"
+
+def form_errors(html: str) -> list[tuple[str, str]]:
+    """(field, message) for each error a Label Studio form page shows: the items of a
+    `field_errors` list after the field's input, and `error` paragraphs (field '')."""
+    from html.parser import HTMLParser
+
+    class Errors(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.field, self.inside, self.found, self.text = "", [], [], None
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            classes = (attrs.get("class") or "").split()
+            if tag == "input" and attrs.get("type") != "hidden":
+                self.field = attrs.get("name") or ""
+            if tag == "ul" and "field_errors" in classes:
+                self.inside.append(self.field)
+            elif (tag == "li" and self.inside) or (tag == "p" and "error" in classes):
+                self.text = []
+
+        def handle_endtag(self, tag):
+            if tag == "ul" and self.inside:
+                self.inside.pop()
+            elif tag in ("li", "p") and self.text is not None:
+                text = " ".join("".join(self.text).split())
+                if text:
+                    self.found.append((self.inside[-1] if self.inside else "", text))
+                self.text = None
+
+        def handle_data(self, data):
+            if self.text is not None:
+                self.text.append(data)
+
+    parser = Errors()
+    parser.feed(html)
+    return parser.found

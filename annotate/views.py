@@ -2,11 +2,14 @@
 ids) and "Disagreements" (tasks whose teachers' scores differ by more than a gap, for review).
 
 Label Studio's filters cannot compare two annotations, so `annotate pull` works out which
-tasks disagree from the records it wrote and rewrites the tab's filter as a list of task ids."""
+tasks disagree from the records it wrote and rewrites the tab's filter as a list of task ids.
+Its table cannot show one annotation's score either (only all results as raw JSON), so each
+disagreeing task carries the teachers' scores in its data ("anna@school: 1 · bela@school:
+4"), a column of the Disagreements tab only; the labelling screen never shows it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from asag.annotate.connection import NO_RETRY, Api, dm_columns, plain
 from asag.annotate.screen import RUBRIC_FIELD
@@ -14,7 +17,8 @@ from asag.scale import Scale
 
 TABLE = "Answers"
 DISAGREEMENTS = "Disagreements"
-HIDDEN = [f"tasks:data.{c}" for c in ("answer_id", "question_id", RUBRIC_FIELD,
+SCORES_FIELD = "teacher_scores"  # task data: who scored a disagreeing answer what
+HIDDEN = [f"tasks:data.{c}" for c in ("answer_id", "question_id", RUBRIC_FIELD, SCORES_FIELD,
                                       "group_members", "group_size", "group_split")]
 _NONE = [{"filter": "filter:tasks:id", "operator": "equal", "type": "Number", "value": 0}]
 
@@ -35,17 +39,26 @@ def hidden_columns(api: Api, project_id: int) -> dict[str, list[str]]:
 def _tab(title: str, hidden: dict, task_ids: Iterable[int] | None = None) -> dict:
     items = [{"filter": "filter:tasks:id", "operator": "equal", "type": "Number", "value": t}
              for t in sorted(task_ids or [])] or _NONE
+    if title == DISAGREEMENTS:  # the teachers' scores are what this tab is for
+        hidden = {mode: [c for c in cols if c != f"tasks:data.{SCORES_FIELD}"]
+                  for mode, cols in hidden.items()}
     data = {"title": title, "hiddenColumns": hidden}
     if task_ids is not None or title == DISAGREEMENTS:
         data["filters"] = {"conjunction": "or", "items": items}
     return data
 
 
-def ensure_views(api: Api, project_id: int, disagreeing: Iterable[int] | None = None) -> None:
-    """Create the two tabs when missing; with `disagreeing` (task ids), set the review tab's
-    filter to exactly those tasks."""
+def ensure_views(api: Api, project_id: int,
+                 disagreeing: Mapping[int, str] | Iterable[int] | None = None) -> None:
+    """Create the two tabs when missing; with `disagreeing` (task ids, or task id -> the
+    teachers' scores as text: disagreeing_tasks), set the review tab's filter to exactly those
+    tasks and write the scores into their data (cleared on tasks that no longer disagree)."""
     found = {(v.get("data") or {}).get("title"): v
              for v in plain(api.sdk.views.list(project=project_id))}
+    if isinstance(disagreeing, Mapping) and (disagreeing or DISAGREEMENTS in found):
+        before = {i["value"] for i in ((found.get(DISAGREEMENTS) or {}).get("data") or {})
+                  .get("filters", {}).get("items", []) if i.get("value")}
+        _write_scores(api, {**{t: "" for t in before}, **disagreeing})
     hidden = None
     for title in (TABLE, DISAGREEMENTS):
         ids = disagreeing if title == DISAGREEMENTS else None
@@ -60,15 +73,35 @@ def ensure_views(api: Api, project_id: int, disagreeing: Iterable[int] | None = 
                                  data=_tab(title, hidden, ids))
 
 
-def disagreeing_tasks(records: Iterable[dict], scale: Scale, max_gap: float) -> set[int]:
+def _write_scores(api: Api, scores: Mapping[int, str]) -> None:
+    """Task data's SCORES_FIELD set to each text (a task's whole data is sent back, so it is
+    read first); tasks already right, or gone, are left alone."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    for task_id, text in scores.items():
+        try:
+            data = plain(api.sdk.tasks.get(task_id)).get("data") or {}
+            if (data.get(SCORES_FIELD) or "") != text:
+                api.sdk.tasks.update(str(task_id), data={**data, SCORES_FIELD: text})
+        except ApiError as exc:
+            if exc.status_code != 404:
+                raise
+
+
+def disagreeing_tasks(records: Iterable[dict], scale: Scale, max_gap: float) -> dict[int, str]:
     """Tasks with two or more scores further apart than `max_gap` (scale units; steps on
-    label scales), as build-dataset flags them."""
+    label scales), as build-dataset flags them: task id -> each teacher's score
+    ('anna@school: 1 · bela@school: 4')."""
     low: dict[int, int] = {}
     high: dict[int, int] = {}
+    given: dict[int, list[str]] = {}
     for r in records:
         if r.get("skipped") or r.get("score") is None:
             continue
         i, t = scale.index(r["score"]), r["task_id"]
         low[t], high[t] = min(low.get(t, i), i), max(high.get(t, i), i)
+        who = r.get("annotator_email") or r.get("annotator") or "?"
+        given.setdefault(t, []).append(f"{who}: {scale.coerce(r['score'])}")
     unit = scale.step if scale.is_numeric else 1
-    return {t for t in low if (high[t] - low[t]) * unit > max_gap + 1e-9}
+    return {t: " · ".join(sorted(given[t])) for t in low
+            if (high[t] - low[t]) * unit > max_gap + 1e-9}

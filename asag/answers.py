@@ -47,6 +47,7 @@ OPTION = {
     "student": "--student-col",
 }
 MAX_ID = 256  # schemas/raw_answer.schema.json
+MAX_CHARS = 20_000  # per text cell: gather's default --max-chars, and push's limit
 
 
 def resolve_columns(table: Table, given: dict[str, str | None], *, fields=tuple(ALIASES),

@@ -15,6 +15,7 @@ import orjson
 
 from asag.answers import (
     ALIASES,
+    MAX_CHARS,
     MAX_ID,
     TEXT_FIELDS,
     answer_id,
@@ -39,7 +40,7 @@ class GatherOptions:
     format: str | None = None
     encoding: str | None = None  # None: UTF-8, else detected (asag.tables.open_table)
     scale: Scale | None = None
-    max_chars: int = 20_000
+    max_chars: int = MAX_CHARS
     skip_invalid: bool = False
     student_col: str | None = None  # None: found by name (answers.ALIASES); "": ignored
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from asag.answers import MAX_CHARS
 from asag.scale import SCALE
 from asag.tables import FORMAT_NAMES
 
@@ -36,7 +37,7 @@ from asag.tables import FORMAT_NAMES
                    "dropped as duplicates.")
 @click.option("--scale", type=SCALE,
               help="Scale the score column must be on: '0-5', '0-10 step 0.5' or 'a,b,c'.")
-@click.option("--max-chars", default=20_000, show_default=True, type=click.IntRange(min=1),
+@click.option("--max-chars", default=MAX_CHARS, show_default=True, type=click.IntRange(min=1),
               help="Longest text accepted in one cell.")
 @click.option("--skip-invalid", is_flag=True,
               help="Write bad rows to the --rejects file with the reason and go on.")

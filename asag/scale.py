@@ -15,6 +15,9 @@ _RANGE = re.compile(
     r"^\s*(-?\d+(?:\.\d+)?)\s*(?:-|\.\.|to)\s*(-?\d+(?:\.\d+)?)\s*(?:(?:step|:|/)\s*(\d+(?:\.\d+)?))?\s*$"
 )
 
+MAX_VALUES = 101  # 0-100 in whole points, the widest scale a teacher scores on
+_DECIMALS = 6  # values are written with at most this many decimal places
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -32,13 +35,22 @@ class Scale:
         if m:
             low, high = float(m.group(1)), float(m.group(2))
             step = float(m.group(3)) if m.group(3) else 1.0
-            if high <= low or step <= 0 or not _is_multiple(high - low, step):
+            if not all(map(math.isfinite, (low, high, step))) or high <= low or step <= 0:
+                raise _unusable(spec)
+            _check_size(spec, (high - low) / step + 1)
+            if not _is_multiple(high - low, step):
+                raise _unusable(spec)
+            if any(abs(x - _tidy(x)) > 1e-9 * max(1.0, abs(x)) for x in (low, high, step)):
                 raise click.BadParameter(
-                    f"'{spec}' is not a usable range; write LOW-HIGH with HIGH > LOW and the "
-                    "step dividing the range, e.g. '0-5' or '0-10 step 0.5'",
-                    param_hint="'--scale'",
-                )
-            return cls(spec=_canonical(low, high, step), low=low, high=high, step=step)
+                    f"'{spec}' needs more than {_DECIMALS} decimal places; write its ends and "
+                    f"step with at most {_DECIMALS}, e.g. '0-1 step 0.05'",
+                    param_hint="'--scale'")
+            scale = cls(spec=_canonical(low, high, step), low=low, high=high, step=step)
+            if len(set(scale.values)) != len(scale.values):  # ends too large for a float step
+                raise click.BadParameter(
+                    f"'{spec}' has values a float cannot tell apart; use smaller numbers, "
+                    "e.g. '0-100'", param_hint="'--scale'")
+            return scale
         labels = tuple(part.strip() for part in text.split(","))
         if len(labels) < 2 or any(not label for label in labels) or len(set(labels)) != len(labels):
             raise click.BadParameter(
@@ -46,6 +58,7 @@ class Scale:
                 "distinct comma-separated labels such as 'incorrect,partially_correct,correct'",
                 param_hint="'--scale'",
             )
+        _check_size(spec, len(labels))
         return cls(spec=",".join(labels), labels=labels)
 
     @property
@@ -109,13 +122,30 @@ class Scale:
         return self.spec
 
 
+def _unusable(spec: str) -> click.BadParameter:
+    return click.BadParameter(
+        f"'{spec}' is not a usable range; write LOW-HIGH with HIGH > LOW and the step dividing "
+        "the range, e.g. '0-5' or '0-10 step 0.5'", param_hint="'--scale'")
+
+
+def _check_size(spec: str, count: float) -> None:
+    """A teacher picks one value per answer from radio buttons: a scale of 100,001 values made
+    a 16 MB labelling config that every user's project list then downloaded."""
+    if count > MAX_VALUES + 1e-6:
+        many = f"{math.floor(count + 1e-6):,}" if math.isfinite(count) else "too many"
+        raise click.BadParameter(
+            f"'{spec}' has {many} values; a scale has at most {MAX_VALUES} (one choice per "
+            "value on the teacher's screen): use a coarser step, e.g. '0-100' or "
+            "'0-10 step 0.5'", param_hint="'--scale'")
+
+
 def _is_multiple(x: float, step: float) -> bool:
     q = x / step
     return abs(q - round(q)) < 1e-6
 
 
 def _tidy(x: float) -> float:
-    r = round(x, 6)
+    r = round(x, _DECIMALS)
     return int(r) if float(r).is_integer() else r
 
 

@@ -5,6 +5,7 @@ choice (the digit is the score), the model's hint apart from the score, a rubric
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -148,13 +149,17 @@ def test_rubric_from_yaml_and_csv_in_scale_order(tmp_path):
         read_rubric(table, scale)
 
 
-def test_disagreements_are_tasks_whose_scores_differ_by_more_than_the_gap():
+def test_disagreements_differ_by_more_than_the_gap_and_name_each_teachers_score():
     scale = Scale.parse("0-5")
-    records = [{"task_id": 1, "score": 1}, {"task_id": 1, "score": 3},
-               {"task_id": 2, "score": 2}, {"task_id": 2, "score": 3},
-               {"task_id": 3, "score": 0}, {"task_id": 3, "score": None, "skipped": True}]
-    assert disagreeing_tasks(records, scale, 1.0) == {1}
-    assert disagreeing_tasks(records, scale, 0.0) == {1, 2}
+    records = [{"task_id": 1, "score": 3, "annotator_email": "b@x"},
+               {"task_id": 1, "score": 1, "annotator_email": "a@x"},
+               {"task_id": 2, "score": 2, "annotator_email": "a@x"},
+               {"task_id": 2, "score": 3, "annotator_email": "b@x"},
+               {"task_id": 3, "score": 0, "annotator_email": "a@x"},
+               {"task_id": 3, "score": None, "skipped": True, "annotator_email": "b@x"}]
+    assert disagreeing_tasks(records, scale, 1.0) == {1: "a@x: 1 · b@x: 3"}
+    assert disagreeing_tasks(records, scale, 0.0) == {1: "a@x: 1 · b@x: 3",
+                                                      2: "a@x: 2 · b@x: 3"}
 
 
 @pytest.mark.parametrize(
@@ -163,3 +168,18 @@ def test_scale_survives_a_config_edited_without_its_marker(spec):
     config = label_config(Scale.parse(spec), title="t")
     edited = config[config.index("<View>"):]  # the comment dropped by an edit in Label Studio
     assert scale_of(edited) == Scale.parse(spec)
+
+
+def test_the_samples_instructions_follow_the_screens_language():
+    from asag.annotate.screen import instructions_html
+
+    scale = Scale.parse("0-5")
+    rubric = read_rubric(Path(__file__).parents[1] / "examples" / "sample_rubric.yaml", scale)
+    assert set(rubric.instructions) == {"en", "hu"}
+    hu = instructions_html(scale, "hu", rubric.to_settings()["instructions"])
+    assert "Azt pontozza, amit a tanuló megértett" in hu and "Score what" not in hu
+    assert "Olvassa el a kérdést, a mintaválaszt és a tanuló válaszát" in hu
+    de = instructions_html(scale, "de", rubric.instructions)  # no German text: English
+    assert "Lesen Sie die Frage" in de and "Score what the student understood" in de
+    config = label_config(scale, **rubric.to_settings())  # kept in the marker as given
+    assert screen.settings_of(config)["instructions"] == rubric.instructions

@@ -6,6 +6,7 @@ answers whose teachers disagree after a pull."""
 from __future__ import annotations
 
 import csv
+import re
 import uuid
 
 import pytest
@@ -90,3 +91,9 @@ def test_rubric_language_and_tabs_follow_the_project(ls_server, tmp_path, monkey
                if v["data"]["title"] == views.DISAGREEMENTS)
     listed = every(api.sdk.tasks.list(project=project["id"], view=tab["id"]))
     assert [t["data"]["student_answer"] for t in listed] == ["Less dense than water."]
+    # the teachers' scores: a column of this tab only, never on the labelling screen
+    assert re.fullmatch(r"sim-teacher-a@asag\.local: \d · sim-teacher-b@asag\.local: \d",
+                        listed[0]["data"][views.SCORES_FIELD])
+    assert f"tasks:data.{views.SCORES_FIELD}" in hidden
+    assert f"tasks:data.{views.SCORES_FIELD}" not in tab["data"]["hiddenColumns"]["explore"]
+    assert views.SCORES_FIELD not in detail["label_config"]

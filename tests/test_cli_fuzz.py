@@ -79,8 +79,11 @@ def _bad_values(param: click.Parameter) -> list[str]:
         return []  # the damaged inputs cover paths
     if param.name == "url":
         return BAD_URL
-    if param.name in ("scale",):
-        return ["0-5 step 0", "5-0", "a,a", "", "0-1e9 step 1e-9"]
+    if param.name in ("scale",):  # unusable, and absurdly many values (one radio button each)
+        return ["0-5 step 0", "5-0", "a,a", "", "0-1e9 step 1e-9", "0-100000",
+                "0-5 step 0.00001", "0-5 step 0.0000001", "0-" + "9" * 400]
+    if param.name == "project":  # blank, and beyond Label Studio's 3-50 characters
+        return [*BAD_TEXT, "   ", "ab", "x" * 51]
     if param.name in ("ratios",):
         return ["1,1", "-1,1,1", "x"]
     return BAD_TEXT

@@ -47,3 +47,30 @@ def test_regression_targets_round_trip_and_aggregates_between_steps_are_allowed(
     assert scale.from_unit(scale.to_unit(4)) == 4
     assert scale.from_unit(1.3) == 5 and scale.from_unit(-0.2) == 0
     assert scale.index(3) == 3 and Scale.parse("a,b,c").index("c") == 2
+
+
+@pytest.mark.parametrize("spec,count", [
+    ("0-100000", "100,001"), ("0-5 step 0.00001", "500,001"),
+    ("0-5 step 0.0000001", "50,000,001"), (",".join(f"level{i}" for i in range(102)), "102")])
+def test_scales_of_more_than_101_values_are_refused_naming_the_limit(spec, count):
+    with pytest.raises(click.BadParameter) as caught:
+        Scale.parse(spec)
+    assert caught.value.format_message() == (
+        f"Invalid value for '--scale': '{spec}' has {count} values; a scale has at most 101 "
+        "(one choice per value on the teacher's screen): use a coarser step, e.g. '0-100' or "
+        "'0-10 step 0.5'")
+
+
+@pytest.mark.parametrize("spec", ["0-100", "0-10 step 0.1", "0-1 step 0.01", "-50-50"])
+def test_scales_of_up_to_101_values_are_accepted(spec):
+    assert len(Scale.parse(spec).values) == 101
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("0-" + "9" * 400, "is not a usable range"),
+    ("0-0.00001 step 0.0000001", "needs more than 6 decimal places"),
+    ("100000000000000000-100000000000000100", "a float cannot tell apart"),
+])
+def test_ranges_a_float_cannot_hold_are_refused_in_one_line(spec, message):
+    with pytest.raises(click.BadParameter, match=message):
+        Scale.parse(spec)

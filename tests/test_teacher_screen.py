@@ -1,8 +1,10 @@
 """The teacher's screen in a real headless Chromium (the OS package, driven by Selenium)
 against the real Label Studio: six answers of the bundled sample pushed with the sample's
 rubric and a tiny real 0-5 scorer's hints; a teacher logs in through the login form, opens
-the labelling stream and scores them with the keys 0-5 and Ctrl+Enter; `asag annotate pull`
-must return exactly those scores by that teacher. On every answer the question, reference,
+the labelling stream and scores them with the keys 0-5 and Ctrl+Enter (once pressing a key
+twice, which deselects and makes submitting say so; once writing feedback, which Ctrl+Enter
+keeps before the next Ctrl+Enter submits); `asag annotate pull` must return exactly those
+scores and that feedback by that teacher. On every answer the question, reference,
 answer, rubric and hint fit in 1400x1000 without scrolling, and no score is pre-selected.
 
 Set ASAG_SCREENSHOTS=DIR to keep the screenshots (the README's come from here)."""
@@ -20,6 +22,7 @@ from ls_server import ls_server  # noqa: F401
 
 from asag.annotate import project as projects
 from asag.annotate.connection import every
+from asag.annotate.screen import WORDS
 from asag.annotate.users import create_account
 from asag.cli import cli
 from asag.records import ANNOTATION, read_jsonl
@@ -33,6 +36,7 @@ BOTTOM = """const xp = `//*[contains(text(), ${JSON.stringify(arguments[0])})]`;
 const el = document.evaluate(xp, document, null, 9, null).singleNodeValue;
 return el ? el.getBoundingClientRect().bottom : 0;"""
 SAMPLE = Path(__file__).resolve().parents[1] / "examples"
+FEEDBACK = "Good: name where the heat goes."
 
 
 def run(server, *args, code: int = 0):
@@ -85,7 +89,6 @@ def test_a_teacher_scores_with_the_digit_keys_and_pull_returns_exactly_those_sco
         ls_server, browser, scorer_0_5, tmp_path, monkeypatch):  # noqa: F811
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
 
     monkeypatch.chdir(tmp_path)
     name = f"screen-{uuid.uuid4().hex[:6]}"
@@ -131,8 +134,24 @@ def test_a_teacher_scores_with_the_digit_keys_and_pull_returns_exactly_those_sco
             browser.save_screenshot(str(shots / "teacher-screen.png"))
         ActionChains(browser).send_keys(str(key)).perform()
         _wait(lambda: browser.execute_script(CHECKED) == 1, f"key {key} to select a score")
-        ActionChains(browser).key_down(Keys.CONTROL).send_keys(Keys.ENTER) \
-            .key_up(Keys.CONTROL).perform()
+        if key == 1:  # the same key again deselects (Label Studio toggles choices) ...
+            ActionChains(browser).send_keys(str(key)).perform()
+            _wait(lambda: browser.execute_script(CHECKED) == 0, "a second press to deselect")
+            _submit(browser)  # ... and submitting then says why, in the screen's words
+            _wait(lambda: WORDS["en"]["required"] in browser.execute_script(
+                "return document.body.innerText"), "the message naming the missing score")
+            browser.find_element(By.XPATH, "//button[normalize-space()='OK']").click()
+            ActionChains(browser).send_keys(str(key)).perform()
+            _wait(lambda: browser.execute_script(CHECKED) == 1, f"key {key} once more")
+        if key == 2:  # feedback: Ctrl+Enter in the box keeps it and leaves the box, the next
+            box = browser.find_element(By.CSS_SELECTOR, "input[name=comment]")  # submits
+            box.click()
+            box.send_keys(FEEDBACK)
+            _submit(browser)
+            _wait(lambda: not browser.find_elements(By.CSS_SELECTOR, "input[name=comment]"),
+                  "Ctrl+Enter to keep the feedback")
+            feedback_on = answer_id
+        _submit(browser)
         expected[answer_id] = key
         task_id = _task_of(tasks, answer_id)
         _wait(lambda t=task_id: len(api.sdk.annotations.list(t)),
@@ -142,6 +161,8 @@ def test_a_teacher_scores_with_the_digit_keys_and_pull_returns_exactly_those_sco
     pulled = [r for _, r in read_jsonl(tmp_path / "labels.jsonl", ANNOTATION)]
     mine = {r["answer_id"]: r["score"] for r in pulled if r["annotator_email"] == email}
     assert mine == expected  # 0 wrong scores for the keys 0-5
+    comments = {r["answer_id"]: r["comment"] for r in pulled}
+    assert comments == {a: FEEDBACK if a == feedback_on else None for a in expected}
     assert len(pulled) == 6
     shown = {t["data"]["answer_id"]: t["predictions"][0] for t in tasks}
     for r in pulled:  # pull records the hint the teacher saw
@@ -206,6 +227,14 @@ def _close_instructions(browser) -> None:
     if browser.find_elements(By.CSS_SELECTOR, "[class*=modal-holder]"):
         ActionChains(browser).send_keys(Keys.ESCAPE).perform()
         time.sleep(0.5)
+
+
+def _submit(browser) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys(Keys.ENTER) \
+        .key_up(Keys.CONTROL).perform()
 
 
 def _task_of(tasks: list[dict], answer_id: str) -> int:
