@@ -128,13 +128,14 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
             # every task (100 %) goes to that many different teachers in the labelling stream
             overlap_cohort_percentage=100, show_skip_button=True, show_overlap_first=True,
             sampling="Sequential sampling", request_options=no_retry())))
+        made = project["id"]
         project, ours = settle_project(api, project, FIELDS)  # two first pushes at once
         if ours:
             return project, True
         from asag.console import info
 
         info(f"another push created project '{title}' at the same moment (id {project['id']});"
-             " using it; the empty copy made here is renamed 'asag duplicate N (empty)'")
+             f" using it; the empty copy made here is renamed 'asag duplicate {made} (empty)'")
     existing = scale_of(project.get("label_config", ""))
     if existing is not None and existing.spec != scale.spec:
         raise click.ClickException(

@@ -2,7 +2,7 @@
 (each its own process and working directory, as on separate machines) leave one project and
 one task per answer; concurrent `simulate` runs leave one annotation per teacher and task;
 concurrent `pull` runs into one file leave it whole. benchmarks/bench_concurrent_push.py
-runs the full-size version (4 x 4,969 answers)."""
+runs the full-size version (4 x 4,969 answers). Each test runs on SQLite and on PostgreSQL."""
 # ruff: noqa: F811  (the ls_server fixture imported from ls_server.py)
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ls_server import answer, ls_server, tasks_by_answer, write_answers  # noqa: F401
+from ls_server import answer, ls_server_each_database, tasks_by_answer, write_answers  # noqa: F401
 
 from asag.annotate import project as projects
 from asag.annotate.connection import every
@@ -29,6 +29,12 @@ from asag.records import ANNOTATION, read_jsonl
 pytestmark = pytest.mark.labelstudio
 REPO = Path(__file__).resolve().parents[1]
 WRITERS = 4
+
+
+@pytest.fixture
+def ls_server(ls_server_each_database):  # noqa: F811
+    """Every test here runs on SQLite and on PostgreSQL (no id-order guarantee there)."""
+    return ls_server_each_database
 
 
 def _at_once(server, cwds, *args) -> list[str]:
@@ -70,6 +76,7 @@ def test_concurrent_first_pushes_make_one_project_and_one_task_per_answer(
         # (each run's "created" is what it made minus what was removed as concurrent
         # duplicates; under load the sum over runs is near 240, not exact: the end state is)
         assert all(_created(s) <= 240 for s in summaries), summaries
+        assert not any("more than one task" in s for s in summaries), summaries
 
 
 def test_concurrent_pushes_into_an_existing_project_add_each_answer_once(
@@ -89,12 +96,42 @@ def test_concurrent_pushes_into_an_existing_project_add_each_answer_once(
     per_answer = tasks_by_answer(api, projects.find(api, name)["id"])
     assert len(per_answer) == 200 and all(len(t) == 1 for t in per_answer.values())
     assert all(_created(s) <= 150 for s in summaries), "\n".join(summaries)
+    assert not any("more than one task" in s for s in summaries), "\n".join(summaries)
     result = CliRunner().invoke(cli, ["annotate", "push", "a.jsonl", "--project", name],
                                 env=ls_server.cli_env())
     assert result.exit_code == 0 and "0 created, 200 already present" in result.output
     assert "more than once" not in result.output
     cache = next((tmp_path / ".asag" / "cache").iterdir())
     assert cache.stat().st_mode & 0o777 == 0o600  # students' answer ids: owner-only
+
+
+def test_repeated_answers_are_removed_by_the_next_push_and_only_annotated_copies_reported(
+        ls_server, tmp_path, monkeypatch):  # noqa: F811
+    from asag.annotate.connection import import_tasks
+    from asag.annotate.push import task_data
+
+    monkeypatch.chdir(tmp_path)
+    name = f"repeated-{uuid.uuid4().hex[:6]}"
+    records = [answer(i) for i in range(5)]
+    write_answers(tmp_path / "a.jsonl", records)
+    push = ["annotate", "push", "a.jsonl", "--project", name, "--scale", "0-5"]
+    assert CliRunner().invoke(cli, push, env=ls_server.cli_env()).exit_code == 0
+    api = ls_server.api()
+    pid = projects.find(api, name)["id"]
+    # what an interrupted concurrent push leaves: answers 0-2 imported a second time
+    extra = import_tasks(api, pid, [{"data": task_data(r)} for r in records[:3]])
+    api.sdk.annotations.create(extra[0], result=[], was_cancelled=True)  # a teacher skipped it
+    result = CliRunner().invoke(cli, push, env=ls_server.cli_env())
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"project '{name}': 0 created, 5 already present, 0 rejected; 2 repeated tasks of "
+        "other runs were removed (each answer keeps its first task); 1 answers still have "
+        "more than one task and "
+        f"the extra ones hold annotations (task ids {extra[0]}): keep the annotations you want "
+        "in Label Studio, then delete the extra tasks")
+    per_answer = tasks_by_answer(api, pid)
+    assert sorted(len(t) for t in per_answer.values()) == [1, 1, 1, 1, 2]
+    assert per_answer[records[0]["id"]][1] == extra[0]
 
 
 def test_concurrent_simulate_and_pull_runs_double_nothing(ls_server, tmp_path,
