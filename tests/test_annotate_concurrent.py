@@ -163,3 +163,62 @@ def test_concurrent_simulate_and_pull_runs_double_nothing(ls_server, tmp_path,
     records = [r for _, r in read_jsonl(out, ANNOTATION)]
     assert len(records) == 60 and len({r["annotation_id"] for r in records}) == 60
     assert json.loads((tmp_path / "labels.jsonl.state.json").read_text())["project_id"] == pid
+
+
+def test_teachers_scoring_at_once_leave_exactly_their_annotations_and_right_counters(
+        ls_server, tmp_path, monkeypatch):  # noqa: F811
+    """The small version of benchmarks/bench_many_teachers.py: 4 teachers at 4 machines, each
+    answer scored by exactly 2 of them, all at the same time."""
+    import csv
+
+    from asag.annotate.simulate import list_tasks, miscounted_tasks, teacher_email
+
+    monkeypatch.chdir(tmp_path)
+    name = f"teachers-{uuid.uuid4().hex[:6]}"
+    teachers = [f"teacher_{k}" for k in range(4)]
+    want = {}
+    with (tmp_path / "t.csv").open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["question_id", "question", "reference_answer", "student_answer",
+                      *teachers])
+        for i in range(40):
+            cells = [""] * 4
+            for j in range(2):
+                cells[(i + j) % 4] = str((i + j) % 6)
+                want[(f"Answer {i}.", teacher_email(teachers[(i + j) % 4]))] = (i + j) % 6
+            out.writerow(["q1", "Why?", "Because.", f"Answer {i}.", *cells])
+    env = ls_server.cli_env()
+    for args in (["gather", "t.csv", "-o", "raw.jsonl"],
+                 ["annotate", "push", "raw.jsonl", "--project", name, "--scale", "0-5",
+                  "--annotations-per-answer", "2"]):
+        result = CliRunner().invoke(cli, args, env=env)
+        assert result.exit_code == 0, result.output
+    cwds = _machines(tmp_path / "teachers", 4)
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "asag", "annotate", "simulate", "--project", name, "--scores",
+         str(tmp_path / "t.csv"), "--teacher-cols", column], cwd=cwd,
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for cwd, column in zip(cwds, teachers, strict=True)]
+    errs = [proc.communicate(timeout=600)[1] for proc in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errs
+    assert all("made 20 annotations" in e and "counters match" in e for e in errs), errs
+
+    api = ls_server.api()
+    project = projects.find(api, name)
+    tasks = list_tasks(api, project["id"])
+    assert miscounted_tasks(api, project, tasks) == []
+    def who(ann):
+        user = ann["completed_by"]
+        return user["id"] if isinstance(user, dict) else user
+
+    assert all(len({who(a) for a in t["annotations"]}) == len(t["annotations"]) == 2
+               for t in tasks)
+    out = tmp_path / "labels.jsonl"
+    result = CliRunner().invoke(cli, ["annotate", "pull", "--project", name, "-o", str(out)],
+                                env=env)
+    assert result.exit_code == 0, result.output
+    text = {t["data"]["answer_id"]: t["data"]["student_answer"] for t in tasks}
+    got = {(text[r["answer_id"]], r["annotator_email"]): r["score"]
+           for _, r in read_jsonl(out, ANNOTATION)}
+    assert got == want and len(list(read_jsonl(out, ANNOTATION))) == 80
+
