@@ -266,8 +266,8 @@ def remove_concurrent_annotations(api: Api, tasks: list[dict],
                                   posted: list[tuple[int, int, int]],
                                   report: SimulationReport) -> int:
     """Delete the annotations we posted where a concurrent run had posted the same teacher's
-    annotation of the same task first (annotate/races.py; `tasks`: the project listed after
-    posting); returns how many."""
+    annotation of the same task too (annotate/races.py: the lowest id stays, whoever made it;
+    `tasks`: the project listed after posting); returns how many were deleted here."""
     from asag.annotate.races import settle_annotations
 
     def annotations_of(task_ids: list[int]) -> dict[int, list[tuple[int, int]]]:
@@ -277,9 +277,11 @@ def remove_concurrent_annotations(api: Api, tasks: list[dict],
 
     if not posted:
         return 0
-    deleted = settle_annotations(api, posted, annotations_of)
+    deleted = set(settle_annotations(api, posted, annotations_of))
+    listed = {a["id"] for t in tasks for a in t.get("annotations") or []}
     for _task, user_id, annotation_id in posted:
-        if annotation_id in deleted:
+        # removed here, or already by a concurrent run (then it was not listed)
+        if annotation_id in deleted or annotation_id not in listed:
             column = next(c for c, t in report.teachers.items() if t["id"] == user_id)
             report.created[column] -= 1
             report.already[column] = report.already.get(column, 0) + 1
