@@ -21,6 +21,7 @@ import click
 
 from asag.annotate.connection import Api, every, no_retry
 from asag.annotate.project import SCORE_FROM, TEXT_TO
+from asag.annotate.races import create_retrying
 from asag.errors import InputError
 from asag.gather import GatherOptions, gather
 from asag.records import read_jsonl
@@ -216,9 +217,11 @@ def simulate(
         for column, task, score in items:
             body = annotation_body(scale, score, report.teachers[column]["id"],
                                    _parent_prediction(task, model_version))
-            # one POST per annotation, never retried (a retried create would double it)
-            made = api.sdk.annotations.create(task["id"], **body, request_options=no_retry(
-                additional_query_parameters={"project": project["id"]}))
+            # repeated only after a 5xx (SQLite "database is locked" with many teachers at
+            # once): a copy that a failed try committed is removed by the settle below
+            made = create_retrying(lambda: api.sdk.annotations.create(
+                task["id"], **body, request_options=no_retry(  # noqa: B023 - called at once
+                    additional_query_parameters={"project": project["id"]})))
             posted.append((task["id"], body["completed_by"], made.id))
         return [column for column, _, _ in items]
 
