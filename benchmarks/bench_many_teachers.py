@@ -119,7 +119,11 @@ def main() -> None:
             cwd.mkdir()
             procs.append(asag(["annotate", "simulate", "--project", title, "--scores",
                                str(work / "answers.csv"), "--teacher-cols", column], cwd, env))
-        summaries = [finish(p, f"simulate {c}") for p, c in zip(procs, columns, strict=True)]
+        summaries, failed = [], []
+        for proc, column in zip(procs, columns, strict=True):
+            err = proc.communicate()[1].strip()
+            (summaries if proc.returncode == 0 else failed).append(
+                err.splitlines()[-1] if err else f"{column}: no output")
         simulate_s = time.perf_counter() - t0
         errors = server_errors(log, offset)
         t0 = time.perf_counter()
@@ -140,6 +144,7 @@ def main() -> None:
         ("annotations made (sum of the runs' reports)", f"{made:,}"),
         ("simulate wall (s)", f"{simulate_s:.1f}"),
         ("annotations/s, all teachers together", f"{made / simulate_s:.1f}"),
+        ("simulate runs that failed", len(failed)),
         ("server errors (5xx or traceback in its log)", len(errors)),
         ("runs reporting wrong counters", miscounted_runs),
         ("tasks with wrong counters (server)", census["miscounted"]),
@@ -155,7 +160,9 @@ def main() -> None:
     load_after = os.getloadavg()
     print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f}; "
           f"{len(errors)} server error lines" + (f": {errors[:3]}" if errors else ""))
-    ok = (not errors and not census["miscounted"] and census["exact"] == args.answers
+    for line in failed:
+        print(f"failed run: {line}")
+    ok = (not errors and not failed and not census["miscounted"] and census["exact"] == args.answers
           and census["pulled_match"] and made == args.answers * args.per_answer)
     sys.exit(0 if ok else 1)
 
