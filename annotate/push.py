@@ -318,10 +318,10 @@ def remove_concurrent_duplicates(index: TaskIndex, mine: dict[int, str],
     # Always listed in full, even when the project's task count suggests nobody else
     # imported: a count can balance by chance, and on PostgreSQL a concurrent import can
     # commit tasks with ids below the ones this run listed at its start.
-    deleted, annotated, seen = settle_tasks(index.api, index.project_id, mine)
+    others, annotated, seen = settle_tasks(index.api, index.project_id, mine)
     ours = sum(1 for t in mine if t not in seen)  # deleted here or by another run
     report.concurrent += ours
-    report.concurrent_others += sum(1 for t in deleted if t not in mine)
+    report.concurrent_others += others
     report.concurrent_annotated += annotated
     report.created -= ours
     report.present += ours

@@ -126,7 +126,7 @@ def list_tasks(api: Api, project_id: int, *, after: int | None) -> dict[int, tup
 
 
 def settle_tasks(api: Api, project_id: int, mine: Mapping[int, str]
-                 ) -> tuple[list[int], list[int], dict[int, str]]:
+                 ) -> tuple[int, list[int], dict[int, str]]:
     """After importing `mine` (task id -> answer id), or after seeing an answer twice: list
     the whole project and, of each answer's tasks, keep the lowest id; every other one is a
     duplicate (ours, another run's, or left by Label Studio's own retry of a locked request)
@@ -134,8 +134,8 @@ def settle_tasks(api: Api, project_id: int, mine: Mapping[int, str]
     if it is ours, for the report). Concurrent runs that all do this agree, in any commit
     order (module docstring).
 
-    Returns (deleted, ours kept because annotated, task id -> answer id of every task that
-    remains)."""
+    Returns (how many of other runs' tasks were deleted here, at least; ours kept because
+    annotated; task id -> answer id of every task that remains)."""
     tasks = list_tasks(api, project_id, after=None)
     lowest: dict[str, int] = {}
     for task_id, (answer_id, _) in sorted(tasks.items()):
@@ -144,10 +144,11 @@ def settle_tasks(api: Api, project_id: int, mine: Mapping[int, str]
     for task_id, (answer_id, done) in sorted(tasks.items()):
         if answer_id and lowest[answer_id] < task_id:
             (annotated if done else doomed).append(task_id)
-    delete_tasks(api, project_id, doomed)
+    removed = delete_tasks(api, project_id, doomed)
+    others = max(0, removed - sum(1 for t in doomed if t in mine))  # at least this many
     gone = set(doomed)
     annotated = [t for t in annotated if t in mine]  # others report their own
-    return doomed, annotated, {t: a for t, (a, _) in tasks.items() if t not in gone}
+    return others, annotated, {t: a for t, (a, _) in tasks.items() if t not in gone}
 
 
 def repeated_answers(tasks: Mapping[int, str]) -> dict[str, list[int]]:
@@ -159,13 +160,19 @@ def repeated_answers(tasks: Mapping[int, str]) -> dict[str, list[int]]:
     return {a: t for a, t in out.items() if len(t) > 1}
 
 
-def delete_tasks(api: Api, project_id: int, task_ids: list[int], chunk: int = 1000) -> None:
-    """The data manager's bulk delete (one call per thousand tasks, not one per task)."""
+def delete_tasks(api: Api, project_id: int, task_ids: list[int], chunk: int = 1000) -> int:
+    """The data manager's bulk delete (one call per thousand tasks, not one per task); how
+    many of them were still there (another run may have deleted some first)."""
+    from asag.annotate.connection import _raw
+
+    removed = 0
     for start in range(0, len(task_ids), chunk):
-        api.sdk.actions.create(
-            id="delete_tasks", project=project_id,
-            selected_items={"all": False, "included": task_ids[start:start + chunk]},
-            request_options=no_retry(timeout=900))
+        body = _raw(api, "POST", "api/dm/actions/", timeout=900,
+                    params={"id": "delete_tasks", "project": project_id},
+                    json_body={"selectedItems": {"all": False,
+                                                 "included": task_ids[start:start + chunk]}})
+        removed += int((body or {}).get("processed_items") or 0)
+    return removed
 
 
 # -- annotations ---------------------------------------------------------------------------
