@@ -10,7 +10,8 @@ runs).
 
 `--database postgresql`: a fresh embedded server on a throw-away PostgreSQL cluster (fsync
 on; tests/pg_cluster.py); `sqlite`: a fresh embedded server on SQLite. Both are removed
-afterwards."""
+afterwards. `--data-dir DIR`: the embedded server already running from DIR (e.g. started
+with `asag labelstudio start --data-dir DIR --database postgresql://...`), left running."""
 
 from __future__ import annotations
 
@@ -29,6 +30,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SCORES = ("0", "1", "2", "3", "4", "5")
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path):
+    from asag.annotate import server
+
+    creds = server.local_credentials(data_dir)
+    if creds is None or not server.status(data_dir)["healthy"]:
+        sys.exit(f"no running embedded server in {data_dir}")
+    yield creds.url, creds.token, server.ServerDir(data_dir).log_file
 
 
 @contextlib.contextmanager
@@ -96,15 +107,22 @@ def main() -> None:
     parser.add_argument("--teachers", type=int, default=10)
     parser.add_argument("--per-answer", type=int, default=2)
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="use the embedded server running from this directory")
     args = parser.parse_args()
+    if args.data_dir is not None:
+        from asag.annotate import server
+
+        args.database = server.status(args.data_dir)["database"].split(" ")[0]
     load_before = os.getloadavg()
-    with embedded_server(args.database) as (url, key, log), \
-            tempfile.TemporaryDirectory() as tmp:
+    serving = (running_server(args.data_dir) if args.data_dir is not None
+               else embedded_server(args.database))
+    with serving as (url, key, log), tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         env = {**os.environ, "LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": key}
         columns = write_table(work / "answers.csv", args.answers, args.teachers,
                               args.per_answer)
-        title = f"teachers-{args.teachers}x{args.answers}"
+        title = f"teachers-{args.teachers}x{args.answers}-{os.getpid()}"
         finish(asag(["gather", "answers.csv", "-o", "raw.jsonl"], work, env), "gather")
         t0 = time.perf_counter()
         pushed = finish(asag(["annotate", "push", "raw.jsonl", "--project", title, "--scale",
