@@ -78,8 +78,10 @@ class Database:
             port = parts.port or 5432
         except ValueError as exc:
             raise bad(f"not a database URL ({exc})") from None
+        if not parts.scheme:
+            raise bad("the scheme postgresql:// is missing")  # the text may hold a password
         if parts.scheme not in ("postgresql", "postgres"):
-            raise bad(f"'{parts.scheme or url}' is not supported, only PostgreSQL "
+            raise bad(f"'{parts.scheme}' is not supported, only PostgreSQL "
                       "(leave --database out for SQLite in --data-dir)")
         name = unquote(parts.path.lstrip("/"))
         if not parts.hostname or not parts.username or not name or "/" in name:

@@ -37,6 +37,9 @@ def test_busy_port_is_refused_with_one_line(tmp_path):
     ("mysql://u:p@db/ls", "'mysql' is not supported, only PostgreSQL (leave --database out "
                           "for SQLite in --data-dir)"),
     ("postgresql://db.school/ls", "the user is missing"),
+    ("ls:secret@db.school/ls", "'ls' is not supported, only PostgreSQL (leave --database out "
+                               "for SQLite in --data-dir)"),
+    ("//ls:secret@db.school/ls", "the scheme postgresql:// is missing"),
     ("postgresql://u:p@db.school", "the database name is missing"),
     ("postgresql://u:p@db.school:99999/ls", "not a database URL (Port out of range 0-65535)"),
     ("postgresql://u:p@db.school/ls?sslmode=require",
@@ -53,8 +56,8 @@ def test_a_bad_database_url_is_one_line_and_writes_nothing(tmp_path, url, why):
 
 def test_an_unreachable_database_is_refused_before_anything_is_written(tmp_path):
     port = server.free_port()  # nothing listens there
-    result = run("labelstudio", "start", "--data-dir", str(tmp_path / "ls"),
-                 env={"ASAG_LABEL_STUDIO_DATABASE": f"postgresql://ls:s%40cret@127.0.0.1:{port}/ls"})
+    result = run("labelstudio", "start", "--data-dir", str(tmp_path / "ls"), "--port",
+                 str(server.free_port()), env={"ASAG_LABEL_STUDIO_DATABASE": f"postgresql://ls:s%40cret@127.0.0.1:{port}/ls"})
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == (
         f"Error: cannot reach PostgreSQL ls@127.0.0.1:{port}/ls (Connection refused); start "
