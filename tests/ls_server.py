@@ -10,6 +10,8 @@ Label Studio comes from its own virtual environment (the README's set-up makes
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +79,7 @@ def _default_database() -> str:
     return wanted
 
 
-def _server(request, tmp_path_factory, database: str) -> LabelStudioServer:
+def _server(request, database: str) -> LabelStudioServer:
     if database in _started:
         return _started[database]
     exe = _label_studio_executable()
@@ -102,9 +104,16 @@ def _server(request, tmp_path_factory, database: str) -> LabelStudioServer:
             os.environ[server.LABEL_STUDIO_ENV] = previous
 
     request.config.add_cleanup(restore)
-    root = tmp_path_factory.mktemp(f"labelstudio-{database}")
+    # not under pytest's numbered temporary folders: another pytest session on the machine
+    # deletes old ones, pid file included, and the server would outlive this session
+    root = Path(tempfile.mkdtemp(prefix=f"asag-labelstudio-{database}-"))
     port = server.free_port()
-    request.config.add_cleanup(lambda: server.stop(root))  # before the cluster (LIFO)
+
+    def remove() -> None:
+        server.stop(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+    request.config.add_cleanup(remove)  # before the cluster's (LIFO)
     creds, _ = server.start(root, port=port, timeout=900, database=url)
     _started[database] = LabelStudioServer(root, creds.url, creds.token, creds.username,
                                            creds.password, port, database)
@@ -112,16 +121,16 @@ def _server(request, tmp_path_factory, database: str) -> LabelStudioServer:
 
 
 @pytest.fixture(scope="session")
-def ls_server(request, tmp_path_factory) -> LabelStudioServer:
+def ls_server(request) -> LabelStudioServer:
     """The Label Studio server on SQLite (or on ASAG_TEST_DATABASE)."""
-    return _server(request, tmp_path_factory, _default_database())
+    return _server(request, _default_database())
 
 
 @pytest.fixture(scope="session", params=DATABASES)
-def ls_server_each_database(request, tmp_path_factory) -> LabelStudioServer:
+def ls_server_each_database(request) -> LabelStudioServer:
     """The concurrency and round-trip core runs on both databases: one server on SQLite,
     one on a throw-away PostgreSQL cluster (tests/pg_cluster.py)."""
-    return _server(request, tmp_path_factory, request.param)
+    return _server(request, request.param)
 
 
 # -- helpers shared by the Label Studio tests ---------------------------------------------

@@ -134,6 +134,35 @@ def test_repeated_answers_are_removed_by_the_next_push_and_only_annotated_copies
     assert per_answer[records[0]["id"]][1] == extra[0]
 
 
+def test_a_project_that_loses_to_a_late_lower_one_moves_its_answers_there(
+        ls_server, tmp_path, monkeypatch):  # noqa: F811
+    """What a first push does when another first push's project, with a lower id, becomes
+    visible only after this one settled (a late commit on PostgreSQL): staged here by
+    making the lower project first and handing the push the higher one."""
+    from asag.annotate import push as pushing
+    from asag.annotate.connection import plain
+    from asag.annotate.push import PushReport, push_records
+    from asag.scale import Scale
+
+    monkeypatch.chdir(tmp_path)
+    api = ls_server.api()
+    name = f"late-{uuid.uuid4().hex[:6]}"
+    config = projects.label_config(Scale.parse("0-5"), name)
+    lower, higher = (plain(api.sdk.projects.create(title=name, label_config=config))
+                     for _ in range(2))
+    rows = [answer(i) for i in range(12)]
+    report = push_records(api, higher, rows, PushReport())
+    assert report.created == 12
+    moved, winner = pushing._recheck_project(api, higher, rows, report, 100, None)
+    assert winner["id"] == lower["id"] and moved.created == 12
+    assert [p["id"] for p in titled(api, name, "id,title")] == [lower["id"]]
+    per_answer = tasks_by_answer(api, lower["id"])
+    assert len(per_answer) == 12 and all(len(t) == 1 for t in per_answer.values())
+    assert tasks_by_answer(api, higher["id"]) == {}
+    assert plain(api.sdk.projects.get(higher["id"]))["title"] == (
+        f"asag duplicate {higher['id']} (empty)")
+
+
 def test_concurrent_simulate_and_pull_runs_double_nothing(ls_server, tmp_path,
                                                           monkeypatch):  # noqa: F811
     monkeypatch.chdir(tmp_path)
