@@ -24,7 +24,7 @@ DATA_DIR_OPTION = click.option(
 
 @click.group()
 def labelstudio() -> None:
-    """Run the embedded Label Studio server (127.0.0.1, SQLite in --data-dir).
+    """Run the embedded Label Studio server (127.0.0.1, SQLite in --data-dir or PostgreSQL).
 
     Teachers score in its web page; `asag annotate push/pull` use it when LABEL_STUDIO_URL
     and LABEL_STUDIO_API_KEY are not set."""
@@ -38,7 +38,12 @@ def labelstudio() -> None:
               help="Admin login (an email) made at the first start.")
 @click.option("--timeout", type=float, default=300, show_default=True,
               help="Seconds to wait until it answers (the first start migrates, ~40 s).")
-def start(data_dir: Path, port: int | None, username: str, timeout: float) -> None:
+@click.option("--database", envvar="ASAG_LABEL_STUDIO_DATABASE", default=None,
+              metavar="postgresql://USER:PASSWORD@HOST:PORT/NAME",
+              help="An existing PostgreSQL database instead of SQLite in --data-dir (fixed at "
+                   "the first start; later starts reuse it) [env ASAG_LABEL_STUDIO_DATABASE].")
+def start(data_dir: Path, port: int | None, username: str, timeout: float,
+          database: str | None) -> None:
     """Start the server in the background and wait until it is ready."""
     from asag.annotate import server
     from asag.console import info
@@ -46,10 +51,12 @@ def start(data_dir: Path, port: int | None, username: str, timeout: float) -> No
     fresh = server.local_credentials(data_dir) is None
     info("starting Label Studio" + (" (first start: creating its database, ~1 min)" if fresh
                                      else "") + "...")
-    creds, started = server.start(data_dir, port=port, username=username, timeout=timeout)
+    creds, started = server.start(data_dir, port=port, username=username, timeout=timeout,
+                                  database=database)
     state = "started" if started else "already running"
-    info(f"Label Studio {state} at {creds.url} - log in as {creds.username}; "
-         "`asag labelstudio credentials` shows the password and API token")
+    info(f"Label Studio {state} at {creds.url} on {server.database_in_use(data_dir, creds)} - "
+         f"log in as {creds.username}; `asag labelstudio credentials` shows the password and "
+         "API token")
 
 
 @labelstudio.command()
@@ -72,12 +79,12 @@ def status(ctx: click.Context, data_dir: Path) -> None:
     st = server.status(data_dir)
     if st["running"]:
         health = "ready" if st["healthy"] else "starting or not answering"
-        click.echo(f"running ({health}) at {st['url']}, pid {st['pid']}, data {st['data_dir']}, "
-                   f"log {st['log']}")
+        click.echo(f"running ({health}) at {st['url']}, pid {st['pid']}, database "
+                   f"{st['database']}, data {st['data_dir']}, log {st['log']}")
     else:
         where = f" (was at {st['url']})" if st["url"] else ""
-        click.echo(f"not running{where}; data {st['data_dir']}; start it with "
-                   "`asag labelstudio start`")
+        click.echo(f"not running{where}; database {st['database']}; data {st['data_dir']}; "
+                   "start it with `asag labelstudio start`")
         ctx.exit(3)
 
 

@@ -53,11 +53,12 @@ class PushReport:
 
     def summary(self, project: str) -> str:
         text = f"project '{project}': {self.created:,} created, {self.present:,} already present"
-        if self.concurrent or self.concurrent_others:
+        if self.concurrent:
             text += (f"; {self.concurrent:,} tasks imported here were removed again as "
                      "concurrent duplicates (another push imported the same answers first)")
         if self.concurrent_others:
-            text += f", and {self.concurrent_others:,} of other runs' duplicates"
+            text += (f"; {self.concurrent_others:,} repeated tasks of other runs were removed "
+                     "(each answer keeps its first task)")
         if self.concurrent_annotated:
             ids = ", ".join(map(str, self.concurrent_annotated[:5]))
             text += (f"; WARNING {len(self.concurrent_annotated):,} concurrent duplicates were "
@@ -68,9 +69,10 @@ class PushReport:
                      f"{self.grouped + self.group_tasks:,} near-identical answers (one score "
                      "for each group)")
         if self.duplicates_on_server:
-            text += (f"; {len(self.duplicates_on_server):,} answers appear more than once in "
-                     "the project (made outside asag push, or by a push that was interrupted "
-                     "while another ran); delete the extra tasks in Label Studio")
+            ids = ", ".join(str(t[1]) for t in list(self.duplicates_on_server.values())[:5])
+            text += (f"; {len(self.duplicates_on_server):,} answers still have more than one "
+                     f"task and the extra ones hold annotations (task ids {ids}): keep the "
+                     "annotations you want in Label Studio, then delete the extra tasks")
         return text
 
 
@@ -236,6 +238,8 @@ def push(api: Api, title: str, rows: list[dict], report: PushReport, *, scale: S
     except Exception:
         info(f"stopped after {report.created:,} answers were confirmed imported")
         raise
+    if found is None:  # made at this moment, here or by a concurrent push
+        report, proj = _recheck_project(api, proj, rows, report, batch_size, predict)
     if predict is not None:
         report.model_version = predict.model_version
         # the project's model version picks the predictions teachers see; Label Studio
@@ -267,6 +271,25 @@ def _grouping(api: Api, project: dict, scale: Scale, groups: bool | None,
         api, project["id"], missing, threshold=cutoff, language=settings.get("language") or "en")
 
 
+def _recheck_project(api: Api, proj: dict, rows: list[dict], report: PushReport,
+                     batch_size: int, predict) -> tuple[PushReport, dict]:
+    """A project made while this run started can lose to a concurrent one whose lower id
+    became visible only now (races.later_winner): the answers go there too, and the loser
+    is emptied (every run that used it moves its own answers the same way)."""
+    from asag.annotate.project import FIELDS
+    from asag.annotate.races import later_winner, retire_project
+
+    winner = later_winner(api, proj, FIELDS)
+    if winner is None:
+        return report, proj
+    info(f"another push created project '{proj['title']}' at the same moment (id "
+         f"{winner['id']}); moving the answers there")
+    moved = PushReport()
+    push_records(api, winner, rows, moved, batch_size=batch_size, predict=predict)
+    retire_project(api, proj, winner)
+    return moved, winner
+
+
 def push_records(
     api: Api,
     project: dict,
@@ -290,9 +313,9 @@ def push_records(
     missing answers into answer-group tasks (annotate/groups.py: plan)."""
     index = TaskIndex(api, project, cache_dir)
     report.listed = index.load()
-    known, mine = dict(index.tasks), {}
+    mine: dict[int, str] = {}
     present = index.by_answer()
-    report.duplicates_on_server = {a: t for a, t in present.items() if a and len(t) > 1}
+    seen_twice = any(len(t) > 1 for a, t in present.items() if a)
     missing = [r for r in records if r["id"] not in present]
     report.present += len(records) - len(missing)
     extra: Mapping[str, dict] = {}
@@ -339,27 +362,29 @@ def push_records(
             flush()
     if batch:
         flush()
-    if mine:
-        remove_concurrent_duplicates(index, known, mine, report)
+    if mine or seen_twice:
+        remove_concurrent_duplicates(index, mine, report)
     return report
 
 
-def remove_concurrent_duplicates(index: TaskIndex, known: dict[int, str], mine: dict[int, str],
+def remove_concurrent_duplicates(index: TaskIndex, mine: dict[int, str],
                                  report: PushReport) -> None:
-    """Delete the tasks we imported that a concurrent push had imported first (annotate/
-    races.py), count them, and leave the index (and its cache) as the server now is."""
-    from asag.annotate.races import settle_tasks
+    """Delete the tasks that repeat an answer (ours that a concurrent push had imported too,
+    and other runs'; annotate/races.py), count them, and leave the index (and its cache) as
+    the server now is. What still repeats afterwards has annotations on each copy: reported,
+    never deleted."""
+    from asag.annotate.races import repeated_answers, settle_tasks
 
-    # Always listed, even when the project's task count suggests nobody else imported: a
-    # count can balance by chance while other runs delete some of ours and keep tasks of
-    # their own (a skip on that count let a duplicate through the concurrent-push test once).
-    deleted, annotated, seen = settle_tasks(index.api, index.project_id, mine, known,
-                                            after=max(known, default=0))
+    # Always listed in full, even when the project's task count suggests nobody else
+    # imported: a count can balance by chance, and on PostgreSQL a concurrent import can
+    # commit tasks with ids below the ones this run listed at its start.
+    others, annotated, seen = settle_tasks(index.api, index.project_id, mine)
     ours = sum(1 for t in mine if t not in seen)  # deleted here or by another run
     report.concurrent += ours
-    report.concurrent_others += sum(1 for t in deleted if t not in mine)
+    report.concurrent_others += others
     report.concurrent_annotated += annotated
     report.created -= ours
     report.present += ours
-    index.tasks = {**known, **seen}
+    report.duplicates_on_server = repeated_answers(seen)
+    index.tasks = seen
     index.save()

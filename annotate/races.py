@@ -2,13 +2,17 @@
 machine or several, never leave a second project, a second task per answer or a second
 annotation per teacher and task.
 
-Label Studio has no compare-and-set, but its ids come in commit order (SQLite serialises
-writes), so once a write returns its writer sees every object with a lower id. The rule:
-after writing, look; where the same thing exists with a lower id, delete your own (only
-yours) and use the lowest. The lowest is never deleted, and every later copy is deleted by
-the run that made it, whatever the interleaving. (On a PostgreSQL-backed server, ids are
-allocated at insert rather than commit; a run that commits late can miss a lower id, which
-the next push reports as a duplicate.)
+Label Studio has no compare-and-set, and its ids do not come in commit order on PostgreSQL
+(an id is taken at insert, the row is seen at commit), so nothing here relies on id order.
+Two rules instead:
+- a deterministic winner: of the copies of one thing (tasks of one answer, annotations of
+  one teacher on one task, projects of one title), the lowest id is kept; any run deletes
+  any other copy it sees (unless a teacher has annotated it). A copy is deleted only when a
+  lower one exists, so the lowest is never deleted, whoever looks first;
+- a re-check after writing that sees everything: each run settles after its own writes have
+  committed and lists the whole project (not only what is newer than what it saw), so the
+  run that settles last sees every copy that all the runs made and removes the extras.
+  Before advising a person to delete anything, the same listing is taken again.
 
 `pull` writes a local file, so a file lock beside it serialises pulls into one output."""
 
@@ -71,6 +75,27 @@ def settle_project(api: Api, mine: dict, fields: str) -> tuple[dict, bool]:
     return first, first["id"] == mine["id"]
 
 
+def later_winner(api: Api, used: dict, fields: str) -> dict | None:
+    """The re-check at the end of a push that created its project: a concurrent first push's
+    project with the same title and a lower id that became visible only after this run
+    settled (its commit came late) is the winner after all; returned, else None."""
+    same = titled(api, used["title"], fields)
+    return same[0] if same and same[0]["id"] < used["id"] else None
+
+
+def retire_project(api: Api, project: dict, winner: dict) -> None:
+    """Empty a project that lost to `winner` (its tasks were pushed there too) and rename it
+    out of the way (not deleted: see settle_project)."""
+    api.sdk.actions.create(id="delete_tasks", project=project["id"],
+                           selected_items={"all": True, "excluded": []},
+                           request_options=no_retry(timeout=900))
+    with contextlib.suppress(ApiError):
+        api.sdk.projects.update(
+            project["id"], title=f"asag duplicate {project['id']} (empty)",
+            description=f"An empty copy of '{winner['title']}' (id {winner['id']}) made by two "
+                        "pushes at once; safe to delete.")
+
+
 # -- tasks ---------------------------------------------------------------------------------
 
 def list_tasks(api: Api, project_id: int, *, after: int | None) -> dict[int, tuple[str, int]]:
@@ -100,56 +125,78 @@ def list_tasks(api: Api, project_id: int, *, after: int | None) -> dict[int, tup
         cursor = max(t["id"] for t in tasks)
 
 
-def settle_tasks(api: Api, project_id: int, mine: Mapping[int, str], known: Mapping[int, str],
-                 *, after: int) -> tuple[list[int], list[int], dict[int, str]]:
-    """After importing `mine` (task id -> answer id): of the tasks made since the run began
-    (id above `after`), every one whose answer also has a task with a lower id is a
-    concurrent duplicate, ours or another run's (or left by Label Studio's own retry of a
-    locked request); delete it unless a teacher has already annotated it (then it is kept and
-    returned, for the report). The lowest task of an answer is never deleted, so concurrent
-    runs that all do this agree.
+def settle_tasks(api: Api, project_id: int, mine: Mapping[int, str]
+                 ) -> tuple[int, list[int], dict[int, str]]:
+    """After importing `mine` (task id -> answer id), or after seeing an answer twice: list
+    the whole project and, of each answer's tasks, keep the lowest id; every other one is a
+    duplicate (ours, another run's, or left by Label Studio's own retry of a locked request)
+    and is deleted unless a teacher has already annotated it (then it is kept, and returned
+    if it is ours, for the report). Concurrent runs that all do this agree, in any commit
+    order (module docstring).
 
-    `known` holds the project's tasks up to id `after` (read before the import). Returns
-    (deleted, kept because annotated, task id -> answer id of the tasks above `after` that
-    remain)."""
-    newer = list_tasks(api, project_id, after=after)
+    Returns (how many of other runs' tasks were deleted here, at least; ours kept because
+    annotated; task id -> answer id of every task that remains)."""
+    tasks = list_tasks(api, project_id, after=None)
     lowest: dict[str, int] = {}
-    for task_id, answer_id in sorted([*known.items(), *((t, a) for t, (a, _) in newer.items())]):
+    for task_id, (answer_id, _) in sorted(tasks.items()):
         lowest.setdefault(answer_id, task_id)
     doomed, annotated = [], []
-    for task_id, (answer_id, done) in sorted(newer.items()):
+    for task_id, (answer_id, done) in sorted(tasks.items()):
         if answer_id and lowest[answer_id] < task_id:
             (annotated if done else doomed).append(task_id)
-    delete_tasks(api, project_id, doomed)
+    removed = delete_tasks(api, project_id, doomed)
+    others = max(0, removed - sum(1 for t in doomed if t in mine))  # at least this many
     gone = set(doomed)
     annotated = [t for t in annotated if t in mine]  # others report their own
-    return doomed, annotated, {t: a for t, (a, _) in newer.items() if t not in gone}
+    return others, annotated, {t: a for t, (a, _) in tasks.items() if t not in gone}
 
 
-def delete_tasks(api: Api, project_id: int, task_ids: list[int], chunk: int = 1000) -> None:
-    """The data manager's bulk delete (one call per thousand tasks, not one per task)."""
+def repeated_answers(tasks: Mapping[int, str]) -> dict[str, list[int]]:
+    """answer id -> its task ids, for the answers held by more than one task."""
+    out: dict[str, list[int]] = {}
+    for task_id, answer_id in sorted(tasks.items()):
+        if answer_id:
+            out.setdefault(answer_id, []).append(task_id)
+    return {a: t for a, t in out.items() if len(t) > 1}
+
+
+def delete_tasks(api: Api, project_id: int, task_ids: list[int], chunk: int = 1000) -> int:
+    """The data manager's bulk delete (one call per thousand tasks, not one per task); how
+    many of them were still there (another run may have deleted some first)."""
+    from asag.annotate.connection import _raw
+
+    removed = 0
     for start in range(0, len(task_ids), chunk):
-        api.sdk.actions.create(
-            id="delete_tasks", project=project_id,
-            selected_items={"all": False, "included": task_ids[start:start + chunk]},
-            request_options=no_retry(timeout=900))
+        body = _raw(api, "POST", "api/dm/actions/", timeout=900,
+                    params={"id": "delete_tasks", "project": project_id},
+                    json_body={"selectedItems": {"all": False,
+                                                 "included": task_ids[start:start + chunk]}})
+        removed += int((body or {}).get("processed_items") or 0)
+    return removed
 
 
 # -- annotations ---------------------------------------------------------------------------
 
 def settle_annotations(api: Api, mine: Iterable[tuple[int, int, int]],
                        annotations_of) -> list[int]:
-    """After posting `mine` ((task id, user id, annotation id) triples): where the same user
-    has an annotation of the same task with a lower id (a concurrent run posted it first),
-    delete ours. `annotations_of(task_ids)` returns task id -> [(annotation id, user id)].
-    Returns the annotation ids deleted."""
+    """After posting `mine` ((task id, user id, annotation id) triples): of one user's
+    annotations of one task, the lowest id is kept and every other is deleted, ours or a
+    concurrent run's, for the users and tasks in `mine` only (the simulated teachers: a real
+    teacher's work is never touched). `annotations_of(task_ids)` returns, from a listing made
+    after posting, task id -> [(annotation id, user id)]. Returns the annotation ids deleted."""
     mine = list(mine)
+    users = {u for _, u, _ in mine}
     current = annotations_of(sorted({t for t, _, _ in mine}))
     deleted = []
-    for task_id, user_id, annotation_id in mine:
-        firsts = [a for a, u in current.get(task_id, []) if u == user_id]
-        if firsts and min(firsts) < annotation_id:
-            with contextlib.suppress(ApiError):  # already gone: nothing to undo
+    for found in current.values():
+        firsts: dict[int, int] = {}
+        for annotation_id, user_id in sorted(found, key=lambda f: f[0]):
+            if user_id not in users:
+                continue
+            if user_id not in firsts:
+                firsts[user_id] = annotation_id
+                continue
+            with contextlib.suppress(ApiError):  # already gone: another run deleted it
                 api.sdk.annotations.delete(annotation_id)
                 deleted.append(annotation_id)
     return deleted

@@ -1,5 +1,6 @@
-"""The embedded Label Studio server: one per working directory, bound to 127.0.0.1, SQLite and
-logs in a data directory, an admin password and API token generated once and kept 0600.
+"""The embedded Label Studio server: one per working directory, bound to 127.0.0.1, SQLite (or
+a department's PostgreSQL, `--database postgresql://...`) and logs in a data directory, an admin
+password and API token generated once and kept 0600.
 
 Facts that shape this module (label-studio 1.23.2): a token given through
 `LABEL_STUDIO_USER_TOKEN` only works if legacy tokens are enabled when the organisation is
@@ -22,6 +23,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import click
 
@@ -32,6 +34,7 @@ DEFAULT_PORT = 8080
 DEFAULT_USERNAME = "admin@asag.local"
 HOST = "127.0.0.1"
 LABEL_STUDIO_ENV = "ASAG_LABEL_STUDIO"  # path of the label-studio executable, if not found
+DATABASE_ENV = "ASAG_LABEL_STUDIO_DATABASE"  # postgresql://user:password@host:port/name
 INSTALL_HINT = (
     "install it in its own environment: python3 -m venv .venv-labelstudio && "
     ".venv-labelstudio/bin/pip install label-studio==1.23.2 (or set ASAG_LABEL_STUDIO to "
@@ -49,6 +52,64 @@ class Credentials:
     username: str
     password: str
     token: str
+    database: str | None = None  # a postgresql:// URL (with its password); None: SQLite
+
+
+@dataclass(frozen=True)
+class Database:
+    """A PostgreSQL database for Label Studio, from a URL; `env` is Label Studio's own
+    settings for it (DJANGO_DB=default selects its PostgreSQL entry, POSTGRE_* fill it)."""
+
+    user: str
+    password: str
+    host: str
+    port: int
+    name: str
+
+    @classmethod
+    def parse(cls, url: str, source: str = "--database") -> Database:
+        def bad(why: str) -> click.ClickException:
+            return click.ClickException(
+                f"{source}: {why}; write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE "
+                "(percent-encode special characters in the password)")
+
+        try:
+            parts = urlsplit(url.strip())
+            port = parts.port or 5432
+        except ValueError as exc:
+            raise bad(f"not a database URL ({exc})") from None
+        if not parts.scheme:
+            raise bad("the scheme postgresql:// is missing")  # the text may hold a password
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise bad(f"'{parts.scheme}' is not supported, only PostgreSQL "
+                      "(leave --database out for SQLite in --data-dir)")
+        name = unquote(parts.path.lstrip("/"))
+        if not parts.hostname or not parts.username or not name or "/" in name:
+            missing = ("the host" if not parts.hostname else "the user" if not parts.username
+                       else "the database name")
+            raise bad(f"{missing} is missing")
+        if parts.query or parts.fragment:
+            raise bad("options after '?' are not passed to Label Studio")
+        return cls(unquote(parts.username), unquote(parts.password or ""), parts.hostname,
+                   port, name)
+
+    def env(self) -> dict[str, str]:
+        return {"DJANGO_DB": "default", "POSTGRE_NAME": self.name, "POSTGRE_USER": self.user,
+                "POSTGRE_PASSWORD": self.password, "POSTGRE_HOST": self.host,
+                "POSTGRE_PORT": str(self.port)}
+
+    def describe(self) -> str:
+        """For messages and `status`: never the password."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"PostgreSQL {self.user}@{host}:{self.port}/{self.name}"
+
+    def reachable(self, timeout: float = 5.0) -> str | None:
+        """None when something accepts connections at host:port, else why not."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=timeout):
+                return None
+        except OSError as exc:
+            return exc.strerror or str(exc)
 
 
 class ServerDir:
@@ -74,16 +135,22 @@ class ServerDir:
                 "to start over with a new server (its projects are lost)"
             ) from None
 
-    def create_credentials(self, port: int, username: str) -> Credentials:
+    def create_credentials(self, port: int, username: str,
+                           database: str | None = None) -> Credentials:
         creds = Credentials(
             url=f"http://{HOST}:{port}",
             port=port,
             username=username,
             password=secrets.token_urlsafe(12),
             token=secrets.token_hex(20),
+            database=database,
         )
-        self._write_private(self.credentials_file, json.dumps(creds.__dict__, indent=2) + "\n")
+        self.save_credentials(creds)
         return creds
+
+    def save_credentials(self, creds: Credentials) -> None:
+        raw = {k: v for k, v in creds.__dict__.items() if k != "database" or v is not None}
+        self._write_private(self.credentials_file, json.dumps(raw, indent=2) + "\n")
 
     def _write_private(self, path: Path, text: str) -> None:
         """Write a file that only the owner can read, atomically."""
@@ -160,7 +227,8 @@ def free_port() -> int:
 
 
 def child_env(server: ServerDir, creds: Credentials) -> dict[str, str]:
-    """A clean environment: first-start user and token, legacy tokens on, no outbound calls."""
+    """A clean environment: first-start user and token, legacy tokens on, no outbound calls,
+    and the database (SQLite in the data directory unless the credentials name PostgreSQL)."""
     env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
     env.update(
         HOME=str(server.root),
@@ -179,6 +247,8 @@ def child_env(server: ServerDir, creds: Credentials) -> dict[str, str]:
         ML_BLOCK_LOCAL_IP="false",
         SSRF_PROTECTION_ENABLED="false",
     )
+    if creds.database:
+        env.update(Database.parse(creds.database, "the stored database URL").env())
     return env
 
 
@@ -207,29 +277,44 @@ def start(
     port: int | None = None,
     username: str = DEFAULT_USERNAME,
     timeout: float = 300.0,
+    database: str | None = None,
 ) -> tuple[Credentials, bool]:
     """Start the server (or find it running); returns (credentials, started_now).
 
     The first start creates the admin user with a generated password and token; later
-    starts reuse them (and the port they were made for, unless `port` says otherwise)."""
+    starts reuse them (and the port and database they were made for, unless `port` says
+    otherwise). Every check runs before anything is written: a refused start leaves no
+    data directory behind. `database` (a postgresql:// URL) is fixed at the first start:
+    the token lives in that database."""
     server = ServerDir(root)
+    db = Database.parse(database) if database else None
     creds = server.credentials()
     pid = server.pid()
     if pid is not None and creds is not None:
+        _same_database(server, creds, database)
         if wait_ready(server, creds, pid, timeout=timeout):
             return creds, False
-    if creds is None:
-        creds = server.create_credentials(port or DEFAULT_PORT, username)
-    elif port is not None and port != creds.port:
-        creds = Credentials(f"http://{HOST}:{port}", port, creds.username, creds.password,
-                            creds.token)
-        server._write_private(server.credentials_file, json.dumps(creds.__dict__, indent=2) + "\n")
-    if not port_is_free(creds.port):
+    if creds is not None:
+        _same_database(server, creds, database)
+        db = Database.parse(creds.database, "the stored database URL") if creds.database else None
+    want_port = port or (creds.port if creds else DEFAULT_PORT)
+    if not port_is_free(want_port):
         raise click.ClickException(
-            f"port {creds.port} on {HOST} is already in use by another program; "
+            f"port {want_port} on {HOST} is already in use by another program; "
             "stop it or choose another port with --port"
         )
+    if db is not None:
+        why = db.reachable()
+        if why:
+            raise click.ClickException(
+                f"cannot reach {db.describe()} ({why}); start PostgreSQL or fix --database")
     exe = find_label_studio()
+    if creds is None:
+        creds = server.create_credentials(want_port, username, database)
+    elif want_port != creds.port:
+        creds = Credentials(f"http://{HOST}:{want_port}", want_port, creds.username,
+                            creds.password, creds.token, creds.database)
+        server.save_credentials(creds)
     server.data.mkdir(parents=True, exist_ok=True)
     log = open(server.log_file, "ab")  # noqa: SIM115 - handed to the child
     try:
@@ -250,11 +335,38 @@ def start(
         died = server.pid() != proc.pid
         stop(root)
         what = "exited during start-up" if died else f"was not ready within {timeout:.0f} s"
+        cause = _database_error(server.log_file) if died and db else None
         raise click.ClickException(
-            f"Label Studio {what}; see the end of {server.log_file}"
+            f"Label Studio {what}" + (f": {cause}" if cause else "")
+            + f"; see the end of {server.log_file}"
             + ("" if died else " (a first start on a busy machine may need --timeout 600)")
         )
     return creds, True
+
+
+def _same_database(server: ServerDir, creds: Credentials, database: str | None) -> None:
+    """A data directory belongs to one database (its admin token lives there)."""
+    if database is None or database == creds.database:
+        return
+    was = (Database.parse(creds.database, "the stored database URL").describe()
+           if creds.database else f"SQLite in {server.data}")
+    raise click.ClickException(
+        f"{server.root} was set up for {was}; leave --database out to use it, or give "
+        "another --data-dir for another database")
+
+
+def _database_error(log_file: Path) -> str | None:
+    """The database's own complaint from the end of the log (a wrong password, a missing
+    database), trimmed to one line."""
+    try:
+        tail = log_file.read_bytes()[-20000:].decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(tail):
+        if "OperationalError" in line or "FATAL:" in line:
+            text = line.split("FATAL:", 1)[-1] if "FATAL:" in line else line.split(":", 1)[-1]
+            return " ".join(text.split())[:300]
+    return None
 
 
 def wait_ready(server: ServerDir, creds: Credentials, pid: int, *, timeout: float) -> bool:
@@ -326,11 +438,19 @@ def status(root: str | os.PathLike = DEFAULT_DATA_DIR) -> dict:
     return {
         "data_dir": str(server.root),
         "url": creds.url if creds else None,
+        "database": database_in_use(root, creds),
         "pid": pid,
         "running": pid is not None,
         "healthy": bool(creds and pid and health(creds.url)),
         "log": str(server.log_file),
     }
+
+
+def database_in_use(root: str | os.PathLike, creds: Credentials | None) -> str:
+    """Which database the server in `root` runs on, for people (no password)."""
+    if creds is None or not creds.database:
+        return f"SQLite ({ServerDir(root).data / 'label_studio.sqlite3'})"
+    return Database.parse(creds.database, "the stored database URL").describe()
 
 
 def local_credentials(root: str | os.PathLike = DEFAULT_DATA_DIR) -> Credentials | None:

@@ -11,6 +11,7 @@ carries a prediction of the project's current model, the annotation names it as 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 from collections.abc import Callable, Iterable
@@ -18,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+from label_studio_sdk.core.api_error import ApiError
 
-from asag.annotate.connection import Api, every, no_retry
+from asag.annotate.connection import Api, every, no_retry, plain
 from asag.annotate.project import SCORE_FROM, TEXT_TO
+from asag.annotate.races import create_retrying
 from asag.errors import InputError
 from asag.gather import GatherOptions, gather
 from asag.records import read_jsonl
@@ -216,9 +219,11 @@ def simulate(
         for column, task, score in items:
             body = annotation_body(scale, score, report.teachers[column]["id"],
                                    _parent_prediction(task, model_version))
-            # one POST per annotation, never retried (a retried create would double it)
-            made = api.sdk.annotations.create(task["id"], **body, request_options=no_retry(
-                additional_query_parameters={"project": project["id"]}))
+            # repeated only after a 5xx (SQLite "database is locked" with many teachers at
+            # once): a copy that a failed try committed is removed by the settle below
+            made = create_retrying(lambda: api.sdk.annotations.create(
+                task["id"], **body, request_options=no_retry(  # noqa: B023 - called at once
+                    additional_query_parameters={"project": project["id"]})))
             posted.append((task["id"], body["completed_by"], made.id))
         return [column for column, _, _ in items]
 
@@ -243,7 +248,33 @@ def simulate(
     tasks = list_tasks(api, project["id"])
     report.concurrent = remove_concurrent_annotations(api, tasks, posted, report)
     report.miscounted = miscounted_tasks(api, project, None if report.concurrent else tasks)
+    if report.miscounted and repair_counters(api, project, report.miscounted):
+        report.miscounted = miscounted_tasks(api, project)
     return report
+
+
+def repair_counters(api: Api, project: dict, task_ids: list[int]) -> int:
+    """Label Studio recounts a task's annotations whenever one of them is saved; two teachers
+    saving the same task at the same moment can each count only their own (on PostgreSQL as
+    on SQLite), leaving total_annotations and is_labeled short. Saving again, alone, one
+    simulated teacher's annotation of each such task (unchanged) recounts it; real teachers'
+    annotations are never touched. Returns how many were saved again."""
+    simulated = {u["id"] for u in plain(api.sdk.users.list())
+                 if re.fullmatch(rf"sim-[a-z0-9-]+@{re.escape(EMAIL_DOMAIN)}",
+                                 (u.get("email") or "").lower())}
+    saved = 0
+    wanted = set(task_ids)
+    for task in list_tasks(api, project["id"]):
+        if task["id"] not in wanted:
+            continue
+        ann = next((a for a in sorted(task.get("annotations") or [], key=lambda a: a["id"])
+                    if _user_of(a) in simulated), None)
+        if ann is None:
+            continue
+        with contextlib.suppress(ApiError):  # deleted meanwhile: its task was recounted
+            api.sdk.annotations.update(ann["id"], result=ann.get("result") or [])
+            saved += 1
+    return saved
 
 
 def miscounted_tasks(api: Api, project: dict, tasks: list[dict] | None = None) -> list[int]:
@@ -266,8 +297,8 @@ def remove_concurrent_annotations(api: Api, tasks: list[dict],
                                   posted: list[tuple[int, int, int]],
                                   report: SimulationReport) -> int:
     """Delete the annotations we posted where a concurrent run had posted the same teacher's
-    annotation of the same task first (annotate/races.py; `tasks`: the project listed after
-    posting); returns how many."""
+    annotation of the same task too (annotate/races.py: the lowest id stays, whoever made it;
+    `tasks`: the project listed after posting); returns how many were deleted here."""
     from asag.annotate.races import settle_annotations
 
     def annotations_of(task_ids: list[int]) -> dict[int, list[tuple[int, int]]]:
@@ -277,9 +308,11 @@ def remove_concurrent_annotations(api: Api, tasks: list[dict],
 
     if not posted:
         return 0
-    deleted = settle_annotations(api, posted, annotations_of)
+    deleted = set(settle_annotations(api, posted, annotations_of))
+    listed = {a["id"] for t in tasks for a in t.get("annotations") or []}
     for _task, user_id, annotation_id in posted:
-        if annotation_id in deleted:
+        # removed here, or already by a concurrent run (then it was not listed)
+        if annotation_id in deleted or annotation_id not in listed:
             column = next(c for c, t in report.teachers.items() if t["id"] == user_id)
             report.created[column] -= 1
             report.already[column] = report.already.get(column, 0) + 1

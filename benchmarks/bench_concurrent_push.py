@@ -7,11 +7,14 @@ server, the projects with the title and the tasks per answer.
     .venv/bin/asag gather ../shared/data/scientsbank/3way_train.csv -o /tmp/raw.jsonl
     .venv/bin/python benchmarks/bench_concurrent_push.py /tmp/raw.jsonl --writers 4 --rounds 3
 
-Uses LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY, else the embedded server's credentials."""
+Uses LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY, else the embedded server's credentials; with
+`--database postgresql` a fresh embedded server on a throw-away PostgreSQL cluster
+(tests/pg_cluster.py, fsync on) is started for the run and removed afterwards."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -55,6 +58,35 @@ def census(api, title: str) -> tuple[int, Counter]:
     return len(projects), Counter(answer for answer, _ in tasks.values())
 
 
+@contextlib.contextmanager
+def postgresql_server():
+    """A new embedded Label Studio on a new PostgreSQL cluster; (url, key)."""
+    from asag.annotate import server
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from pg_cluster import start_cluster
+
+    cluster = start_cluster(server.free_port(), durable=True)
+    root = Path(tempfile.mkdtemp(prefix="bench-ls-pg-"))
+    try:
+        print("starting Label Studio on PostgreSQL (first start migrates: minutes)...",
+              file=sys.stderr, flush=True)
+        creds, _ = server.start(root, port=server.free_port(), timeout=1200,
+                                database=cluster.create_database("labelstudio"))
+        yield creds.url, creds.token
+    finally:
+        server.stop(root)
+        cluster.stop()
+
+
+def table(results: list[dict], database: str) -> str:
+    rows = ["| database | scenario | projects with the title | tasks | duplicate tasks | "
+            "answers missing | wall s |", "|---|---|---:|---:|---:|---:|---:|"]
+    rows += [f"| {database} | {r['kind']} | {r['projects']} | {r['tasks']:,} | "
+             f"{r['duplicate_tasks']} | {r['missing']} | {r['seconds']} |" for r in results]
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("records", type=Path)
@@ -62,12 +94,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--head", type=int, default=1000,
                         help="answers pushed before the concurrent pushes into an existing project")
+    parser.add_argument("--database", choices=("existing", "postgresql"), default="existing",
+                        help="postgresql: a throw-away cluster and server for this run")
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        if args.database == "postgresql":
+            url, key = stack.enter_context(postgresql_server())
+        else:
+            from asag.annotate.connection import resolve
 
-    from asag.annotate.connection import connect, resolve
+            url, key = resolve(os.environ.get("LABEL_STUDIO_URL"),
+                               os.environ.get("LABEL_STUDIO_API_KEY"),
+                               Path(os.environ.get("ASAG_LABELSTUDIO_DIR", ".asag/labelstudio")))
+        bad = run(args, url, key)
+    sys.exit(1 if bad else 0)
 
-    url, key = resolve(os.environ.get("LABEL_STUDIO_URL"), os.environ.get("LABEL_STUDIO_API_KEY"),
-                       Path(os.environ.get("ASAG_LABELSTUDIO_DIR", ".asag/labelstudio")))
+
+def run(args, url: str, key: str) -> int:
+    from asag.annotate.connection import connect
+
     os.environ.update(LABEL_STUDIO_URL=url, LABEL_STUDIO_API_KEY=key)
     api = connect(url, key)
     lines = args.records.read_text(encoding="utf-8").splitlines()
@@ -101,9 +146,11 @@ def main() -> None:
           summaries)
 
     bad = [r for r in results if r["projects"] != 1 or r["duplicate_tasks"] or r["missing"]]
-    print(f"{len(results)} scenarios, {len(bad)} with a duplicate/missing task or project",
+    print(table(results, "PostgreSQL" if args.database == "postgresql" else "server"))
+    print(f"{len(results)} scenarios, {len(bad)} with a duplicate/missing task or project; "
+          f"load: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f}",
           flush=True)
-    sys.exit(1 if bad else 0)
+    return len(bad)
 
 
 if __name__ == "__main__":

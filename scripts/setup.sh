@@ -30,6 +30,20 @@ if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
   fi
 fi
 
+# PostgreSQL's server binaries (initdb, pg_ctl) for the Label Studio tests on PostgreSQL
+# (tests/pg_cluster.py runs a throw-away cluster; no server is started or enabled here).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing postgresql (apt-get)" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      postgresql >&2 \
+      || { echo "setup: apt-get could not install postgresql" >&2; exit 1; }
+  else
+    echo "setup: PostgreSQL's initdb is missing; install the package postgresql (as root:" \
+      "apt-get install -y postgresql), or the Label Studio tests on PostgreSQL are skipped" >&2
+  fi
+fi
+
 want=$(stamp_of setup.cfg pyproject.toml constraints/cpu.txt)
 if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.asag-stamp 2>/dev/null)" != "$want" ]; then
   echo "setup: installing asag into .venv (first run takes a few minutes)" >&2

@@ -1,6 +1,8 @@
 """The real Label Studio server for the tests, started once per test session (a first start
-migrates a new SQLite database: ~40 s) through asag's own server code, on a free port of
-127.0.0.1 in a temporary data directory. Import it explicitly: `from ls_server import ls_server`.
+migrates a new SQLite database: ~40 s; a PostgreSQL one ~1-3 min) through asag's own server
+code, on a free port of 127.0.0.1 in a temporary data directory. Import it explicitly:
+`from ls_server import ls_server` (SQLite, or every test on PostgreSQL with
+ASAG_TEST_DATABASE=postgresql), or `ls_server_each_database` (both: the concurrency core).
 
 Label Studio comes from its own virtual environment (the README's set-up makes
 .venv-labelstudio); $ASAG_LABEL_STUDIO may point at another label-studio executable."""
@@ -8,6 +10,8 @@ Label Studio comes from its own virtual environment (the README's set-up makes
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +31,7 @@ class LabelStudioServer:
     username: str
     password: str
     port: int
+    database: str = "sqlite"
 
     def api(self):
         from asag.annotate.connection import connect
@@ -58,34 +63,74 @@ def _label_studio_executable() -> str | None:
     return None
 
 
-_started: list[LabelStudioServer] = []  # one server per session, whichever module asks first
+DATABASES = ("sqlite", "postgresql")
+# One server per database per session, whichever module asks first. Each test module that
+# imports a fixture gets its own definition of it, and pytest finishes a parametrised
+# session fixture when its parameter changes, so the servers are kept here and stopped at
+# the session's very end (config cleanup), not in fixture teardown.
+_started: dict[str, LabelStudioServer] = {}
 
 
-@pytest.fixture(scope="session")
-def ls_server(tmp_path_factory) -> LabelStudioServer:
-    # Each test module that imports this fixture gets its own fixture definition, so the
-    # server itself is kept at module level: started once, stopped at the session's end.
-    if _started:
-        yield _started[0]
-        return
+def _default_database() -> str:
+    """ASAG_TEST_DATABASE=postgresql runs every Label Studio test on PostgreSQL."""
+    wanted = os.environ.get("ASAG_TEST_DATABASE", "sqlite").lower()
+    if wanted not in DATABASES:
+        raise pytest.UsageError(f"ASAG_TEST_DATABASE={wanted}: use one of {', '.join(DATABASES)}")
+    return wanted
+
+
+def _server(request, database: str) -> LabelStudioServer:
+    if database in _started:
+        return _started[database]
     exe = _label_studio_executable()
     if exe is None:
         pytest.skip("Label Studio is not installed (.venv-labelstudio); see the README set-up")
+    url = None
+    if database == "postgresql":
+        from pg_cluster import bin_dir, start_cluster
+
+        if bin_dir() is None:
+            pytest.skip("PostgreSQL is not installed (initdb); scripts/setup.sh installs it")
+        cluster = start_cluster(server.free_port())
+        request.config.add_cleanup(cluster.stop)
+        url = cluster.create_database("labelstudio")
     previous = os.environ.get(server.LABEL_STUDIO_ENV)
     os.environ[server.LABEL_STUDIO_ENV] = exe
-    root = tmp_path_factory.mktemp("labelstudio")
-    port = server.free_port()
-    try:
-        creds, _ = server.start(root, port=port, timeout=600)
-        _started.append(LabelStudioServer(root, creds.url, creds.token, creds.username,
-                                          creds.password, port))
-        yield _started[0]
-    finally:
-        server.stop(root)
+
+    def restore() -> None:
         if previous is None:
             os.environ.pop(server.LABEL_STUDIO_ENV, None)
         else:
             os.environ[server.LABEL_STUDIO_ENV] = previous
+
+    request.config.add_cleanup(restore)
+    # not under pytest's numbered temporary folders: another pytest session on the machine
+    # deletes old ones, pid file included, and the server would outlive this session
+    root = Path(tempfile.mkdtemp(prefix=f"asag-labelstudio-{database}-"))
+    port = server.free_port()
+
+    def remove() -> None:
+        server.stop(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+    request.config.add_cleanup(remove)  # before the cluster's (LIFO)
+    creds, _ = server.start(root, port=port, timeout=900, database=url)
+    _started[database] = LabelStudioServer(root, creds.url, creds.token, creds.username,
+                                           creds.password, port, database)
+    return _started[database]
+
+
+@pytest.fixture(scope="session")
+def ls_server(request) -> LabelStudioServer:
+    """The Label Studio server on SQLite (or on ASAG_TEST_DATABASE)."""
+    return _server(request, _default_database())
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def ls_server_each_database(request) -> LabelStudioServer:
+    """The concurrency and round-trip core runs on both databases: one server on SQLite,
+    one on a throw-away PostgreSQL cluster (tests/pg_cluster.py)."""
+    return _server(request, request.param)
 
 
 # -- helpers shared by the Label Studio tests ---------------------------------------------

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
-from ls_server import ls_server  # noqa: F401
+from ls_server import ls_server, ls_server_each_database  # noqa: F401
 
 from asag.annotate import project as projects
 from asag.annotate.connection import every
@@ -54,7 +54,8 @@ def pulled(server, name, path):
 
 
 def test_simulated_teachers_are_two_accounts_and_limit_counts_earlier_scores(
-        ls_server, tmp_path, monkeypatch):  # noqa: F811
+        ls_server_each_database, tmp_path, monkeypatch):  # noqa: F811
+    ls_server = ls_server_each_database  # noqa: F811 - SQLite and PostgreSQL
     monkeypatch.chdir(tmp_path)
     name = f"simulate-{uuid.uuid4().hex[:6]}"
     rows = [dict(r, teacher_a=i % 6, teacher_b=(i + 1) % 6)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ls_server import ls_server  # noqa: F401 - the session fixture
+from ls_server import ls_server, ls_server_each_database  # noqa: F401 - session fixtures
 
 from asag.annotate import server
 from asag.cli import cli
@@ -30,6 +30,65 @@ def test_busy_port_is_refused_with_one_line(tmp_path):
     assert result.exit_code == 1
     assert f"port {port} on 127.0.0.1 is already in use" in result.output
     assert len(result.output.strip().splitlines()) == 2  # the status line and the error
+    assert not (tmp_path / "ls").exists()  # refused before the data folder and credentials
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("mysql://u:p@db/ls", "'mysql' is not supported, only PostgreSQL (leave --database out "
+                          "for SQLite in --data-dir)"),
+    ("postgresql://db.school/ls", "the user is missing"),
+    ("ls:secret@db.school/ls", "'ls' is not supported, only PostgreSQL (leave --database out "
+                               "for SQLite in --data-dir)"),
+    ("//ls:secret@db.school/ls", "the scheme postgresql:// is missing"),
+    ("postgresql://u:p@db.school", "the database name is missing"),
+    ("postgresql://u:p@db.school:99999/ls", "not a database URL (Port out of range 0-65535)"),
+    ("postgresql://u:p@db.school/ls?sslmode=require",
+     "options after '?' are not passed to Label Studio"),
+])
+def test_a_bad_database_url_is_one_line_and_writes_nothing(tmp_path, url, why):
+    result = run("labelstudio", "start", "--data-dir", str(tmp_path / "ls"), "--database", url)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: --database: {why}; write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE "
+        "(percent-encode special characters in the password)")
+    assert not (tmp_path / "ls").exists()
+
+
+def test_an_unreachable_database_is_refused_before_anything_is_written(tmp_path):
+    port = server.free_port()  # nothing listens there
+    result = run("labelstudio", "start", "--data-dir", str(tmp_path / "ls"), "--port",
+                 str(server.free_port()), env={"ASAG_LABEL_STUDIO_DATABASE": f"postgresql://ls:s%40cret@127.0.0.1:{port}/ls"})
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: cannot reach PostgreSQL ls@127.0.0.1:{port}/ls (Connection refused); start "
+        "PostgreSQL or fix --database")
+    assert "s@cret" not in result.output and not (tmp_path / "ls").exists()
+
+
+def test_the_database_url_becomes_label_studios_own_settings(tmp_path):
+    url = "postgresql://ls%20user:p%40ss%3Aw@db.school:6543/label%20studio"
+    creds = server.Credentials("http://127.0.0.1:1", 1, "a@b.c", "pw", "tok", url)
+    env = server.child_env(server.ServerDir(tmp_path), creds)
+    assert {k: v for k, v in env.items() if k.startswith(("DJANGO_DB", "POSTGRE_"))} == {
+        "DJANGO_DB": "default", "POSTGRE_NAME": "label studio", "POSTGRE_USER": "ls user",
+        "POSTGRE_PASSWORD": "p@ss:w", "POSTGRE_HOST": "db.school", "POSTGRE_PORT": "6543"}
+    plain = server.child_env(server.ServerDir(tmp_path), server.Credentials("u", 1, "a", "p", "t"))
+    assert "DJANGO_DB" not in plain and "POSTGRE_PASSWORD" not in plain  # SQLite
+
+
+def test_a_data_dir_keeps_the_database_it_was_made_for(tmp_path):
+    made = server.ServerDir(tmp_path / "ls")
+    made.create_credentials(server.free_port(), "a@b.c",
+                            "postgresql://ls:secret@db.school/ls")
+    result = run("labelstudio", "start", "--data-dir", str(tmp_path / "ls"), "--database",
+                 "postgresql://ls:secret@db.school/other")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: {made.root} was set up for PostgreSQL ls@db.school:5432/ls; leave --database "
+        "out to use it, or give another --data-dir for another database")
+    status = run("labelstudio", "status", "--data-dir", str(tmp_path / "ls"))
+    assert "database PostgreSQL ls@db.school:5432/ls" in status.output
+    assert "secret" not in status.output
 
 
 def test_stray_variables_do_not_reach_label_studio(monkeypatch, tmp_path):
@@ -48,7 +107,20 @@ def test_stray_variables_do_not_reach_label_studio(monkeypatch, tmp_path):
 def test_status_of_a_stopped_server_exits_3(tmp_path):
     result = run("labelstudio", "status", "--data-dir", str(tmp_path / "none"))
     assert result.exit_code == 3
-    assert "not running" in result.output
+    assert "not running" in result.output and "database SQLite (" in result.output
+
+
+@pytest.mark.labelstudio
+def test_status_names_the_database_and_never_its_password(ls_server_each_database):  # noqa: F811
+    srv = ls_server_each_database
+    status = run("labelstudio", "status", "--data-dir", str(srv.root))
+    assert status.exit_code == 0 and "running (ready)" in status.output
+    if srv.database == "postgresql":
+        stored = server.local_credentials(srv.root).database
+        assert "database PostgreSQL asag@127.0.0.1:" in status.output
+        assert server.Database.parse(stored).password not in status.output
+    else:
+        assert f"database SQLite ({srv.root / 'data' / 'label_studio.sqlite3'})" in status.output
 
 
 @pytest.mark.labelstudio
