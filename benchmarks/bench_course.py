@@ -191,7 +191,8 @@ def simulate(course: dict, embedder, *, order: str, seed: int, max_error: float,
         chosen = set(picked)
         unscored = [i for i in unscored if i not in chosen]
     final = _state(course, scored, unscored, predictions if unscored else [])
-    return {**final, "rounds": len(trajectory), "seconds": round(time.time() - started, 1),
+    bound = min(1 - t["oracle_auto"] for t in trajectory)  # had each round known its cut
+    return {**final, "teacher_bound": round(bound, 4), "rounds": len(trajectory), "seconds": round(time.time() - started, 1),
             "trajectory": trajectory}
 
 
@@ -215,11 +216,33 @@ def _state(course: dict, scored, unscored, predictions) -> dict:
     given = [value(x) for _, x in graded]
     figures = M.compute(scale, truth, given) if graded else {}
     return {"teacher": round(len(scored) / n, 4), "auto": round(len(auto) / n, 4),
+            "oracle_auto": round(_oracle(course, unscored, predictions) / n, 4),
             "auto_error": round(float(np.mean([o > 1e-9 for o in off])), 4) if off else None,
             "auto_error_tolerance": round(float(np.mean([o > tol + 1e-9 for o in off])), 4)
             if off and tol else None,
             "qwk": figures.get("qwk"), "accuracy": figures.get("accuracy"),
             "macro_f1": figures.get("macro_f1")}
+
+
+def _oracle(course: dict, unscored, predictions) -> int:
+    """The most unscored answers the same confidences could auto-score had the threshold
+    been known (the most confident first, error <= the target): the scorer's bound, apart
+    from what certifying it costs."""
+    from asag.annotate.predictions import certainty
+
+    scale, rows, tol = course["scale"], course["rows"], course["tolerance"]
+    if not predictions:
+        return 0
+    conf = np.array([certainty(scale, p) for p in predictions])
+    if scale.is_numeric:
+        wrong = np.array([abs(float(rows[i]["score"]) - float(p.step)) > tol + 1e-9
+                          for i, p in zip(unscored, predictions, strict=True)])
+    else:
+        wrong = np.array([rows[i]["score"] != p.score
+                          for i, p in zip(unscored, predictions, strict=True)])
+    rate = np.cumsum(wrong[np.argsort(-conf, kind="stable")]) / np.arange(1, len(wrong) + 1)
+    fine = np.nonzero(rate <= course["max_error"])[0]
+    return int(fine[-1] + 1) if len(fine) else 0
 
 
 def teachers_bar(course: dict) -> dict | None:
@@ -242,8 +265,9 @@ def teachers_bar(course: dict) -> dict | None:
 
 def table(results: list[dict], bars: dict) -> list[str]:
     lines = ["| data set | answers | seed | order | teacher's share | auto | auto error | "
-             "auto error > tolerance | QWK | accuracy | macro-F1 | rounds | wall s |",
-             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "auto error > tolerance | QWK | accuracy | macro-F1 | teacher's share, known cut | "
+             "rounds | wall s |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def pct(x):
         return "–" if x is None else f"{x:.1%}"
@@ -255,17 +279,18 @@ def table(results: list[dict], bars: dict) -> list[str]:
         lines.append(f"| {r['data']} | {r['answers']:,} | {r['seed']} | {r['order']} | "
                      f"{pct(r['teacher'])} | {pct(r['auto'])} | {pct(r['auto_error'])} | "
                      f"{pct(r['auto_error_tolerance'])} | {num(r['qwk'])} | "
-                     f"{num(r['accuracy'])} | {num(r['macro_f1'])} | {r['rounds']} | "
+                     f"{num(r['accuracy'])} | {num(r['macro_f1'])} | {pct(r['teacher_bound'])} | "
+                     f"{r['rounds']} | "
                      f"{r['seconds']} |")
     for name in sorted({r["data"] for r in results}):
         n = next(r["answers"] for r in results if r["data"] == name)
         lines.append(f"| {name} | {n:,} | – | all by hand | 100.0% | 0.0% | – | – | 1.000 | "
-                     "1.000 | 1.000 | – | – |")
+                     "1.000 | 1.000 | – | – | – |")
         bar = bars.get(name)
         if bar:
             lines.append(f"| {name} | {n:,} | – | second teacher (bar) | – | – | "
                          f"{pct(bar['differ'])} | {pct(bar['differ_tolerance'])} | "
-                         f"{num(bar['qwk'])} | {num(bar['accuracy'])} | – | – | – |")
+                         f"{num(bar['qwk'])} | {num(bar['accuracy'])} | – | – | – | – |")
     return lines
 
 
@@ -336,8 +361,10 @@ def main() -> None:
                 result = {"data": name, "answers": len(course["rows"]), "seed": seed,
                           "order": order, "max_error": args.max_error,
                           "tolerance": course["tolerance"],
-                          **simulate(course, embedder, order=order, seed=seed,
-                                     max_error=args.max_error, round_share=args.round_share)}
+                          **simulate(course | {"max_error": args.max_error}, embedder,
+                                     order=order, seed=seed,
+                                     max_error=args.max_error,
+                                     round_share=args.round_share)}
                 file.write_text(json.dumps(result, indent=1))
                 results.append(result)
     lines = table(results, bars)
