@@ -192,8 +192,8 @@ def simulate(course: dict, embedder, *, order: str, seed: int, max_error: float,
         unscored = [i for i in unscored if i not in chosen]
     final = _state(course, scored, unscored, predictions if unscored else [])
     bound = min(1 - t["oracle_auto"] for t in trajectory)  # had each round known its cut
-    return {**final, "teacher_bound": round(bound, 4), "rounds": len(trajectory), "seconds": round(time.time() - started, 1),
-            "trajectory": trajectory}
+    return {**final, "teacher_bound": round(bound, 4), "rounds": len(trajectory),
+            "seconds": round(time.time() - started, 1), "trajectory": trajectory}
 
 
 def _state(course: dict, scored, unscored, predictions) -> dict:
