@@ -215,8 +215,9 @@ def _state(course: dict, scored, unscored, predictions) -> dict:
     truth = [value(g) for g, _ in graded]
     given = [value(x) for _, x in graded]
     figures = M.compute(scale, truth, given) if graded else {}
+    oracle, curve = _oracle(course, unscored, predictions)
     return {"teacher": round(len(scored) / n, 4), "auto": round(len(auto) / n, 4),
-            "oracle_auto": round(_oracle(course, unscored, predictions) / n, 4),
+            "oracle_auto": round(oracle / n, 4), "curve": curve,
             "auto_error": round(float(np.mean([o > 1e-9 for o in off])), 4) if off else None,
             "auto_error_tolerance": round(float(np.mean([o > tol + 1e-9 for o in off])), 4)
             if off and tol else None,
@@ -224,15 +225,16 @@ def _state(course: dict, scored, unscored, predictions) -> dict:
             "macro_f1": figures.get("macro_f1")}
 
 
-def _oracle(course: dict, unscored, predictions) -> int:
-    """The most unscored answers the same confidences could auto-score had the threshold
-    been known (the most confident first, error <= the target): the scorer's bound, apart
-    from what certifying it costs."""
+def _oracle(course: dict, unscored, predictions) -> tuple[int, list]:
+    """(the most unscored answers the same confidences could auto-score had the threshold
+    been known, the most confident first, error <= the target: the scorer's bound, apart
+    from what certifying it costs; the curve [teacher's share, error] of auto-scoring the k
+    most confident, at 40 values of k)."""
     from asag.annotate.predictions import certainty
 
     scale, rows, tol = course["scale"], course["rows"], course["tolerance"]
     if not predictions:
-        return 0
+        return 0, []
     conf = np.array([certainty(scale, p) for p in predictions])
     if scale.is_numeric:
         wrong = np.array([abs(float(rows[i]["score"]) - float(p.step)) > tol + 1e-9
@@ -242,7 +244,10 @@ def _oracle(course: dict, unscored, predictions) -> int:
                           for i, p in zip(unscored, predictions, strict=True)])
     rate = np.cumsum(wrong[np.argsort(-conf, kind="stable")]) / np.arange(1, len(wrong) + 1)
     fine = np.nonzero(rate <= course["max_error"])[0]
-    return int(fine[-1] + 1) if len(fine) else 0
+    n = len(rows)
+    ks = sorted({max(1, round(len(rate) * q / 40)) for q in range(1, 41)})
+    curve = [[round(1 - k / n, 4), round(float(rate[k - 1]), 4)] for k in ks]
+    return (int(fine[-1] + 1) if len(fine) else 0), curve
 
 
 def teachers_bar(course: dict) -> dict | None:
@@ -295,28 +300,38 @@ def table(results: list[dict], bars: dict) -> list[str]:
 
 
 def plot(results: list[dict], path: Path, max_error: float) -> None:
+    """Per run, from the round where the teacher had scored closest to half the course:
+    the teacher's share against the error of the auto-scored answers, had the k most
+    confident of the rest been auto-scored (the line: what the scorer's confidence allows);
+    the markers: where the certified decision ended."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.8))
+    fig, ax = plt.subplots(figsize=(7.5, 5))
     colours = {name: f"C{i}" for i, name in enumerate(sorted({r["data"] for r in results}))}
     for r in results:
-        traj = [t for t in r["trajectory"] if t["auto"] > 0]
-        key = "auto_error_tolerance" if r["auto_error_tolerance"] is not None else "auto_error"
         style = "-" if r["order"] == "asag" else ":"
-        if traj:
-            ax.plot([t["teacher"] for t in traj], [t[key] or 0 for t in traj], style,
-                    color=colours[r["data"]], alpha=0.5)
+        rounds = [t for t in r["trajectory"] if t.get("curve")]
+        if rounds:
+            mid = min(rounds, key=lambda t: abs(t["teacher"] - 0.5))
+            ax.plot(*zip(*mid["curve"], strict=True), style, color=colours[r["data"]],
+                    label=f"{r['data']}, {r['order']} order, seed {r['seed']} "
+                          f"(from {mid['teacher']:.0%} teacher-scored)")
+        key = "auto_error_tolerance" if r.get("auto_error_tolerance") is not None else \
+            "auto_error"
         ax.plot([r["teacher"]], [r[key] or 0], "o" if r["order"] == "asag" else "x",
-                color=colours[r["data"]], label=f"{r['data']} ({r['order']}, seed {r['seed']})")
+                color=colours[r["data"]], ms=8)
     ax.axhline(max_error, color="grey", ls="--", lw=1, label=f"error target {max_error:.0%}")
-    ax.set_xlim(0, 1.02)
+    ax.set_xlim(0.45, 1.01)
+    ax.set_ylim(0, None)
     ax.set_xlabel("teacher's share (answers scored by hand)")
     ax.set_ylabel("error of the auto-scored answers\n(beyond the tolerance on numeric scales)")
-    ax.set_title("The teacher's share of a course: each round (line) and the end (marker)")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title("The teacher's share of a course against the error of the rest\n"
+                 "(lines: k most confident auto-scored; markers: the certified end)",
+                 fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

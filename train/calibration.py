@@ -22,9 +22,12 @@ already.
   ConformalRegressor on |score - output|).
 - Auto-scoring (`max_error`): the lowest confidence threshold whose auto-scored answers have
   an error rate <= max_error, certified by Learn then Test (Angelopoulos et al. 2021): a
-  binomial test per threshold, tested in a fixed sequence from the most confident down, so
-  that with probability >= 1 - DELTA over the held-out draw the error among auto-scored
-  answers of the same course stays at or under the target.
+  binomial test per threshold, tested in a fixed sequence from the most confident down
+  (starting where a test has the power to reject, `power_start`), so that with probability
+  >= 1 - DELTA over the held-out draw the error among auto-scored answers of the same
+  course stays at or under the target. On numeric scales an error may be a score more than
+  a tolerance from the teachers' (`errors` keeps each held-out answer's distance), and the
+  version's prequential checks (train/checks.py) join the held-out answers.
 
 Everything is stored in the manifest as plain numbers (nothing unpickled)."""
 
