@@ -10,8 +10,8 @@ train/memory.py with its stacked heads refitted on the scored answers; no cross-
 fine-tuning: minutes on 2 shared cores, so none here). Each round every unscored answer is
 marked `auto` or `needs_teacher` by the scorer's own decision (train/calibration.py:
 Calibration.annotate with --max-error and --tolerance), its evidence every answer the
-teacher has scored, re-scored out-of-fold by the current learner (each one a prequential
-check of the learner that did not fit on it, train/checks.py's rule). The course ends when
+teacher has scored, re-scored out-of-fold by the current learner (the use of earlier
+versions' checks that train/checks.py's rule allows). The course ends when
 every unscored answer is auto.
 
 Reported per data set, seed and order: the teacher's share, the error of the auto-scored
