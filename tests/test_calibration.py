@@ -225,3 +225,35 @@ def test_update_from_refits_calibration_on_the_answers_new_to_the_scorer(
     fitted = json.loads((tmp_path / "v2" / "asag_scorer.json").read_text())["calibration"]
     assert fitted["fitted_on"]["answers"] == 30
     assert "--update-from" in fitted["fitted_on"]["split"]
+
+
+def test_score_tolerance_holds_errors_beyond_t_and_says_so(numeric_scorer, tmp_path):
+    """0-5 scorer, `--tolerance 1`: the summary names the tolerance and the evidence; the
+    manifest's held-out errors are kept so tolerance can be applied."""
+    model, _ = numeric_scorer
+    src = tmp_path / "in.csv"
+    with src.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, ["question", "reference_answer", "student_answer"],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(numeric_rows(30, 12))
+    out = tmp_path / "out.csv"
+    result = run_cli("score", model, src, "-o", out, "--max-error", "0.05", "--tolerance", "1")
+    assert result.exit_code == 0, result.output
+    got = list(csv.DictReader(out.open()))
+    auto = sum(r["decision"] == "auto" for r in got)
+    held = len(json.loads((model / "asag_scorer.json").read_text())["calibration"]["errors"])
+    assert (f"auto: {auto}; needs_teacher: {30 - auto} (auto-scored answers more than 1 off "
+            f"held at <= 5.0%, certified on {held} held-out answers + 0 teacher checks)"
+            ) in result.output
+
+
+def test_tolerance_on_a_label_scale_is_one_line(trained_scorer, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("question,reference_answer,student_answer\nq,r,yes\n")
+    result = run_cli("score", trained_scorer, src, "-o", tmp_path / "out.csv",
+                     "--max-error", "0.05", "--tolerance", "1")
+    assert result.exit_code != 0
+    assert ("--tolerance applies to numeric scales; this scorer scores labels "
+            "(incorrect,correct)") in result.output
+    assert "Traceback" not in result.output

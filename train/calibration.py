@@ -22,9 +22,12 @@ already.
   ConformalRegressor on |score - output|).
 - Auto-scoring (`max_error`): the lowest confidence threshold whose auto-scored answers have
   an error rate <= max_error, certified by Learn then Test (Angelopoulos et al. 2021): a
-  binomial test per threshold, tested in a fixed sequence from the most confident down, so
-  that with probability >= 1 - DELTA over the held-out draw the error among auto-scored
-  answers of the same course stays at or under the target.
+  binomial test per threshold, tested in a fixed sequence from the most confident down
+  (starting where a test has the power to reject, `power_start`), so that with probability
+  >= 1 - DELTA over the held-out draw the error among auto-scored answers of the same
+  course stays at or under the target. On numeric scales an error may be a score more than
+  a tolerance from the teachers' (`errors` keeps each held-out answer's distance), and the
+  version's prequential checks (train/checks.py) join the held-out answers.
 
 Everything is stored in the manifest as plain numbers (nothing unpickled)."""
 
@@ -42,6 +45,7 @@ DELTA = 0.1  # Learn then Test: the guarantee holds with probability >= 1 - DELT
 FOLDS = 5  # cross-fitting of the heads on the held-out answers
 GRID = 20  # auto-scoring thresholds tried: each 5 % of the held-out answers
 MIN_ANSWERS = 20  # fewer held-out answers: no calibration (the scorer says so)
+POWER = 0.5  # the first test of the sequence rejects this often at half the error target
 
 
 @dataclass
@@ -116,16 +120,36 @@ def difficulty(scale: Scale, outputs: np.ndarray, ce: np.ndarray, seen, knn) -> 
     ])
 
 
+def power_start(max_error: float, delta: float = DELTA, power: float = POWER) -> int:
+    """The fewest answers at which the binomial test rejects with probability >= `power`
+    when the true error rate is half the target: below that a test mostly fails, and in a
+    fixed sequence one failure ends it (57 answers, 1 error: p = 0.21 stopped the sequence
+    that 377 held-out answers would have carried to a useful threshold)."""
+    from scipy.stats import binom
+
+    need = math.ceil(math.log(delta) / math.log(1 - max_error))
+    for n in range(need, 5000):
+        k = int(binom.ppf(delta, n, max_error))  # the most errors that can still reject
+        while k >= 0 and binom.cdf(k, n, max_error) > delta:
+            k -= 1
+        if k >= 0 and binom.cdf(k, n, max_error / 2) >= power:
+            return n
+    return need
+
+
 def auto_threshold(confidence: np.ndarray, correct: np.ndarray, max_error: float,
                    delta: float = DELTA) -> float:
     """The lowest confidence threshold certified to keep the error among answers at or above
     it <= max_error (Learn then Test, fixed-sequence binomial tests); inf when none is.
 
     The thresholds tried are the held-out confidences that let in 1/GRID, 2/GRID, ... of the
-    answers, from the most confident down, starting where enough answers lie above the
-    threshold for the test to reject at all: an order set by the confidences alone, not by
-    the teachers' scores. The sequence stops at the first threshold whose binomial p-value
-    (of at most the errors seen, were the error rate max_error) exceeds delta."""
+    answers, from the most confident down. The sequence starts at the first threshold with
+    `power_start` answers above it (where a test has the power to reject), or, where no
+    threshold has that many, at the first whose test can reject at all (0 errors); both
+    are set by the number of answers alone, not by the teachers' scores, so the sequence is
+    fixed before the tests and the guarantee holds. It stops at the first threshold whose
+    binomial p-value (of at most the errors seen, were the error rate max_error) exceeds
+    delta."""
     from scipy.stats import binom
 
     if not 0 < max_error < 1 or len(confidence) == 0:
@@ -133,16 +157,18 @@ def auto_threshold(confidence: np.ndarray, correct: np.ndarray, max_error: float
     confidence = np.asarray(confidence, dtype=np.float64)
     c = np.sort(confidence)[::-1]
     wrong = ~np.asarray(correct, dtype=bool)
-    need = math.ceil(math.log(delta) / math.log(1 - max_error))
+    cuts = [float(c[max(0, math.ceil(k * len(c) / GRID) - 1)]) for k in range(1, GRID + 1)]
+    sizes = [int((confidence >= cut).sum()) for cut in cuts]  # ties: all of equal confidence
+    strong = power_start(max_error, delta)
+    need = strong if sizes[-1] >= strong else math.ceil(math.log(delta) / math.log(
+        1 - max_error))
     best = math.inf
-    for k in range(1, GRID + 1):
-        cut = c[max(0, math.ceil(k * len(c) / GRID) - 1)]
-        above = confidence >= cut  # ties: a threshold takes every answer of equal confidence
-        if above.sum() < need:
+    for cut, n in zip(cuts, sizes, strict=True):
+        if n < need:
             continue
-        if binom.cdf(wrong[above].sum(), above.sum(), max_error) > delta:
+        if binom.cdf(wrong[confidence >= cut].sum(), n, max_error) > delta:
             break
-        best = float(cut)
+        best = cut
     return best
 
 
@@ -159,6 +185,7 @@ class Calibration:
     level: float = LEVEL
     fitted_on: dict = field(default_factory=dict)
     score_labels: np.ndarray | None = None  # label scales: each score's true label (Mondrian)
+    errors: np.ndarray | None = None  # numeric: |step shown - teachers' score| (tolerance)
     _thresholds: dict = field(default_factory=dict, repr=False)
 
     # -- fitting -------------------------------------------------------------------------
@@ -181,7 +208,7 @@ class Calibration:
         x = difficulty(scale, held.outputs, held.ce, held.seen, held.knn)
         correctness = _logistic(x, correct)
         cal = cls(True, np.sort(np.abs(truth - values)), np.zeros(len(x)), correct,
-                  correctness=correctness,
+                  correctness=correctness, errors=np.abs(steps - truth),
                   fitted_on={**fitted_on, "method": "out-of-fold logistic P(step right | "
                              "difficulty); split conformal intervals (crepes)"})
         cal.confidence = cal._p_correct(x)
@@ -237,16 +264,41 @@ class Calibration:
         low[empty], high[empty] = nearest[empty], nearest[empty]
         return np.column_stack([low, high])
 
-    def threshold(self, max_error: float) -> float:
-        if max_error not in self._thresholds:
-            self._thresholds[max_error] = auto_threshold(self.confidence, self.correct,
-                                                         max_error)
-        return self._thresholds[max_error]
+    def correct_within(self, tolerance: float = 0.0) -> np.ndarray:
+        """Held-out answers whose shown score is within `tolerance` of the teachers' (scale
+        units; 0: exact). Numeric manifests from before tolerances keep only exactness."""
+        if not tolerance:
+            return self.correct
+        if self.errors is None:
+            from asag.errors import InputError
+
+            raise InputError("this scorer's calibration predates --tolerance (it kept only "
+                             "whether each held-out score was exact)",
+                             fix="refit it with 'asag calibrate MODEL DATASET', or leave out "
+                             "--tolerance")
+        return self.errors <= tolerance + 1e-9
+
+    def threshold(self, max_error: float, tolerance: float = 0.0, checks=None) -> float:
+        """The auto-scoring threshold at `max_error`, an error being a score more than
+        `tolerance` from the teachers'; `checks` (train/checks.py: this version's
+        prequential checks, each a held-out answer like the validation carve's) are pooled
+        with the held-out answers."""
+        confidence, correct = self.confidence, self.correct_within(tolerance)
+        n = 0
+        if checks is not None and len(checks):
+            n = len(checks)
+            confidence = np.concatenate([confidence, checks.confidence])
+            correct = np.concatenate([correct, checks.errors <= tolerance + 1e-9])
+        key = (max_error, tolerance, n, None if checks is None else checks.digest)
+        if key not in self._thresholds:
+            self._thresholds[key] = auto_threshold(confidence, correct, max_error)
+        return self._thresholds[key]
 
     def annotate(self, scale: Scale, predictions: list, outputs: np.ndarray, ce: np.ndarray,
-                 seen, knn, *, max_error: float | None = None) -> None:
+                 seen, knn, *, max_error: float | None = None, tolerance: float = 0.0,
+                 checks=None) -> None:
         """Give each Prediction its calibrated confidence, its set or interval and (with
-        max_error) whether it is auto-scored."""
+        max_error) whether it is auto-scored (`threshold`)."""
         if not predictions:
             return
         if scale.is_numeric:
@@ -264,7 +316,7 @@ class Calibration:
                 p.confidence = round(float(row.max()), 6)
                 p.labels = [label for label, m in zip(scale.labels, inside, strict=True) if m]
         if max_error is not None:
-            cut = self.threshold(max_error)
+            cut = self.threshold(max_error, tolerance, checks)
             for p in predictions:
                 p.auto = p.confidence >= cut
 
@@ -277,7 +329,8 @@ class Calibration:
                "score_labels": None if self.score_labels is None else [
                    int(x) for x in self.score_labels],
                "confidence": np.round(self.confidence, 6).tolist(),
-               "correct": [int(x) for x in self.correct]}
+               "correct": [int(x) for x in self.correct],
+               "errors": None if self.errors is None else np.round(self.errors, 6).tolist()}
         return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
@@ -291,7 +344,9 @@ class Calibration:
                    data.get("correctness"), float(data.get("level", LEVEL)),
                    data.get("fitted_on", {}),
                    None if data.get("score_labels") is None else np.asarray(
-                       data["score_labels"], dtype=int))
+                       data["score_labels"], dtype=int),
+                   None if data.get("errors") is None else np.asarray(data["errors"],
+                                                                      dtype=np.float64))
 
 
 def _logistic(x: np.ndarray, correct: np.ndarray) -> dict:

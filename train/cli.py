@@ -177,9 +177,13 @@ def evaluate(model: Path, dataset: Path, splits: tuple[str, ...], output: Path |
               help="Mark each answer auto (scored without a teacher) or needs_teacher, so that "
                    "the error rate among auto-scored answers stays <= RATE, e.g. 0.05 "
                    "(calibrated scorers).")
+@click.option("--tolerance", type=click.FloatRange(0), default=0.0, show_default=True,
+              metavar="T",
+              help="With --max-error on numeric scales: an auto-score is an error only when "
+                   "more than T from the teachers' score (0: exact; 1: within one point).")
 def score(model: Path, input_path: Path, output: Path, fmt: str | None, question_col: str | None,
           reference_col: str | None, answer_col: str | None, batch_size: int, int8: bool,
-          resume: bool, raw_csv: bool, max_error: float | None) -> None:
+          resume: bool, raw_csv: bool, max_error: float | None, tolerance: float) -> None:
     """Score the answers in INPUT (CSV/TSV/JSONL/XLSX) with MODEL; rows keep their columns.
 
     Rows are written, in order, to OUTPUT.partial as they are scored, and OUTPUT appears
@@ -191,7 +195,7 @@ def score(model: Path, input_path: Path, output: Path, fmt: str | None, question
     try:
         stats = score_table(model, input_path, output, fmt=fmt, columns=columns,
                             batch_size=batch_size, quantize=int8, resume=resume,
-                            raw_csv=raw_csv, max_error=max_error)
+                            raw_csv=raw_csv, max_error=max_error, tolerance=tolerance)
     except KeyboardInterrupt:  # before the first answer (loading): nothing new to keep
         from asag.errors import Interrupted
 
@@ -207,8 +211,20 @@ def score(model: Path, input_path: Path, output: Path, fmt: str | None, question
     info(f"scored {stats['rows']:,} answers{resumed} in {stats['seconds']} s "
          f"({stats['answers_per_second']}/s) -> {output}; {cut}")
     if stats["auto"] is not None:
-        click.echo(f"auto: {stats['auto']:,}; needs_teacher: {stats['rows'] - stats['auto']:,} "
-                   f"(error among auto-scored answers held at <= {max_error:.1%})")
+        click.echo(decision_summary(stats))
+
+
+def decision_summary(stats: dict) -> str:
+    """The --max-error line: counts, what an error means, the evidence, the teachers' bar."""
+    d = stats["decision"]
+    error = "error" if not d["tolerance"] else f"more than {d['tolerance']:g} off"
+    line = (f"auto: {stats['auto']:,}; needs_teacher: {stats['rows'] - stats['auto']:,} "
+            f"(auto-scored answers {error} held at <= {d['max_error']:.1%}, certified on "
+            f"{d['held_out']:,} held-out answers + {d['checks']:,} teacher checks)")
+    if d.get("teachers_differ") is not None:
+        line += (f"; the course's teachers differ by more than {d['tolerance']:g} on "
+                 f"{d['teachers_differ']:.1%} of doubly scored answers")
+    return line
 
 
 @click.command()

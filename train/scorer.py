@@ -23,7 +23,7 @@ from asag.train.data import encode
 MANIFEST = "asag_scorer.json"
 FORMAT_VERSION = 2  # 2: the manifest lists every file with its sha256 ("files")
 # written beside the model for people, not read when scoring: not sealed
-UNSEALED = frozenset({MANIFEST, "README.md", "comparison.json"})
+UNSEALED = frozenset({MANIFEST, "README.md", "comparison.json", "checks.jsonl"})
 # what transformers may read from a model directory: an added one could mix two scorers
 LOADABLE_NAMES = frozenset({
     "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -201,6 +201,8 @@ class Scorer:
         self.device = pick_device(device) if not hasattr(device, "type") else device
         self.model.to(self.device).eval()
         self.truncated = 0  # answers scored so far whose input was cut to max_length
+        self.path: Path | None = None  # the directory it was loaded from (its checks store)
+        self._version: str | None = None
         from asag.train.calibration import Calibration
 
         self.calibration = Calibration.from_manifest(self.scale, manifest.get("calibration"))
@@ -211,6 +213,25 @@ class Scorer:
 
         self.manifest["calibration"] = data
         self.calibration = Calibration.from_manifest(self.scale, data)
+        self._version = None
+
+    @property
+    def version(self) -> str | None:
+        """The model version its predictions and checks carry (annotate's model_version:
+        the directory's name and a hash of the manifest); None when not loaded from one."""
+        if self._version is None and self.path is not None:
+            from asag.annotate.predictions import model_version
+
+            self._version = model_version(self.path, self.manifest)
+        return self._version
+
+    def checks(self):
+        """This version's prequential checks (train/checks.py), or None."""
+        from asag.train.checks import CHECKS, Checks
+
+        if self.path is None or not (self.path / CHECKS).is_file():
+            return None
+        return Checks(self.path).of(self.version)
 
     @classmethod
     def load(cls, path: str | Path, *, device: str | None = None, threads: int | None = None,
@@ -250,7 +271,9 @@ class Scorer:
             from asag.train.memory import Consultant
 
             consultant = Consultant.load(path, manifest, Scale.parse(manifest["scale"]), device)
-        return cls(model, tokenizer, manifest, device=device, consultant=consultant)
+        scorer = cls(model, tokenizer, manifest, device=device, consultant=consultant)
+        scorer.path = path
+        return scorer
 
     @property
     def metrics(self) -> dict:
@@ -268,21 +291,50 @@ class Scorer:
 
     def predict(self, rows: list[dict], *, batch_size: int = 32,
                 on_batch: Callable[[int], None] | None = None,
-                max_error: float | None = None) -> list[Prediction]:
+                max_error: float | None = None, tolerance: float = 0.0) -> list[Prediction]:
         """Predictions for rows (dicts with question, reference_answer, student_answer), with
         the calibrated confidence and set / interval when the scorer is calibrated;
-        `max_error` also marks each one auto-scored or not (train/calibration.py)."""
-        if max_error is not None and self.calibration is None:
-            raise InputError("this scorer has no calibration, so it cannot hold an error rate",
-                             fix="retrain it, or run 'asag calibrate MODEL DATASET'")
+        `max_error` also marks each one auto-scored or not: the one decision that `asag
+        score`, `asag serve` and the Label Studio hint share. Its evidence is the
+        calibration's held-out answers plus this version's prequential checks
+        (train/checks.py); on numeric scales an auto-score counts as an error when it lies
+        more than `tolerance` from the teachers' score (0: exact)."""
+        checks = None
+        if max_error is not None:
+            self.check_decision(tolerance)
+            checks = self.checks()
         ce = self.cross_encoder_outputs(rows, batch_size=batch_size, on_batch=on_batch)
         out, seen, knn = (self.consultant.consult(ce, rows) if self.consultant is not None
                           and len(rows) else (ce, None, None))
         predictions = [self.prediction(o) for o in out]
         if self.calibration is not None:
             self.calibration.annotate(self.scale, predictions, out, ce, seen, knn,
-                                      max_error=max_error)
+                                      max_error=max_error, tolerance=tolerance, checks=checks)
         return predictions
+
+    def check_decision(self, tolerance: float = 0.0) -> None:
+        """Refuse an auto-scoring request this scorer cannot hold, in one line."""
+        if self.calibration is None:
+            raise InputError("this scorer has no calibration, so it cannot hold an error rate",
+                             fix="retrain it, or run 'asag calibrate MODEL DATASET'")
+        if tolerance and not self.scale.is_numeric:
+            raise InputError(f"--tolerance applies to numeric scales; this scorer scores "
+                             f"labels ({self.scale.spec})", fix="leave out --tolerance")
+        if tolerance < 0:
+            raise InputError(f"--tolerance must be 0 or more, not {tolerance}",
+                             fix="give a distance on the scale, e.g. 1")
+        self.calibration.correct_within(tolerance)  # refuses a calibration without errors
+
+    def decision_evidence(self, max_error: float, tolerance: float = 0.0) -> dict:
+        """What the auto-scoring decision rests on (recorded beside its results)."""
+        import math
+
+        checks = self.checks()
+        cut = self.calibration.threshold(max_error, tolerance, checks)
+        return {"max_error": max_error, "tolerance": tolerance, "model_version": self.version,
+                "held_out": len(self.calibration.confidence),
+                "checks": 0 if checks is None else len(checks),
+                "threshold": None if math.isinf(cut) else round(cut, 6)}
 
     def raw(self, rows: list[dict], *, batch_size: int = 32,
             on_batch: Callable[[int], None] | None = None):

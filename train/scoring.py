@@ -32,14 +32,16 @@ CHUNK_BATCHES = 16  # batches per chunk: rows are length-sorted within a chunk, 
 def score_table(model_dir: str | Path, input_path: str | Path, output_path: str | Path, *,
                 fmt: str | None = None, columns: dict[str, str | None] | None = None,
                 batch_size: int = 32, quantize: bool = False, resume: bool = False,
-                raw_csv: bool = False, max_error: float | None = None) -> dict:
+                raw_csv: bool = False, max_error: float | None = None,
+                tolerance: float = 0.0) -> dict:
     """Score every row of the input table and write them with the predictions.
 
     Rows are scored in chunks of CHUNK_BATCHES batches and appended, in input order, to
     OUTPUT.partial as each chunk finishes (state beside it in OUTPUT.partial.json); the
     finished file is renamed to OUTPUT. After an interruption `resume` continues after the
     last chunk written, and the result is byte for byte the uninterrupted run's. With
-    `max_error` each row is marked auto or needs_teacher (train/calibration.py)."""
+    `max_error` each row is marked auto or needs_teacher (train/calibration.py), an error
+    being a score more than `tolerance` from the teachers' (numeric scales)."""
     from asag.train.progress import counter
     from asag.train.scorer import MANIFEST, Scorer, sha256_file
 
@@ -57,6 +59,8 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
         raise InputError("this scorer has no calibration, so --max-error cannot be held",
                          file=str(model_dir), fix="retrain it, or run 'asag calibrate MODEL "
                          "DATASET', or leave out --max-error")
+    if max_error is not None:
+        scorer.check_decision(tolerance)
     added = output_columns(scorer.scale, calibrated=scorer.calibration is not None,
                            decision=max_error is not None)
     header = [c for c in table.columns if c not in added] + added
@@ -65,7 +69,7 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
         "model": sha256_file(Path(model_dir) / MANIFEST), "input": sha256_file(table.path),
         "columns": where, "format": out_fmt, "raw_csv": raw_csv, "chunk": chunk,
         "batch_size": batch_size, "int8": quantize, "rows": len(records),
-        "max_error": max_error})
+        "max_error": max_error, **({"tolerance": tolerance} if tolerance else {})})
     encode = _encoder(out_fmt, header, raw_csv)
     done = job.open(resume, encode(None) if out_fmt != "jsonl" else b"")
     started, scored = time.time(), 0
@@ -76,7 +80,7 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
                 rows = [{f: (cells[i] if i < len(cells) else None) or "" for f, i in where.items()}
                         for _, cells in part]
                 predictions = scorer.predict(rows, batch_size=batch_size, on_batch=advance,
-                                             max_error=max_error)
+                                             max_error=max_error, tolerance=tolerance)
                 lines = []
                 for (_, cells), p in zip(part, predictions, strict=True):
                     record = dict(zip(table.columns, cells, strict=False))
@@ -97,7 +101,29 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
     return {"rows": len(records), "resumed_at": done, "seconds": round(seconds, 2),
             "answers_per_second": round(scored / seconds, 1) if seconds > 0 and scored else None,
             "truncated": job.truncated, "max_length": scorer.max_length,
-            "auto": job.auto if max_error is not None else None}
+            "auto": job.auto if max_error is not None else None,
+            "decision": None if max_error is None else {
+                **scorer.decision_evidence(max_error, tolerance),
+                "teachers_differ": teachers_differ(scorer, tolerance)}}
+
+
+def teachers_differ(scorer, tolerance: float) -> float | None:
+    """How often two teachers of the scorer's dataset gave one answer scores more than
+    `tolerance` apart (pairs of scores, from build-dataset's agreement): the bar an
+    auto-score's error is read against. None when the dataset is gone, has single scores,
+    or the tolerance is neither 0 nor one step."""
+    from asag.dataset_layout import MANIFEST
+
+    path = (scorer.manifest.get("dataset") or {}).get("path")
+    try:
+        agreement = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))[
+            "agreement"]["overall"]
+    except (TypeError, OSError, ValueError, KeyError):
+        return None
+    step = scorer.scale.step if scorer.scale.is_numeric else 1
+    key = "exact" if not tolerance else "adjacent" if abs(tolerance - step) < 1e-9 else None
+    share = agreement.get(key) if key and agreement.get("pairs") else None
+    return None if share is None else round(1 - float(share), 6)
 
 
 def _encoder(out_fmt: str, header: list[str], raw_csv: bool):

