@@ -60,9 +60,9 @@ def connect_model(api: Api, project: dict, url: str, *, title: str = "asag",
 
 
 def token_for_labelstudio(url: str, token: str | None) -> str | None:
-    """The token Label Studio may hold: given the server's own token (it opens GET /model,
-    which refuses no token), the low-privilege one derived from it; else the token as given
-    (Label Studio's own, or a server without a token)."""
+    """The token Label Studio may hold: given the server's own token (it opens GET /model
+    where no token is refused), the low-privilege one derived from it; else the token as
+    given (Label Studio's own, or any token for a server without one)."""
     import httpx
 
     from asag.serve.cli import labelstudio_token

@@ -62,11 +62,10 @@ def bind(host: str, port: int):
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError, ValueError, TypeError) as exc:
-        raise click.BadParameter(
-            f"{host!r} is not a valid address or a known host name "
+        raise click.ClickException(
+            f"--host {host!r} is not a valid address or a known host name "
             f"({getattr(exc, 'strerror', None) or exc}); give an IP address or host name such "
-            "as 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)",
-            param_hint="'--host'") from None
+            "as 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)") from None
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
