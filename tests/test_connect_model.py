@@ -6,40 +6,30 @@ server's low-privilege token, in a webhook that had it from its first moment."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import httpx
 import pytest
-from click.testing import CliRunner
-from ls_server import ls_server, write_answers  # noqa: F401
+from ls_server import ls_server  # noqa: F401
 
 from asag.annotate import project as projects
 from asag.annotate.connection import plain
-from asag.cli import cli
 from tests.model_fixtures import (  # noqa: F401  (fixtures)
     tiny_base,
     trained_scorer,
     yes_no_dir,
 )
 from tests.serve_helpers import running
+from tests.test_serve_labelstudio import invoke
+from tests.test_serve_labelstudio import push as push_rows
 
 pytestmark = pytest.mark.labelstudio
 TOKEN = "the-servers-own-token"
 
 
-def invoke(server, *args):
-    return CliRunner().invoke(cli, [str(a) for a in args], env=server.cli_env())
-
-
 def push(server, tmp_path, scale: str) -> str:
-    name = f"connect-{uuid.uuid4().hex[:6]}"
-    write_answers(tmp_path / f"{name}.jsonl", [{
+    return push_rows(server, tmp_path, scale, [{
         "id": "c1", "question_id": "q", "question": "q?", "reference_answer": "r",
-        "student_answer": "s", "source": {"file": "answers.csv", "line": 2}}])
-    result = invoke(server, "annotate", "push", tmp_path / f"{name}.jsonl", "--project", name,
-                    "--scale", scale)
-    assert result.exit_code == 0, result.output
-    return name
+        "student_answer": "s"}])
 
 
 @pytest.fixture(scope="module")
