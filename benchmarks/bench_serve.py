@@ -67,7 +67,7 @@ async def load(url: str, rows: list[dict], clients: int, size: int, seconds: flo
     latencies: list[float] = []
     failures = 0
     answers = 0
-    stop = time.perf_counter() + seconds
+    stop = 0.0  # set once the warm-up is done: the clients run for `seconds`
     cursor = 0
 
     async def client(http: httpx.AsyncClient) -> None:
@@ -92,6 +92,7 @@ async def load(url: str, rows: list[dict], clients: int, size: int, seconds: flo
     async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as http:
         await http.post("/score", json=rows[:size])  # warm-up
         began, cpu = time.perf_counter(), time.process_time()
+        stop = began + seconds
         await asyncio.gather(*(client(http) for _ in range(clients)))
         elapsed = time.perf_counter() - began
     return summary(latencies, answers, failures, elapsed, time.process_time() - cpu)
@@ -111,7 +112,7 @@ def load_threads(url: str, rows: list[dict], clients: int, size: int, seconds: f
     latencies: list[float] = []
     counts = {"failures": 0, "answers": 0, "cursor": 0}
     lock = threading.Lock()
-    stop = time.perf_counter() + seconds
+    stop = 0.0  # set once the warm-up is done: the clients run for `seconds`
 
     def client() -> None:
         conn = http.client.HTTPConnection(where.hostname, where.port, timeout=600)
@@ -143,6 +144,7 @@ def load_threads(url: str, rows: list[dict], clients: int, size: int, seconds: f
     warm.close()
     threads = [threading.Thread(target=client) for _ in range(clients)]
     began, cpu = time.perf_counter(), time.process_time()
+    stop = began + seconds
     for thread in threads:
         thread.start()
     for thread in threads:
