@@ -194,25 +194,35 @@ def pull(ctx: click.Context, project: str, output: Path, full: bool, scale,
 @click.option("--title", default="asag", show_default=True,
               help="The backend's name in the project's Model settings.")
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="The server's token file [default: $ASAG_SERVE_TOKEN].")
+              default=None, help="The server's token file (Label Studio gets only the "
+                                 "low-privilege token derived from it) or its Label Studio "
+                                 "token [default: $ASAG_SERVE_LABELSTUDIO_TOKEN, else "
+                                 "$ASAG_SERVE_TOKEN].")
 @click.pass_context
 def connect_model(ctx: click.Context, project: str, model_url: str, title: str,
                   token_file: Path | None) -> None:
     """Connect an `asag serve` server to the project as its ML backend (model).
 
     Teachers who open a task without a prediction then see the served model's hint. The
-    model must score on the project's scale."""
+    model must score on the project's scale; everything is checked before the project
+    changes."""
     from asag.annotate import screen
     from asag.annotate.connection import api_errors
     from asag.annotate.ml_backend import connect_model as connect
     from asag.console import info
-    from asag.serve.cli import read_token
+    from asag.serve.cli import LABELSTUDIO_TOKEN_ENV, read_token
 
-    token = read_token(token_file)
+    token = read_token(token_file, LABELSTUDIO_TOKEN_ENV) or read_token(None)
     api = connect_to(ctx.meta["asag.annotate.conn"])
     with api_errors(api.url, f"connecting the model at {model_url} to project '{project}'"):
         proj, scale = _asag_project(api, project)
-        proj, _ = screen.update_project(api, proj, scale, hint=True)  # the model's hint box
-        backend = connect(api, proj, model_url, title=title, token=token)
+
+        def hint_box(before: dict):  # the model's hint box, added once every check passed
+            after, changed = screen.update_project(api, before, scale, hint=True)
+            keep = ("label_config", "expert_instruction", "show_instruction")
+            return after, lambda: changed and api.sdk.projects.update(
+                before["id"], **{k: before[k] for k in keep if k in before})
+
+        backend = connect(api, proj, model_url, title=title, token=token, prepare=hint_box)
     info(f"project '{project}' now asks {model_url} (model {backend.get('model_version')}) "
          "for a prediction whenever a task without one is opened")

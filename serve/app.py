@@ -37,18 +37,24 @@ from asag.serve.labelstudio import (
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's format and level
 OPEN_PATHS = {"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
+# what Label Studio calls: its token (readable by every account of the Label Studio server,
+# in the webhook's headers) opens these and nothing else (not /score, /model, /reload)
+LABELSTUDIO_PATHS = {"/", "/setup", "/predict", "/webhook", "/metrics", "/versions", "/train"}
 
 
 @dataclass
 class Settings:
     model_dir: Path
-    token: str | None = None
+    token: str | None = None  # the server's token: every route
+    labelstudio_token: str | None = None  # Label Studio's (LABELSTUDIO_PATHS only); None:
+    # derived from `token` (asag.serve.cli.labelstudio_token), as connect-model derives it
     max_body: int = 2_000_000  # bytes
     max_answers: int = 1000  # per request
     max_batch: int = 64  # answers gathered into one batch
     max_wait: float = 0.005  # a batch gathers while requests come less than this apart (s)
     batch_size: int = 4  # answers per forward pass, after sorting the batch by length
     quantize: bool = False
+    threads: int | str | None = "auto"  # torch CPU threads (Scorer.load)
     retrain_after: int | None = None
 
 
@@ -91,15 +97,18 @@ class SetupRequest(BaseModel):
 
 def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     """The app, serving `model` (default: loaded from settings.model_dir)."""
-    model = model or load_model(settings.model_dir, quantize=settings.quantize)
+    def load() -> LoadedModel:
+        return load_model(settings.model_dir, quantize=settings.quantize,
+                          threads=settings.threads)
+
+    model = model or load()
     batcher = Batcher(model, max_batch=settings.max_batch, max_wait=settings.max_wait,
                       batch_size=settings.batch_size)
     annotations = AnnotationCounter(settings.retrain_after)
 
     async def reload() -> dict:
         try:
-            old, new = await batcher.reload(
-                lambda: load_model(settings.model_dir, quantize=settings.quantize))
+            old, new = await batcher.reload(load)
         except Exception as exc:  # noqa: BLE001 - the old model keeps serving
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             raise ProtocolError(409, f"reload failed, still serving "
@@ -129,7 +138,11 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
                   description="Scores short answers with an asag scorer; also a Label Studio "
                               "ML backend. Errors are JSON: {\"error\": \"...\"}.")
     app.state.batcher = batcher
-    app.add_middleware(Guard, token=settings.token, max_body=settings.max_body)
+    from asag.serve.cli import labelstudio_token
+
+    app.add_middleware(Guard, token=settings.token, max_body=settings.max_body,
+                       labelstudio_token=settings.labelstudio_token or (
+                           settings.token and labelstudio_token(settings.token)))
     _error_handlers(app)
 
     def too_many(n: int, what: str) -> None:
@@ -273,22 +286,22 @@ def _error_handlers(app: FastAPI) -> None:
 
 
 class Guard:
-    """ASGI middleware: the bearer token (or HTTP Basic password, which is how Label Studio
-    authenticates to ML backends) and the body-size limit, before any body is parsed."""
+    """ASGI middleware: the tokens (bearer, or the HTTP Basic password, which is how Label
+    Studio authenticates to ML backends) and the body-size limit, before any body is parsed.
+    The server's token opens every route; Label Studio's only LABELSTUDIO_PATHS."""
 
-    def __init__(self, app, *, token: str | None, max_body: int) -> None:
+    def __init__(self, app, *, token: str | None, max_body: int,
+                 labelstudio_token: str | None = None) -> None:
         self.app, self.token, self.max_body = app, token, max_body
+        self.labelstudio_token = labelstudio_token
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
-        if self.token is not None and scope["path"] not in OPEN_PATHS \
-                and not self._authorised(headers.get(b"authorization", b"")):
-            return await _send_json(send, 401, {
-                "error": "missing or wrong token; send 'Authorization: Bearer TOKEN' (the "
-                         "server's --token-file or ASAG_SERVE_TOKEN)"},
-                [(b"www-authenticate", b'Bearer realm="asag"')])
+        refused = self._refused(scope["path"], headers.get(b"authorization", b""))
+        if refused is not None:
+            return await _send_json(send, *refused)
         if scope["method"] == "POST":
             kind = headers.get(b"content-type")
             if kind is None:  # the body is JSON whatever the client forgot to say
@@ -324,17 +337,40 @@ class Guard:
         return {"error": f"the body is larger than {self.max_body:,} bytes; send fewer answers "
                          "per request, or start the server with a larger --max-body-mb"}
 
-    def _authorised(self, header: bytes) -> bool:
-        scheme, _, value = header.decode("latin-1").partition(" ")
-        given = value.strip()
-        if scheme.lower() == "basic":
-            try:
-                given = base64.b64decode(given, validate=True).decode().partition(":")[2]
-            except (binascii.Error, UnicodeDecodeError):
-                return False
-        elif scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(given.encode(), self.token.encode())
+    def _refused(self, path: str, header: bytes) -> tuple | None:
+        """(status, body, headers) of a refusal, or None when the request may go on."""
+        labelstudio = path in LABELSTUDIO_PATHS and self.labelstudio_token is not None
+        if path in OPEN_PATHS or (self.token is None and not labelstudio):
+            return None
+        given = _credential(header)
+        if given is not None and self.token is not None and _same(given, self.token):
+            return None
+        if given is not None and self.labelstudio_token is not None \
+                and _same(given, self.labelstudio_token):
+            if path in LABELSTUDIO_PATHS:
+                return None
+            return 403, {"error": f"this is Label Studio's token: it opens only "
+                                  f"{', '.join(sorted(LABELSTUDIO_PATHS - {'/'}))}; "
+                                  f"{path} needs the server's own token"}
+        return 401, {"error": "missing or wrong token; send 'Authorization: Bearer TOKEN' "
+                              "(the server's --token-file or ASAG_SERVE_TOKEN)"}, \
+            [(b"www-authenticate", b'Bearer realm="asag"')]
+
+
+def _credential(header: bytes) -> str | None:
+    """The bearer token, or the HTTP Basic password."""
+    scheme, _, value = header.decode("latin-1").partition(" ")
+    given = value.strip()
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(given, validate=True).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    return given if scheme.lower() == "bearer" else None
+
+
+def _same(given: str, token: str) -> bool:
+    return hmac.compare_digest(given.encode(), token.encode())  # constant time
 
 
 async def _send_json(send, status: int, body: dict, headers=()) -> None:

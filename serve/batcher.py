@@ -36,12 +36,13 @@ class LoadedModel:
     loaded_at: float = field(default_factory=time.time)
 
 
-def load_model(path: str | Path, *, quantize: bool = False) -> LoadedModel:
+def load_model(path: str | Path, *, quantize: bool = False,
+               threads: int | str | None = "auto") -> LoadedModel:
     """Scorer.load (which checks the directory) plus its version name."""
     from asag.annotate.predictions import model_version
     from asag.train.scorer import Scorer
 
-    scorer = Scorer.load(path, quantize=quantize)
+    scorer = Scorer.load(path, quantize=quantize, threads=threads)
     return LoadedModel(scorer, model_version(Path(path), scorer.manifest), Path(path))
 
 

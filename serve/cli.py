@@ -9,41 +9,75 @@ from pathlib import Path
 import click
 
 TOKEN_ENV = "ASAG_SERVE_TOKEN"
+LABELSTUDIO_TOKEN_ENV = "ASAG_SERVE_LABELSTUDIO_TOKEN"
+BACKLOG = 2048
 
 
-def read_token(token_file: Path | None) -> str | None:
-    """The bearer token from --token-file, else $ASAG_SERVE_TOKEN, else None (no auth)."""
+def read_token(token_file: Path | None, env: str = TOKEN_ENV,
+               option: str = "--token-file") -> str | None:
+    """The token from the file, else $env, else None."""
     if token_file is not None:
         try:
             token = token_file.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise click.BadParameter(f"cannot read {token_file} ({exc})",
-                                     param_hint="'--token-file'") from None
+                                     param_hint=f"'{option}'") from None
         if not token:
             raise click.BadParameter(f"{token_file} is empty; put the token in it",
-                                     param_hint="'--token-file'")
+                                     param_hint=f"'{option}'")
         return token
-    return os.environ.get(TOKEN_ENV, "").strip() or None
+    return os.environ.get(env, "").strip() or None
+
+
+def labelstudio_token(token: str) -> str:
+    """The low-privilege token Label Studio gets, derived from the server's own token (HMAC:
+    it cannot be turned back into it). Label Studio shows it to every account that can read
+    the project's webhooks, so it opens only what Label Studio calls (/predict, /setup,
+    /webhook), never /reload or /score; `connect-model`, given the server's token, hands
+    over this one instead."""
+    import hashlib
+    import hmac
+
+    return "ls-" + hmac.new(token.encode(), b"asag serve: label studio",
+                            hashlib.sha256).hexdigest()[:40]
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8 and ::1 (a bound socket's address: names are already resolved)."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def bind(host: str, port: int):
-    """The listening socket, bound here so a busy port is a one-line error (and port 0 picks
-    a free one)."""
+    """The socket, bound here so a bad --host or a busy port is a one-line error before the
+    model loads (port 0 picks a free one). It does not listen yet: until uvicorn listens,
+    after the model has loaded, connections are refused rather than left waiting."""
+    import errno
     import socket
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError, ValueError, TypeError) as exc:
+        raise click.ClickException(
+            f"--host {host!r} is not a valid address or a known host name "
+            f"({getattr(exc, 'strerror', None) or exc}); give an IP address or host name such "
+            "as 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
-    except (TypeError, ValueError, UnicodeError, OSError) as exc:  # a bad name or a busy port
+        sock.bind(address)
+    except OSError as exc:
         sock.close()
-        if isinstance(exc, OSError) and exc.errno is not None:
-            raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror}); pick "
-                                       "another --port or stop what uses it") from None
-        raise click.ClickException(f"--host {host!r} is not a usable address ({exc}); give an "
-                                   "IP address or host name such as 127.0.0.1") from None
-    sock.listen(2048)
+        fix = {errno.EADDRINUSE: "pick another --port or stop what uses it",
+               errno.EACCES: "ports below 1024 need root: pick a --port above 1023"}.get(
+            exc.errno, "--host must be an address of this machine, e.g. 127.0.0.1 or 0.0.0.0")
+        raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                                   f"{fix}") from None
     sock.set_inheritable(True)
     return sock
 
@@ -54,8 +88,13 @@ def bind(host: str, port: int):
               help="Address to listen on (0.0.0.0: every interface; use a token then).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help=f"File holding the bearer token clients must send "
-                                 f"[default: ${TOKEN_ENV}; none: no auth].")
+              default=None, help=f"File holding the server's token: every route but /health "
+                                 f"and the docs needs it [default: ${TOKEN_ENV}; none: no auth].")
+@click.option("--labelstudio-token-file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help=f"File holding Label Studio's token, which opens only /predict, /setup and "
+                   f"/webhook [default: ${LABELSTUDIO_TOKEN_ENV}, else derived from the "
+                   "server's token; `annotate connect-model` derives it too].")
 @click.option("--max-body-mb", type=click.FloatRange(0.001), default=2.0, show_default=True,
               help="Largest request body accepted (413 above).")
 @click.option("--max-answers", type=click.IntRange(1), default=1000, show_default=True,
@@ -69,46 +108,71 @@ def bind(host: str, port: int):
               help="Answers per forward pass: a gathered batch is sorted by length and cut "
                    "into these (small ones waste less padding on CPUs).")
 @click.option("--int8", is_flag=True, help="Int8 dynamic quantisation (CPU): faster.")
-@click.option("--threads", type=click.IntRange(1), default=None,
-              help="torch CPU threads [default: torch's choice].")
+@click.option("--threads", type=click.IntRange(0), default=None,
+              help="torch CPU threads for scoring; 0: torch's own default (every core), "
+                   "which collapses when the machine is shared [default: half the cores, at "
+                   "least 1].")
 @click.option("--retrain-after", type=click.IntRange(1), default=None, metavar="N",
               help="Label Studio webhook: say a retrain is due after N new annotations.")
 @click.option("--access-log", is_flag=True, help="Log every request (method, path, status).")
-def serve(model: Path, host: str, port: int, token_file: Path | None, max_body_mb: float,
-          max_answers: int, max_batch: int, max_wait_ms: float, batch_size: int, int8: bool,
-          threads: int | None, retrain_after: int | None, access_log: bool) -> None:
+def serve(model: Path, host: str, port: int, token_file: Path | None,
+          labelstudio_token_file: Path | None, max_body_mb: float, max_answers: int,
+          max_batch: int, max_wait_ms: float, batch_size: int, int8: bool, threads: int | None,
+          retrain_after: int | None, access_log: bool) -> None:
     """Serve MODEL over HTTP: POST /score, GET /model, POST /reload, docs at /docs, and
     Label Studio's ML backend protocol (/health, /setup, /predict, /webhook).
 
     Concurrent requests are scored together in batches. SIGHUP (or POST /reload with the
-    token) loads MODEL again and swaps it in without failing requests in flight."""
+    token) loads MODEL again and swaps it in without failing requests in flight. The port
+    refuses connections until the model has loaded."""
     from asag.console import info
 
     token = read_token(token_file)
+    ls_token = read_token(labelstudio_token_file, LABELSTUDIO_TOKEN_ENV,
+                          "--labelstudio-token-file")
+    if ls_token is not None and ls_token == token:
+        raise click.BadParameter("is the server's own token; give Label Studio a token of "
+                                 "its own (or leave it out: it is derived from the server's)",
+                                 param_hint="'--labelstudio-token-file'")
     sock = bind(host, port)
     try:
         import uvicorn
 
         from asag.serve.app import Settings, create_app
     except ImportError as exc:
+        sock.close()
         raise click.ClickException(f"asag serve needs {exc.name}; pip install 'asag[serve]' "
                                    "(scripts/setup.sh installs it)") from None
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    settings = Settings(model_dir=model, token=token, max_body=int(max_body_mb * 1_000_000),
-                        max_answers=max_answers, max_batch=max_batch,
-                        max_wait=max_wait_ms / 1000, batch_size=batch_size, quantize=int8,
+    settings = Settings(model_dir=model, token=token,
+                        labelstudio_token=ls_token,  # None: derived from the token
+                        max_body=int(max_body_mb * 1_000_000), max_answers=max_answers,
+                        max_batch=max_batch, max_wait=max_wait_ms / 1000,
+                        batch_size=batch_size, quantize=int8,
+                        threads="auto" if threads is None else threads,
                         retrain_after=retrain_after)
-    app = create_app(settings)
+    app = create_app(settings)  # loads the model; the port refuses connections meanwhile
     bound_host, bound_port = sock.getsockname()[:2]
-    if token is None and host not in ("127.0.0.1", "localhost", "::1"):
+    try:  # another server bound the port while this one loaded (bound sockets may share it)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise click.ClickException(f"cannot listen on {host}:{bound_port} ({exc.strerror}); "
+                                   "pick another --port or stop what uses it") from None
+    if token is None and not is_loopback(bound_host):
         info(f"warning: listening on {host} without a token: anyone who reaches the port can "
              f"score; use --token-file or {TOKEN_ENV}")
-    info(f"serving {app.state.batcher.model.version} on http://{bound_host}:{bound_port} "
-         f"(docs: /docs; token: {'required' if token else 'none'}; reload: SIGHUP, pid "
-         f"{os.getpid()})")
-    config = uvicorn.Config(app, log_level="info", access_log=access_log,
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    ready = (f"serving {app.state.batcher.model.version} on http://{shown}:{bound_port} "
+             f"(docs: /docs; token: {'required' if token else 'none'}; reload: SIGHUP, pid "
+             f"{os.getpid()})")
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)  # listens
+            if not self.should_exit:
+                info(ready)  # said once connections are accepted
+
+    config = uvicorn.Config(app, log_level="info", access_log=access_log, backlog=BACKLOG,
                             timeout_graceful_shutdown=10)
-    uvicorn.Server(config).run(sockets=[sock])
+    Server(config).run(sockets=[sock])
+

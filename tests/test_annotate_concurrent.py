@@ -124,7 +124,7 @@ def test_repeated_answers_are_removed_by_the_next_push_and_only_annotated_copies
     result = CliRunner().invoke(cli, push, env=ls_server.cli_env())
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1] == (
-        f"project '{name}': 0 created, 5 already present, 0 rejected; 2 repeated tasks of "
+        f"project '{name}': 0 created, 5 already present; 2 repeated tasks of "
         "other runs were removed (each answer keeps its first task); 1 answers still have "
         "more than one task and "
         f"the extra ones hold annotations (task ids {extra[0]}): keep the annotations you want "

@@ -109,19 +109,41 @@ def test_export_refuses_a_directory_holding_other_files_in_one_line(tmp_path, pl
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-def test_export_refuses_a_scorer_with_a_graded_answer_memory_unless_asked(tmp_path,
-                                                                         trained_scorer):
+def test_export_refuses_a_scorer_with_a_graded_answer_memory_without_the_flag(
+        tmp_path, trained_scorer):
     result = run_cli("export", trained_scorer, "--onnx", tmp_path / "onnx")
     assert result.exit_code == 1 and "memory of graded answers" in result.output
     assert "--cross-encoder-only" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "onnx").exists()
+
+
+def test_a_cross_encoder_only_export_says_how_far_it_is_from_asag_score(tmp_path,
+                                                                       trained_scorer):
+    """With --cross-encoder-only the graph is the cross-encoder (PyTorch's logits within
+    1e-3), and how far that is from `asag score` is measured at export time on the scorer's
+    own test split: the share of answers given `asag score`'s label, in the summary line and
+    asag_onnx.json."""
+    from datasets import load_from_disk
+
+    from asag.train import Scorer
+    from asag.train.export import SPEC_FILE, agreement, onnx_logits
+
     result = run_cli("export", trained_scorer, "--onnx", tmp_path / "onnx",
                      "--cross-encoder-only")
     assert result.exit_code == 0, result.output
-
-    from asag.train import Scorer
-    from asag.train.export import agreement
-
     same = agreement(Scorer.load(trained_scorer), tmp_path / "onnx",
                      items(yes_no_rows(20, seed=43)))
     assert same["max_abs_difference"] < 1e-3
+    whole = json.loads((tmp_path / "onnx" / SPEC_FILE).read_text())["whole_scorer"]
+    dataset = json.loads((trained_scorer / "asag_scorer.json").read_text())["dataset"]["path"]
+    rows = [dict(r) for r in load_from_disk(dataset)["test"]]
+    assert whole["measured"] and whole["split"].startswith("test (")
+    assert whole["answers"] == len(rows) and whole["unit"] == "label steps"
+
+    scorer = Scorer.load(trained_scorer)  # what `asag score` gives, against the graph's
+    expected = [p.score for p in scorer.predict(rows)]
+    graph = [scorer.scale.labels[int(x.argmax())]
+             for x in onnx_logits(tmp_path / "onnx", items(rows))]
+    same = sum(a == b for a, b in zip(expected, graph, strict=True)) / len(rows)
+    assert whole["same_score"] == pytest.approx(same, abs=1e-4)
+    assert f"gives `asag score`'s score to {same:.1%}" in " ".join(result.output.split())

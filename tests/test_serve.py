@@ -251,7 +251,8 @@ def test_asag_serve_command_reloads_on_sighup_and_stops_cleanly(tmp_path, traine
     proc = subprocess.Popen([asag, "serve", str(current), "--port", "0", "--token-file",
                              str(token_file)], stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stderr.readline()
+        while "serving" not in (line := proc.stderr.readline()) and line:  # uvicorn's first
+            pass
         assert "serving v1@" in line, line
         assert TOKEN not in line
         url = line.split(" on ")[1].split(" ")[0]
@@ -276,6 +277,7 @@ def test_serve_refuses_a_busy_port_in_one_line(trained_scorer):
     from asag.serve.cli import bind
 
     sock = bind("127.0.0.1", 0)
+    sock.listen()
     try:
         port = sock.getsockname()[1]
         result = CliRunner().invoke(cli, ["serve", str(trained_scorer), "--port", str(port)])

@@ -169,6 +169,9 @@ def evaluate(model: Path, dataset: Path, splits: tuple[str, ...], output: Path |
 @click.option("--answer-col", default=None, help="Student answer column.")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--int8", is_flag=True, help="Int8 dynamic quantisation (CPU): faster.")
+@click.option("--threads", type=click.IntRange(0), default=None,
+              help="torch CPU threads; 0: torch's own default (every core), which collapses "
+                   "when the machine is shared [default: half the cores, at least 1].")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run (same options) after the rows it wrote.")
 @click.option("--raw-csv", is_flag=True, help=RAW_CSV_HELP)
@@ -183,7 +186,8 @@ def evaluate(model: Path, dataset: Path, splits: tuple[str, ...], output: Path |
                    "more than T from the teachers' score (0: exact; 1: within one point).")
 def score(model: Path, input_path: Path, output: Path, fmt: str | None, question_col: str | None,
           reference_col: str | None, answer_col: str | None, batch_size: int, int8: bool,
-          resume: bool, raw_csv: bool, max_error: float | None, tolerance: float) -> None:
+          threads: int | None, resume: bool, raw_csv: bool, max_error: float | None,
+          tolerance: float) -> None:
     """Score the answers in INPUT (CSV/TSV/JSONL/XLSX) with MODEL; rows keep their columns.
 
     Rows are written, in order, to OUTPUT.partial as they are scored, and OUTPUT appears
@@ -195,7 +199,8 @@ def score(model: Path, input_path: Path, output: Path, fmt: str | None, question
     try:
         stats = score_table(model, input_path, output, fmt=fmt, columns=columns,
                             batch_size=batch_size, quantize=int8, resume=resume,
-                            raw_csv=raw_csv, max_error=max_error, tolerance=tolerance)
+                            raw_csv=raw_csv, max_error=max_error, tolerance=tolerance,
+                            threads="auto" if threads is None else threads)
     except KeyboardInterrupt:  # before the first answer (loading): nothing new to keep
         from asag.errors import Interrupted
 
@@ -256,9 +261,10 @@ def export(model: Path, onnx_dir: Path, int8: bool, cross_encoder_only: bool) ->
 
     Dynamic batch and length; checked against PyTorch before it is kept. See the README
     for a standalone example with onnxruntime and tokenizers."""
-    from asag.train.export import INT8, export_onnx, require_onnx
+    from asag.train.export import INT8, export_onnx, require_onnx, whole_scorer_summary
 
     require_onnx()
     spec = export_onnx(model, onnx_dir, int8=int8, cross_encoder_only=cross_encoder_only)
     info(f"exported {spec['model_version']} ({spec['scale']['spec']}) to {onnx_dir}/"
-         f"{spec['files']['fp32']}" + (f" and {INT8}" if int8 else ""))
+         f"{spec['files']['fp32']}" + (f" and {INT8}" if int8 else "") + "; "
+         + whole_scorer_summary(spec.get("whole_scorer")))

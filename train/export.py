@@ -6,7 +6,12 @@ DIR holds `model.onnx` (fp32; dynamic batch and token axes), optionally `model.i
 outputs), the tokenizer files (`tokenizer.json` for the `tokenizers` library) and
 `asag_onnx.json`: the inputs and outputs, how the text is put together, and how the output
 becomes a score on the scale. The export is checked before it is kept: ONNX Runtime must
-give the same logits as PyTorch (within 1e-3) on sample answers."""
+give the same logits as PyTorch (within 1e-3) on sample answers.
+
+A scorer with a graded-answer memory is exported as its cross-encoder alone (the memory and
+its heads are not in the graph), so its scores differ from `asag score`'s; how far is
+measured at export time on the scorer's own test split (else its validation carve) and
+written into asag_onnx.json ("whole_scorer"), so whoever uses the graph knows."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ SPEC_FILE = "asag_onnx.json"
 FP32, INT8 = "model.onnx", "model.int8.onnx"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 TOLERANCE = 1e-3
+MAX_COMPARED = 1000  # answers of the test split the export compares with the whole scorer
 SAMPLE = [  # different lengths, so the check covers padding inside a batch
     {"question": "Why does ice float on water?", "reference_answer": "Ice is less dense.",
      "student_answer": "Because it is lighter than the water around it."},
@@ -57,17 +63,20 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, *, int8: bool = Fals
                          "graph of its cross-encoder does not hold (its scores would differ)",
                          file=str(model_dir), fix="serve it with `asag serve`, or pass "
                          "--cross-encoder-only to export the fine-tuned cross-encoder alone")
-    scorer = Scorer.load(model_dir, device="cpu")
-    scorer.consultant = None  # the graph is the cross-encoder; compare it with that alone
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / SPEC_FILE).is_file():
         raise InputError("exists and is not an asag ONNX export", file=str(out_dir),
                          fix="choose an empty or new directory for --onnx")
+    scorer = Scorer.load(model_dir, device="cpu")
+    whole = whole_scorer_distance(scorer) if scorer.consultant is not None else None
+    scorer.consultant = None  # the graph is the cross-encoder; compare it with that alone
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".onnx-", dir=out_dir.parent))
     try:
         names = _export_graph(scorer, work / FP32, opset)
         spec = _spec(scorer, Path(model_dir), names, int8)
+        if whole is not None:
+            spec["whole_scorer"] = whole
         scorer.tokenizer.save_pretrained(str(work))
         (work / SPEC_FILE).write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n",
                                       encoding="utf-8")
@@ -172,6 +181,77 @@ def _spec(scorer, model_dir: Path, names: list[str], int8: bool) -> dict:
         "scale": scale_info,
         "model": model_summary(scorer.manifest),
     }
+
+
+def whole_scorer_distance(scorer, *, limit: int = MAX_COMPARED) -> dict:
+    """How far the cross-encoder alone (the graph) is from the whole scorer (`asag score`:
+    cross-encoder, graded-answer memory and heads) on the scorer's own test split, or the
+    validation carve training held out when there is none: the share of answers given the
+    same score (label or step) and the mean absolute difference (points on numeric scales,
+    label steps on label scales). "measured": false, with the reason, when the dataset the
+    scorer was trained on is not there."""
+    import numpy as np
+
+    rows, split = _held_out_rows(scorer)
+    if rows is None:
+        return {"measured": False, "reason": split}
+    rows = rows[:limit]
+    ce = scorer.cross_encoder_outputs(rows)
+    full = scorer.consultant.consult(ce, rows)[0]
+    alone = [scorer.prediction(o) for o in ce]
+    both = [scorer.prediction(o) for o in full]
+    if scorer.scale.is_numeric:
+        diff = [abs(a.score - b.score) for a, b in zip(alone, both, strict=True)]
+        unit = "points"
+    else:
+        diff = [abs(a.index - b.index) for a, b in zip(alone, both, strict=True)]
+        unit = "label steps"
+    same = [a.index == b.index for a, b in zip(alone, both, strict=True)]
+    return {"measured": True, "split": split, "answers": len(rows),
+            "same_score": round(float(np.mean(same)), 4),
+            "mean_abs_difference": round(float(np.mean(diff)), 4), "unit": unit}
+
+
+def _held_out_rows(scorer) -> tuple[list[dict] | None, str]:
+    """(rows, which split) of the scorer's dataset (manifest "dataset.path", same
+    fingerprint): its test split, else the validation carve; (None, why) when absent."""
+    from types import SimpleNamespace
+
+    from asag.train import data as D
+    from asag.train.args import TrainArgs
+    from asag.train.training import _train_validation
+
+    dataset = scorer.manifest.get("dataset") or {}
+    path = dataset.get("path")
+    if not path or not Path(path).is_dir():
+        return None, f"the dataset it was trained on ({path or 'unknown'}) is not there"
+    try:
+        dsd, ds_manifest, _ = D.load_for_training(path)
+    except InputError as exc:
+        return None, f"the dataset it was trained on ({path}) cannot be read ({exc.problem})"
+    if dataset.get("fingerprint") and ds_manifest.get("fingerprint") != dataset["fingerprint"]:
+        return None, f"the dataset at {path} has changed since training (another fingerprint)"
+    tests = [name for name in dsd if name.startswith("test") and len(dsd[name])]
+    if tests:
+        name = "test" if "test" in tests else sorted(tests)[0]
+        return D.split_rows(dsd[name]), f"{name} ({path})"
+    saved = scorer.manifest.get("training_args") or {}
+    carve = SimpleNamespace(**{k: saved.get(k, getattr(TrainArgs, k)) for k in (
+        "validation_fraction", "seed")})
+    _, held_out, source = _train_validation(dsd, carve)
+    return held_out, f"validation: {source} ({path})"
+
+
+def whole_scorer_summary(whole: dict | None) -> str:
+    """One line for the export's summary."""
+    if whole is None:
+        return "the graph is the whole scorer"
+    if not whole["measured"]:
+        return (f"the graph is the cross-encoder alone (scores differ from `asag score`'s; not "
+                f"measured: {whole['reason']})")
+    return (f"the graph is the cross-encoder alone: on {whole['answers']:,} answers of "
+            f"{whole['split']} it gives `asag score`'s score to {whole['same_score']:.1%}, "
+            f"mean difference {whole['mean_abs_difference']:.2f} {whole['unit']}")
 
 
 def onnx_logits(onnx_dir: str | Path, rows: list[dict], *, int8: bool = False,

@@ -181,6 +181,29 @@ def configure_quiet_loading() -> None:
     logging.disable_progress_bar()
 
 
+def default_threads() -> int:
+    """torch's CPU threads for scoring: half the cores this process may use, at least one.
+    torch's own default (every core) collapses when anything else runs on the machine: its
+    threads spin waiting for each other (on 2 shared cores, 1 thread scored ~6x faster than 2
+    under a competing process; BENCHMARKS.md, "Threads on a shared CPU"); half the cores also
+    leaves room for tokenising, the server's event loop and its clients."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // 2)
+
+
+def set_threads(threads: int | str | None) -> None:
+    """torch.set_num_threads(threads); "auto" is default_threads(), None or 0 leaves torch as
+    it is (its own default, or what a training process set)."""
+    if not threads:
+        return
+    import torch
+
+    torch.set_num_threads(default_threads() if threads == "auto" else int(threads))
+
+
 def pick_device(device: str | None = None):
     import torch
 
@@ -234,9 +257,11 @@ class Scorer:
         return Checks(self.path).of(self.version)
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str | None = None, threads: int | None = None,
-             quantize: bool = False) -> Scorer:
-        """Load a scorer directory; `quantize` makes Linear layers int8 (CPU, faster)."""
+    def load(cls, path: str | Path, *, device: str | None = None,
+             threads: int | str | None = "auto", quantize: bool = False) -> Scorer:
+        """Load a scorer directory; `quantize` makes Linear layers int8 (CPU, faster).
+        `threads`: torch's CPU threads for this process, "auto" (half the cores: see
+        default_threads), a number, or None / 0 to leave torch's setting alone."""
         path = Path(path)
         manifest = read_manifest(path)
         if not (path / "model.safetensors").is_file():
@@ -247,8 +272,7 @@ class Scorer:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        if threads:
-            torch.set_num_threads(threads)
+        set_threads(threads)
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             model = AutoModelForSequenceClassification.from_pretrained(

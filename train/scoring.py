@@ -33,7 +33,7 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
                 fmt: str | None = None, columns: dict[str, str | None] | None = None,
                 batch_size: int = 32, quantize: bool = False, resume: bool = False,
                 raw_csv: bool = False, max_error: float | None = None,
-                tolerance: float = 0.0) -> dict:
+                tolerance: float = 0.0, threads: int | str | None = "auto") -> dict:
     """Score every row of the input table and write them with the predictions.
 
     Rows are scored in chunks of CHUNK_BATCHES batches and appended, in input order, to
@@ -54,7 +54,7 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
     found = resolve_columns(table, columns or {}, fields=TEXT_FIELDS, required=TEXT_FIELDS)
     where = {f: found[f] for f in TEXT_FIELDS}
     records = list(table.rows)
-    scorer = Scorer.load(model_dir, quantize=quantize)
+    scorer = Scorer.load(model_dir, quantize=quantize, threads=threads)
     if max_error is not None and scorer.calibration is None:
         raise InputError("this scorer has no calibration, so --max-error cannot be held",
                          file=str(model_dir), fix="retrain it, or run 'asag calibrate MODEL "

@@ -300,7 +300,8 @@ def _complete(trainer, tokenizer, manifest: dict, plan: _Plan, args: TrainArgs, 
     manifest["metrics"]["test"] = report["overall"]
     if not previous:
         return None
-    old_report = evaluate_rows(Scorer.load(previous), plan.test_rows,
+    old_report = evaluate_rows(Scorer.load(previous, threads=None),  # training's threads
+                               plan.test_rows,
                                batch_size=args.eval_batch_size)
     return compare(old_report["overall"], report["overall"], new.scale, previous=str(previous),
                    fingerprint=fingerprint)
