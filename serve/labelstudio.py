@@ -20,9 +20,10 @@ from asag.annotate.screen import HINT_FROM, SCORE_FROM
 
 TEXT_FIELDS = tuple(f for f in TASK_FIELDS if f not in ("answer_id", "question_id"))
 SCORE_TAGS = ("Choices", "Number", "Rating")  # the controls a score can be predicted into
-# the events the reference ML backend answers 201 (label_studio_ml/api.py); others: 200
+# the events the reference ML backend answers 201 (label_studio_ml/api.py), and the bulk
+# forms Label Studio sends too (a deletion is always ANNOTATIONS_DELETED); others: 200
 HANDLED_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATION_DELETED",
-                  "START_TRAINING")
+                  "START_TRAINING", "ANNOTATIONS_CREATED", "ANNOTATIONS_DELETED")
 
 
 class ProtocolError(Exception):

@@ -158,7 +158,7 @@ def test_predict_answers_one_label_studio_prediction_per_task(served):
     url, _, _ = served
     rows = yes_no_rows(3, seed=23)
     tasks = [{"id": i, "data": {**r, "answer_id": r["id"]}} for i, r in enumerate(rows)]
-    config = label_config(Scale.parse("incorrect,correct"), "t")
+    config = label_config(Scale.parse("incorrect,correct"), "t", hint=True)  # as connect-model
     setup = httpx.post(f"{url}/setup", json={"project": "1.1", "schema": config}, headers=AUTH)
     assert setup.json()["model_version"].startswith("v1@")
     reply = httpx.post(f"{url}/predict", json={"tasks": tasks, "label_config": config},

@@ -41,7 +41,7 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
     last chunk written, and the result is byte for byte the uninterrupted run's. With
     `max_error` each row is marked auto or needs_teacher (train/calibration.py)."""
     from asag.train.progress import counter
-    from asag.train.scorer import MANIFEST, Scorer, sha256_file
+    from asag.train.scorer import MANIFEST, Scorer, sha256_file, unscorable
 
     output_path = Path(output_path)
     out_fmt = FORMATS.get(output_path.suffix.lower())
@@ -75,15 +75,24 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
                 part = records[first:first + chunk]
                 rows = [{f: (cells[i] if i < len(cells) else None) or "" for f, i in where.items()}
                         for _, cells in part]
-                predictions = scorer.predict(rows, batch_size=batch_size, on_batch=advance,
-                                             max_error=max_error)
+                # a row that cannot be scored (blank answer, text that is not Unicode) is
+                # named and written with empty score cells; the others are scored
+                problems = [unscorable(row) for row in rows]
+                job.note_unscored([f"line {line}: {problem}" for (line, _), problem
+                                   in zip(part, problems, strict=True) if problem])
+                good = iter(scorer.predict([r for r, bad in zip(rows, problems, strict=True)
+                                            if not bad], batch_size=batch_size,
+                                           on_batch=advance, max_error=max_error))
+                predictions = [None if bad else next(good) for bad in problems]
+                if any(problems):  # the progress bar counts them too
+                    advance(sum(map(bool, problems)))
                 lines = []
                 for (_, cells), p in zip(part, predictions, strict=True):
                     record = dict(zip(table.columns, cells, strict=False))
-                    record.update(_prediction_cells(p))
+                    record.update(_prediction_cells(p) if p is not None else {})
                     lines.append(encode(record))
                 job.append(b"".join(lines), first + len(part), scorer.truncated,
-                           sum(bool(p.auto) for p in predictions))
+                           sum(bool(p and p.auto) for p in predictions))
                 scored += len(part)
         job.finish()
     except KeyboardInterrupt:
@@ -97,7 +106,8 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
     return {"rows": len(records), "resumed_at": done, "seconds": round(seconds, 2),
             "answers_per_second": round(scored / seconds, 1) if seconds > 0 and scored else None,
             "truncated": job.truncated, "max_length": scorer.max_length,
-            "auto": job.auto if max_error is not None else None}
+            "auto": job.auto if max_error is not None else None,
+            "unscored": job.unscored, "unscored_count": job.unscored_count}
 
 
 def _encoder(out_fmt: str, header: list[str], raw_csv: bool):
@@ -129,6 +139,8 @@ class PartialOutput:
         self.path = output.with_name(output.name + ".partial")
         self.state_path = output.with_name(output.name + ".partial.json")
         self.rows, self.truncated, self.auto, self.fh = 0, 0, 0, None
+        self.unscored: list[str] = []  # "line N: why" of the first rows left unscored
+        self.unscored_count = 0
         self.finished = False
 
     def open(self, resume: bool, head: bytes) -> int:
@@ -140,6 +152,8 @@ class PartialOutput:
             self.fh.seek(state["bytes"])
             self.rows, self.truncated = state["done"], state.get("truncated", 0)
             self.auto = state.get("auto", 0)
+            self.unscored = state.get("unscored", [])
+            self.unscored_count = state.get("unscored_count", len(self.unscored))
             return self.rows
         self.output.parent.mkdir(parents=True, exist_ok=True)
         self.fh = self.path.open("wb")
@@ -178,7 +192,12 @@ class PartialOutput:
         self.rows, self.truncated, self.auto = rows, truncated, self.auto + auto
         with atomic_writer(self.state_path) as fh:
             json.dump({"identity": self.identity, "done": rows, "bytes": self.fh.tell(),
-                       "truncated": truncated, "auto": self.auto}, fh)
+                       "truncated": truncated, "auto": self.auto,
+                       "unscored": self.unscored, "unscored_count": self.unscored_count}, fh)
+
+    def note_unscored(self, reasons: list[str]) -> None:
+        self.unscored_count += len(reasons)
+        self.unscored += reasons[:max(0, 20 - len(self.unscored))]
 
     def finish(self) -> None:
         self.fh.close()
