@@ -117,15 +117,20 @@ def _encoder(out_fmt: str, header: list[str], raw_csv: bool):
     from asag.tables import csv_rows
 
     def encode(record: dict | None) -> bytes:
+        # a text that is not valid Unicode (a lone surrogate from a JSONL's "\udc80") is
+        # written back escaped: as JSON escapes it (the same text), as \udc80 in a CSV
         if out_fmt == "jsonl":
-            return (json.dumps({c: record.get(c) for c in header}, ensure_ascii=False)
-                    + "\n").encode()
+            values = {c: record.get(c) for c in header}
+            try:
+                return (json.dumps(values, ensure_ascii=False) + "\n").encode()
+            except UnicodeEncodeError:
+                return (json.dumps(values) + "\n").encode()
         cells = header if record is None else [
             "" if record.get(c) is None else record.get(c) for c in header]
         buf = io.StringIO()
         csv.writer(buf, delimiter="\t" if out_fmt == "tsv" else ",",
                    lineterminator="\n").writerows(csv_rows([cells], raw=raw_csv))
-        return buf.getvalue().encode()
+        return buf.getvalue().encode("utf-8", "backslashreplace")
 
     return encode
 
