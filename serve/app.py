@@ -51,8 +51,8 @@ class Settings:
     token: str | None = None
     max_body: int = 2_000_000  # bytes
     max_answers: int = 1000  # per request
-    # Label Studio's requests (/predict, /setup, /webhook): 5,000 tasks of a long-answer
-    # course are ~10-20 MB; its "Retrieve predictions" sends every selected task at once
+    # Label Studio's requests (/predict, /setup, /webhook): its "Retrieve predictions" sends
+    # every selected task, with all its texts, in one /predict
     max_labelstudio_body: int = 256_000_000  # bytes
     max_tasks: int = 100_000  # per /predict, scored in batches of max_batch
     max_batch: int = 64  # answers gathered into one batch
@@ -147,10 +147,9 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     _error_handlers(app)
     _offline_docs(app)
 
-    def too_many(n: int, what: str, limit: int, option: str) -> None:
+    def too_many(n: int, what: str, limit: int, fix: str) -> None:
         if n > limit:
-            raise ProtocolError(413, f"{n:,} {what} in one request; at most {limit:,} (split "
-                                     f"the request, or start the server with a larger {option})")
+            raise ProtocolError(413, f"{n:,} {what} in one request; at most {limit:,} ({fix})")
 
     async def scored(rows: list[dict]):
         try:
@@ -199,7 +198,8 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         from asag.annotate.predictions import certainty
         from asag.train.scorer import unscorable
 
-        too_many(len(answers), "answers", settings.max_answers, "--max-answers")
+        too_many(len(answers), "answers", settings.max_answers, "split the request, or start "
+                 "the server with a larger --max-answers")
         rows = [a.model_dump(exclude={"id"}) for a in answers]
         bad = [f"answers[{i}].{problem}" for i, row in enumerate(rows)
                if (problem := unscorable(row))]
@@ -239,14 +239,15 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         request none of whose tasks can be scored is a 422 naming the first. Label Studio's
         whole "Retrieve predictions" batch is scored in batches of --max-batch tasks, so
         other clients' requests are answered between them."""
-        too_many(len(body.tasks), "tasks", settings.max_tasks, "max_tasks")
+        too_many(len(body.tasks), "tasks", settings.max_tasks, "select fewer tasks in Label "
+                 "Studio before Retrieve predictions")
         target = project_target(body.label_config, batcher.model.scorer.scale)
         rows = [task_row(n, task) for n, task in enumerate(body.tasks)]
         good = [n for n, row in enumerate(rows) if isinstance(row, dict)]
-        if not good:
-            raise ProtocolError(422, rows[0] + (f" (and {len(rows) - 1} more)"
-                                                if len(rows) > 1 else "")
-                                if rows else "tasks: the list is empty")
+        bad = [row for row in rows if isinstance(row, str)]
+        if bad and not good:
+            raise ProtocolError(422, bad[0] + (f" (and {len(bad) - 1} more)"
+                                               if len(bad) > 1 else ""))
         results: list = list(rows)
         version = batcher.model.version
         for start in range(0, len(good), settings.max_batch):
@@ -257,9 +258,10 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             version = used.version
             for n, output in zip(part, outputs, strict=True):
                 results[n] = prediction(target, output, used.version)
+        if bad:
+            log.warning("no prediction for %d of %d tasks: %s", len(bad), len(rows), bad[0])
         for n, row in enumerate(rows):
             if isinstance(row, str):
-                log.warning("no prediction: %s", row)
                 results[n] = no_prediction(version, row)
         return FastJSON({"results": results, "model_version": version})
 
