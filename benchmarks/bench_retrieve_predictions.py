@@ -61,8 +61,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="asag-bench-retrieve-"))
     model = args.model or tiny_model(work)
     rows = yes_no_rows(args.tasks, seed=7)
-    records = [{k: r[k] for k in ("id", "question_id", "question", "reference_answer",
-                                  "student_answer")} for r in rows]
+    records = [{**{k: r[k] for k in ("id", "question_id", "question", "reference_answer",
+                                     "student_answer")},
+                "source": {"file": "answers.csv", "line": i + 2}} for i, r in enumerate(rows)]
     answers = work / "answers.jsonl"
     answers.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
 
@@ -91,7 +92,7 @@ def main() -> None:
 
         scorer = Scorer.load(model)
         started = time.perf_counter()
-        scorer.predict([{**r, "id": r["id"]} for r in records], batch_size=32)
+        scorer.predict(records, batch_size=32)
         direct = time.perf_counter() - started
     finally:
         proc.terminate()
