@@ -23,23 +23,29 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException
 
 from asag.serve.batcher import Batcher, LoadedModel, load_model
 from asag.serve.labelstudio import (
+    HANDLED_EVENTS,
     AnnotationCounter,
     ProtocolError,
-    check_scale,
-    predictions,
-    task_rows,
+    no_prediction,
+    prediction,
+    project_target,
+    task_row,
 )
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's format and level
-OPEN_PATHS = {"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
+DOCS_ASSETS = "/docs/assets"
+OPEN_PATHS = {"/", "/health", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
 # what Label Studio calls: its token (readable by every account of the Label Studio server,
 # in the webhook's headers) opens these and nothing else (not /score, /model, /reload)
 LABELSTUDIO_PATHS = {"/", "/setup", "/predict", "/webhook", "/metrics", "/versions", "/train"}
+# its requests carry whole projects ("Retrieve predictions" sends every selected task in one
+# /predict), so they get the larger body limit
+LARGE_BODY_PATHS = {"/predict", "/setup", "/webhook"}
 
 
 @dataclass
@@ -50,6 +56,10 @@ class Settings:
     # derived from `token` (asag.serve.cli.labelstudio_token), as connect-model derives it
     max_body: int = 2_000_000  # bytes
     max_answers: int = 1000  # per request
+    # Label Studio's requests (/predict, /setup, /webhook): its "Retrieve predictions" sends
+    # every selected task, with all its texts, in one /predict
+    max_labelstudio_body: int = 256_000_000  # bytes
+    max_tasks: int = 100_000  # per /predict, scored in batches of max_batch
     max_batch: int = 64  # answers gathered into one batch
     max_wait: float = 0.005  # a batch gathers while requests come less than this apart (s)
     batch_size: int = 4  # answers per forward pass, after sorting the batch by length
@@ -64,15 +74,15 @@ class Answer(BaseModel):
     """One answer to score; `id` comes back with its result."""
 
     model_config = ConfigDict(extra="ignore")
-    id: str | int | None = None
-    question: str
-    reference_answer: str
-    student_answer: str
+    id: StrictStr | StrictInt | None = None  # strict: true is not 1, "5" is not 5
+    question: StrictStr
+    reference_answer: StrictStr
+    student_answer: StrictStr
 
 
 class Task(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    id: int | None = None
+    id: StrictInt | None = None
     data: dict[str, Any]
 
 
@@ -134,22 +144,25 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         except ProtocolError as exc:
             log.error("%s", exc.message)
 
-    app = FastAPI(title="asag scorer", lifespan=lifespan,
+    app = FastAPI(title="asag scorer", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Scores short answers with an asag scorer; also a Label Studio "
                               "ML backend. Errors are JSON: {\"error\": \"...\"}.")
     app.state.batcher = batcher
+    # called with (action, event) for each handled webhook event (HANDLED_EVENTS); what
+    # they return is added to the webhook's reply. START_TRAINING is one of them.
+    app.state.event_hooks = []
     from asag.serve.cli import labelstudio_token
 
     app.add_middleware(Guard, token=settings.token, max_body=settings.max_body,
+                       max_labelstudio_body=settings.max_labelstudio_body,
                        labelstudio_token=settings.labelstudio_token or (
                            settings.token and labelstudio_token(settings.token)))
     _error_handlers(app)
+    _offline_docs(app)
 
-    def too_many(n: int, what: str) -> None:
-        if n > settings.max_answers:
-            raise ProtocolError(413, f"{n:,} {what} in one request; at most "
-                                     f"{settings.max_answers:,} (split the request, or start "
-                                     "the server with a larger --max-answers)")
+    def too_many(n: int, what: str, limit: int, fix: str) -> None:
+        if n > limit:
+            raise ProtocolError(413, f"{n:,} {what} in one request; at most {limit:,} ({fix})")
 
     async def scored(rows: list[dict]):
         try:
@@ -159,8 +172,20 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             raise ProtocolError(500, f"scoring failed ({type(exc).__name__}: {exc})") from None
 
     @app.get("/health", summary="Liveness; Label Studio's health check")
+    @app.get("/", summary="Liveness, as the reference ML backend answers its root",
+             include_in_schema=False)
     async def health() -> dict:
         return {"status": "UP", "model_class": "asag", "model_version": batcher.model.version}
+
+    @app.get("/metrics", summary="Counters: batches and answers scored, new annotations")
+    async def metrics() -> dict:
+        return {"model_version": batcher.model.version, "batches": batcher.batches,
+                "answers": batcher.answers, "annotations": annotations.to_dict()}
+
+    @app.get("/versions", summary="Label Studio: the model versions this backend can serve")
+    async def versions() -> dict:
+        """One: the scorer now serving (a reload replaces it)."""
+        return {"versions": [batcher.model.version], "model_dir": str(settings.model_dir)}
 
     @app.get("/model", summary="The scorer now serving: version and manifest")
     async def model_info() -> dict:
@@ -181,11 +206,19 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         `confidence` is the calibrated probability that the score is the teachers' (scorers
         trained before calibration: the top class probability, or how close the output lies
         to a step); `set` (labels) or `interval` (numeric scales) the conformal prediction at
-        the manifest's calibration level."""
+        the manifest's calibration level. A blank student answer, or a text that is not valid
+        Unicode, is a 422 naming it (`answers[3].student_answer: ...`)."""
         from asag.annotate.predictions import certainty
+        from asag.train.scorer import unscorable
 
-        too_many(len(answers), "answers")
+        too_many(len(answers), "answers", settings.max_answers, "split the request, or start "
+                 "the server with a larger --max-answers")
         rows = [a.model_dump(exclude={"id"}) for a in answers]
+        bad = [f"answers[{i}].{problem}" for i, row in enumerate(rows)
+               if (problem := unscorable(row))]
+        if bad:
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise ProtocolError(422, bad[0] + more)
         outputs, used = await scored(rows)
         results = []
         for answer, p in zip(answers, outputs, strict=True):
@@ -206,28 +239,117 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
 
     @app.post("/setup", summary="Label Studio: connect a project")
     async def setup(body: SetupRequest) -> dict:
-        check_scale(body.label_config, batcher.model.scorer.scale)
+        """422 in one line when the project is not an asag project (no score control) or
+        scores on another scale than the model."""
+        project_target(body.label_config, batcher.model.scorer.scale)
         return {"model_version": batcher.model.version}
 
-    @app.post("/predict", summary="Label Studio: predictions for tasks")
-    async def predict(body: PredictRequest) -> dict:
-        too_many(len(body.tasks), "tasks")
-        scale = check_scale(body.label_config, batcher.model.scorer.scale)
-        outputs, used = await scored(task_rows(body.tasks))
-        check_scale(body.label_config, used.scorer.scale)  # a reload may have changed it
-        return {"results": predictions(scale, outputs, used.version, body.label_config),
-                "model_version": used.version}
+    @app.post("/predict", summary="Label Studio: predictions for tasks", response_class=FastJSON)
+    async def predict(body: PredictRequest) -> FastJSON:
+        """One result per task, in order: the score in the project's own score control (or
+        asag's hint box where the project has it). A task that cannot be scored (a blank
+        answer, text fields missing) gets an empty result with an `error` naming it; a
+        request none of whose tasks can be scored is a 422 naming the first. Label Studio's
+        whole "Retrieve predictions" batch is scored in batches of --max-batch tasks, so
+        other clients' requests are answered between them."""
+        too_many(len(body.tasks), "tasks", settings.max_tasks, "select fewer tasks in Label "
+                 "Studio before Retrieve predictions")
+        target = project_target(body.label_config, batcher.model.scorer.scale)
+        rows = [task_row(n, task) for n, task in enumerate(body.tasks)]
+        good = [n for n, row in enumerate(rows) if isinstance(row, dict)]
+        bad = [row for row in rows if isinstance(row, str)]
+        if bad and not good:
+            raise ProtocolError(422, bad[0] + (f" (and {len(bad) - 1} more)"
+                                               if len(bad) > 1 else ""))
+        results: list = list(rows)
+        version = batcher.model.version
+        for start in range(0, len(good), settings.max_batch):
+            part = good[start:start + settings.max_batch]
+            outputs, used = await scored([rows[n] for n in part])
+            if used.scorer.scale.spec != target.scale.spec:  # a reload changed the scale
+                target = project_target(body.label_config, used.scorer.scale)
+            version = used.version
+            for n, output in zip(part, outputs, strict=True):
+                results[n] = prediction(target, output, used.version)
+        if bad:
+            log.warning("no prediction for %d of %d tasks: %s", len(bad), len(rows), bad[0])
+        for n, row in enumerate(rows):
+            if isinstance(row, str):
+                results[n] = no_prediction(version, row)
+        return FastJSON({"results": results, "model_version": version})
 
-    @app.post("/webhook", summary="Label Studio: project events (counts new annotations)")
-    async def webhook(event: dict[str, Any]) -> dict:
+    @app.post("/webhook", summary="Label Studio: project events (201 for handled events)")
+    async def webhook(event: dict[str, Any]) -> JSONResponse:
+        """ANNOTATION_CREATED / _UPDATED / _DELETED and START_TRAINING are handled (201) and
+        handed to the server's event hooks; other events get 200, as the reference backend
+        answers. New annotations are counted towards --retrain-after."""
+        action = event.get("action")
+        if action not in HANDLED_EVENTS:
+            return JSONResponse({"status": "Unknown event", "action": action}, 200)
         was_due = annotations.retrain_due
         annotations.add(event)
         if annotations.retrain_due and not was_due:
             log.info("retrain due: %d new annotations since %s was loaded (pull, build-dataset "
                      "and train, then POST /reload)", annotations.count, batcher.model.version)
-        return {"status": "ok", **annotations.to_dict()}
+        if action == "START_TRAINING":
+            log.info("Label Studio asked to train (project %s): retrain with pull, "
+                     "build-dataset and train, then POST /reload", _project_id(event))
+        reply = {"status": "ok", "action": action, **annotations.to_dict()}
+        for hook in app.state.event_hooks:
+            reply.update(await _call(hook, action, event) or {})
+        return JSONResponse(reply, 201)
 
     return app
+
+
+async def _call(hook, action: str, event: dict) -> dict | None:
+    """A hook may be a plain function or a coroutine function."""
+    result = hook(action, event)
+    return await result if asyncio.iscoroutine(result) else result
+
+
+def _project_id(event: dict):
+    project = event.get("project")
+    return project.get("id") if isinstance(project, dict) else project
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from files on disk (the fastapi-offline package ships them; the
+    serve extra installs it), never from a CDN: the docs work on a machine with no internet.
+    Without the package, a plain page that links the OpenAPI description."""
+    from fastapi.responses import HTMLResponse
+
+    try:
+        from importlib.resources import files
+
+        assets = files("fastapi_offline") / "static"
+    except ModuleNotFoundError:
+        assets = None
+
+    if assets is not None:
+        from fastapi.openapi.docs import get_swagger_ui_html
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+
+        @app.get("/docs", include_in_schema=False)
+        async def docs() -> HTMLResponse:
+            return get_swagger_ui_html(
+                openapi_url="/openapi.json", title="asag scorer - docs",
+                swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
+        return
+
+    @app.get("/docs", include_in_schema=False)
+    async def plain_docs() -> HTMLResponse:
+        routes = "".join(f"<li><code>{', '.join(sorted(r.methods or []))} {r.path}</code> "
+                         f"{getattr(r, 'summary', '') or ''}</li>"
+                         for r in app.routes if getattr(r, "include_in_schema", False))
+        return HTMLResponse(f"<!doctype html><title>asag scorer</title><h1>asag scorer</h1>"
+                            f"<ul>{routes}</ul><p>The full description: "
+                            f"<a href=\"/openapi.json\">/openapi.json</a> (pip install "
+                            f"'asag[serve]' adds the browsable Swagger UI)</p>")
 
 
 class FastJSON(JSONResponse):
@@ -244,11 +366,42 @@ def error(status: int, message: str, **extra) -> JSONResponse:
 
 
 def _where(loc) -> str:
-    """('body', 3, 'student_answer') -> 'body[3].student_answer'."""
-    out = ""
-    for part in loc:
+    """('body', 3, 'student_answer') -> 'answers[3].student_answer' (/score's body is the list
+    of answers); ('body', 'tasks', 0) -> 'tasks[0]'; ('body',) -> 'the body'."""
+    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
+    out = "answers" if parts and isinstance(parts[0], int) else ""
+    for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    return out or "the body"
+
+
+# what a field must be, by pydantic's error type, in the words of this API
+KINDS = {"string_type": "a string", "int_type": "an integer", "bool_type": "true or false",
+         "float_type": "a number", "list_type": "a list", "dict_type": "an object",
+         "model_type": "an object", "model_attributes_type": "an object"}
+# the tags pydantic adds to a location for each member of a union ('id.str', 'id.int')
+UNION_TAGS = {"str", "int", "float", "bool", "none"}
+
+
+def _messages(errors: list[dict]) -> list[tuple[str, str]]:
+    """(where, what) per field: the members of a union folded into one ('answers[0].id:
+    must be a string or an integer'), pydantic's internal names left out."""
+    out: dict[str, list[str]] = {}
+    for e in errors:
+        loc = tuple(e["loc"])
+        union = bool(loc) and isinstance(loc[-1], str) and loc[-1] in UNION_TAGS
+        where = _where(loc[:-1] if union else loc)
+        kind = e.get("type", "")
+        if kind == "missing":
+            what = "is required"
+        elif kind in KINDS:
+            what = KINDS[kind]
+        else:
+            what = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        out.setdefault(where, []).append(what)
+    return [(where, "must be " + " or ".join(dict.fromkeys(whats))
+             if all(w in KINDS.values() for w in whats) else whats[0])
+            for where, whats in out.items()]
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -259,14 +412,16 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         errors = exc.errors()
-        first = errors[0] if errors else {"loc": ("body",), "msg": "invalid", "type": ""}
+        errors = errors or [{"loc": ("body",), "msg": "invalid", "type": ""}]
+        first = errors[0]
         if first.get("type") == "json_invalid":
             reason = (first.get("ctx") or {}).get("error", "")
             return error(400, f"the body is not valid JSON ({reason}); send "
                               "Content-Type: application/json with a JSON document")
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return error(422, f"{_where(first['loc'])}: {first['msg']}{more}",
-                     detail=[{"loc": _where(e["loc"]), "msg": e["msg"]} for e in errors[:20]])
+        found = _messages(errors)
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        return error(422, f"{found[0][0]}: {found[0][1]}{more}",
+                     detail=[{"loc": where, "msg": what} for where, what in found[:20]])
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
@@ -288,18 +443,22 @@ def _error_handlers(app: FastAPI) -> None:
 class Guard:
     """ASGI middleware: the tokens (bearer, or the HTTP Basic password, which is how Label
     Studio authenticates to ML backends) and the body-size limit, before any body is parsed.
-    The server's token opens every route; Label Studio's only LABELSTUDIO_PATHS."""
+    The server's token opens every route; Label Studio's only LABELSTUDIO_PATHS. Label
+    Studio's requests get their own, larger limit: it sends whole projects."""
 
     def __init__(self, app, *, token: str | None, max_body: int,
+                 max_labelstudio_body: int | None = None,
                  labelstudio_token: str | None = None) -> None:
         self.app, self.token, self.max_body = app, token, max_body
+        self.max_labelstudio_body = max(max_body, max_labelstudio_body or 0)
         self.labelstudio_token = labelstudio_token
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
-        refused = self._refused(scope["path"], headers.get(b"authorization", b""))
+        path = scope["path"]
+        refused = self._refused(path, headers.get(b"authorization", b""))
         if refused is not None:
             return await _send_json(send, *refused)
         if scope["method"] == "POST":
@@ -311,9 +470,10 @@ class Guard:
                 return await _send_json(send, 415, {
                     "error": f"Content-Type {kind.decode('latin-1')} is not JSON; send "
                              "Content-Type: application/json"})
+        limit = self.max_labelstudio_body if path in LARGE_BODY_PATHS else self.max_body
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            return await _send_json(send, 413, self._too_big())
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await _send_json(send, 413, self._too_big(limit))
         body, more = [], True
         size = 0
         while more:  # read (up to the limit) before the app sees it; replayed below
@@ -322,8 +482,8 @@ class Guard:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
-                return await _send_json(send, 413, self._too_big())
+            if size > limit:
+                return await _send_json(send, 413, self._too_big(limit))
             body.append(chunk)
             more = message.get("more_body", False)
         replay = [{"type": "http.request", "body": b"".join(body), "more_body": False}]
@@ -333,14 +493,16 @@ class Guard:
 
         return await self.app(scope, receive_again, send)
 
-    def _too_big(self) -> dict:
-        return {"error": f"the body is larger than {self.max_body:,} bytes; send fewer answers "
+    @staticmethod
+    def _too_big(limit: int) -> dict:
+        return {"error": f"the body is larger than {limit:,} bytes; send fewer answers "
                          "per request, or start the server with a larger --max-body-mb"}
 
     def _refused(self, path: str, header: bytes) -> tuple | None:
         """(status, body, headers) of a refusal, or None when the request may go on."""
         labelstudio = path in LABELSTUDIO_PATHS and self.labelstudio_token is not None
-        if path in OPEN_PATHS or (self.token is None and not labelstudio):
+        if path in OPEN_PATHS or path.startswith(DOCS_ASSETS + "/") \
+                or (self.token is None and not labelstudio):
             return None
         given = _credential(header)
         if given is not None and self.token is not None and _same(given, self.token):

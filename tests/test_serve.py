@@ -95,11 +95,21 @@ def test_concurrent_single_answer_requests_are_scored_in_shared_batches(served):
 ANSWER = {"question": "q?", "reference_answer": "r", "student_answer": "s"}
 CORPUS = {
     "malformed JSON": ("POST", "/score", {"content": b'[{"question": '}, 400, "not valid JSON"),
-    "an object, not a list": ("POST", "/score", {"json": ANSWER}, 422, "valid list"),
+    "an object, not a list": ("POST", "/score", {"json": ANSWER}, 422,
+                              "the body: must be a list"),
     "a number for a text": ("POST", "/score", {"json": [{**ANSWER, "question": 7}]}, 422,
-                            "body[0].question"),
+                            "answers[0].question: must be a string"),
     "a missing field": ("POST", "/score", {"json": [{"question": "q", "student_answer": "s"}]},
-                        422, "body[0].reference_answer: Field required"),
+                        422, "answers[0].reference_answer: is required"),
+    "true for an id": ("POST", "/score", {"json": [{**ANSWER, "id": True}]}, 422,
+                       "answers[0].id: must be a string or an integer"),
+    "a blank answer": ("POST", "/score", {"json": [ANSWER, {**ANSWER, "student_answer": " \t"}]},
+                       422, "answers[1].student_answer: is blank"),
+    "a lone surrogate": ("POST", "/score", {"content": b'[{"question": "q", "reference_answer": '
+                                            b'"r", "student_answer": "ok \\udc80"}]'}, 422,
+                         "answers[0].student_answer: is not valid Unicode text"),
+    "tasks not a list": ("POST", "/predict", {"json": {"tasks": {"id": 1}}}, 422,
+                         "tasks: must be a list"),
     "a 10 MB body": ("POST", "/score", {"content": b"[" + b" " * 10_000_000 + b"]"}, 413,
                      "larger than"),
     "10,000 answers": ("POST", "/score", {"json": [ANSWER] * 10_000}, 413, "10,000 answers"),
@@ -148,7 +158,7 @@ def test_predict_answers_one_label_studio_prediction_per_task(served):
     url, _, _ = served
     rows = yes_no_rows(3, seed=23)
     tasks = [{"id": i, "data": {**r, "answer_id": r["id"]}} for i, r in enumerate(rows)]
-    config = label_config(Scale.parse("incorrect,correct"), "t")
+    config = label_config(Scale.parse("incorrect,correct"), "t", hint=True)  # as connect-model
     setup = httpx.post(f"{url}/setup", json={"project": "1.1", "schema": config}, headers=AUTH)
     assert setup.json()["model_version"].startswith("v1@")
     reply = httpx.post(f"{url}/predict", json={"tasks": tasks, "label_config": config},

@@ -120,3 +120,43 @@ def test_connecting_a_model_it_cannot_use_is_refused_in_one_line(
     assert says in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert token not in result.output
+
+
+def test_retrieve_predictions_from_label_studios_own_screen_stores_one_per_task(
+        ls_server, model_server, tmp_path, monkeypatch):
+    """A project connected from Label Studio's own Model settings (not connect-model: no hint
+    box), then "Retrieve predictions" on all its tasks: Label Studio sends them in one
+    /predict, and stores one prediction per task, the score as a `choices` region on the
+    project's score control that passes the label-studio-sdk's prediction check."""
+    from label_studio_sdk.label_interface import LabelInterface
+
+    monkeypatch.chdir(tmp_path)
+    url, app = model_server
+    rows = yes_no_rows(300, seed=32)
+    records = [{k: r[k] for k in ("id", "question_id", "question", "reference_answer",
+                                  "student_answer")} for r in rows]
+    name = push(ls_server, tmp_path, "incorrect,correct", records)
+    api = ls_server.api()
+    project = projects.find(api, name)
+    assert "model_hint" not in project["label_config"]
+    api.sdk.ml.create(project=project["id"], url=url, title="asag", auth_method="BASIC_AUTH",
+                      basic_auth_user="labelstudio", basic_auth_pass=TOKEN)
+
+    api.sdk.actions.create(id="retrieve_tasks_predictions", project=project["id"],
+                           selected_items={"all": True, "excluded": []},
+                           request_options={"timeout_in_seconds": 600})
+
+    stored = [plain(p) for p in api.sdk.predictions.list(project=project["id"])]
+    assert len(stored) == 300
+    by_task = {task_id: answer for answer, (task_id,) in
+               tasks_by_answer(api, project["id"]).items()}
+    label = {r["id"]: r["label"] for r in rows}
+    check = LabelInterface(project["label_config"])
+    version = app.state.batcher.model.version
+    for prediction in stored:
+        assert prediction["model_version"] == version
+        assert check.validate_prediction(prediction, return_errors=True) == []
+        (region,) = prediction["result"]
+        assert (region["from_name"], region["to_name"], region["type"]) == (
+            "score", "student_answer", "choices")
+        assert region["value"]["choices"] == [label[by_task[prediction["task"]]]]

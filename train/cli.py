@@ -215,6 +215,11 @@ def score(model: Path, input_path: Path, output: Path, fmt: str | None, question
            f"no answer was longer than max_length ({cap} tokens)")
     info(f"scored {stats['rows']:,} answers{resumed} in {stats['seconds']} s "
          f"({stats['answers_per_second']}/s) -> {output}; {cut}")
+    if stats["unscored_count"]:
+        bad, n = stats["unscored"], stats["unscored_count"]
+        click.echo(f"warning: {n:,} answers not scored (their score cells are empty): "
+                   f"{input_path}: " + "; ".join(bad[:3]) + ("; ..." if n > 3 else ""),
+                   err=True)
     if stats["auto"] is not None:
         click.echo(decision_summary(stats))
 

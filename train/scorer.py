@@ -434,3 +434,24 @@ def model_summary(manifest: dict) -> dict:
     return {"scale": manifest.get("scale"), "base_model": manifest.get("base_model"),
             "dataset_fingerprint": dataset.get("fingerprint"),
             "metrics": manifest.get("metrics", {})}
+
+
+def unscorable(row: Mapping) -> str | None:
+    """Why a row cannot be scored ('student_answer: is blank ...'), or None. A blank answer
+    is refused as `asag gather` refuses it; a lone surrogate (valid in JSON as "\\udc80",
+    never in a UTF-8 file) cannot be tokenised. The serve and score commands name the row
+    and score the others."""
+    for name in ("question", "reference_answer", "student_answer"):
+        text = row.get(name)
+        if not isinstance(text, str):
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (f"{name}: is not valid Unicode text (a lone surrogate "
+                    f"{text[exc.start]!a} at character {exc.start}); send UTF-8 text")
+    answer = row.get("student_answer")
+    if not isinstance(answer, str) or not answer.strip():
+        return ("student_answer: is blank; send the student's answer (asag gather refuses "
+                "blank answers too)")
+    return None

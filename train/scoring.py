@@ -43,7 +43,7 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
     `max_error` each row is marked auto or needs_teacher (train/calibration.py), an error
     being a score more than `tolerance` from the teachers' (numeric scales)."""
     from asag.train.progress import counter
-    from asag.train.scorer import MANIFEST, Scorer, sha256_file
+    from asag.train.scorer import MANIFEST, Scorer, sha256_file, unscorable
 
     output_path = Path(output_path)
     out_fmt = FORMATS.get(output_path.suffix.lower())
@@ -79,15 +79,25 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
                 part = records[first:first + chunk]
                 rows = [{f: (cells[i] if i < len(cells) else None) or "" for f, i in where.items()}
                         for _, cells in part]
-                predictions = scorer.predict(rows, batch_size=batch_size, on_batch=advance,
-                                             max_error=max_error, tolerance=tolerance)
+                # a row that cannot be scored (blank answer, text that is not Unicode) is
+                # named and written with empty score cells; the others are scored
+                problems = [unscorable(row) for row in rows]
+                job.note_unscored([f"line {line}: {problem}" for (line, _), problem
+                                   in zip(part, problems, strict=True) if problem])
+                good = iter(scorer.predict([r for r, bad in zip(rows, problems, strict=True)
+                                            if not bad], batch_size=batch_size,
+                                           on_batch=advance, max_error=max_error,
+                                           tolerance=tolerance))
+                predictions = [None if bad else next(good) for bad in problems]
+                if any(problems):  # the progress bar counts them too
+                    advance(sum(map(bool, problems)))
                 lines = []
                 for (_, cells), p in zip(part, predictions, strict=True):
                     record = dict(zip(table.columns, cells, strict=False))
-                    record.update(_prediction_cells(p))
+                    record.update(_prediction_cells(p) if p is not None else {})
                     lines.append(encode(record))
                 job.append(b"".join(lines), first + len(part), scorer.truncated,
-                           sum(bool(p.auto) for p in predictions))
+                           sum(bool(p and p.auto) for p in predictions))
                 scored += len(part)
         job.finish()
     except KeyboardInterrupt:
@@ -104,7 +114,8 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
             "auto": job.auto if max_error is not None else None,
             "decision": None if max_error is None else {
                 **scorer.decision_evidence(max_error, tolerance),
-                "teachers_differ": teachers_differ(scorer, tolerance)}}
+                "teachers_differ": teachers_differ(scorer, tolerance)},
+            "unscored": job.unscored, "unscored_count": job.unscored_count}
 
 
 def teachers_differ(scorer, tolerance: float) -> float | None:
@@ -133,15 +144,20 @@ def _encoder(out_fmt: str, header: list[str], raw_csv: bool):
     from asag.tables import csv_rows
 
     def encode(record: dict | None) -> bytes:
+        # a text that is not valid Unicode (a lone surrogate from a JSONL's "\udc80") is
+        # written back escaped: as JSON escapes it (the same text), as \udc80 in a CSV
         if out_fmt == "jsonl":
-            return (json.dumps({c: record.get(c) for c in header}, ensure_ascii=False)
-                    + "\n").encode()
+            values = {c: record.get(c) for c in header}
+            try:
+                return (json.dumps(values, ensure_ascii=False) + "\n").encode()
+            except UnicodeEncodeError:
+                return (json.dumps(values) + "\n").encode()
         cells = header if record is None else [
             "" if record.get(c) is None else record.get(c) for c in header]
         buf = io.StringIO()
         csv.writer(buf, delimiter="\t" if out_fmt == "tsv" else ",",
                    lineterminator="\n").writerows(csv_rows([cells], raw=raw_csv))
-        return buf.getvalue().encode()
+        return buf.getvalue().encode("utf-8", "backslashreplace")
 
     return encode
 
@@ -155,6 +171,8 @@ class PartialOutput:
         self.path = output.with_name(output.name + ".partial")
         self.state_path = output.with_name(output.name + ".partial.json")
         self.rows, self.truncated, self.auto, self.fh = 0, 0, 0, None
+        self.unscored: list[str] = []  # "line N: why" of the first rows left unscored
+        self.unscored_count = 0
         self.finished = False
 
     def open(self, resume: bool, head: bytes) -> int:
@@ -166,6 +184,8 @@ class PartialOutput:
             self.fh.seek(state["bytes"])
             self.rows, self.truncated = state["done"], state.get("truncated", 0)
             self.auto = state.get("auto", 0)
+            self.unscored = state.get("unscored", [])
+            self.unscored_count = state.get("unscored_count", len(self.unscored))
             return self.rows
         self.output.parent.mkdir(parents=True, exist_ok=True)
         self.fh = self.path.open("wb")
@@ -204,7 +224,12 @@ class PartialOutput:
         self.rows, self.truncated, self.auto = rows, truncated, self.auto + auto
         with atomic_writer(self.state_path) as fh:
             json.dump({"identity": self.identity, "done": rows, "bytes": self.fh.tell(),
-                       "truncated": truncated, "auto": self.auto}, fh)
+                       "truncated": truncated, "auto": self.auto,
+                       "unscored": self.unscored, "unscored_count": self.unscored_count}, fh)
+
+    def note_unscored(self, reasons: list[str]) -> None:
+        self.unscored_count += len(reasons)
+        self.unscored += reasons[:max(0, 20 - len(self.unscored))]
 
     def finish(self) -> None:
         self.fh.close()
