@@ -50,6 +50,8 @@ class Settings:
     batch_size: int = 4  # answers per forward pass, after sorting the batch by length
     quantize: bool = False
     retrain_after: int | None = None
+    journal: Path | None = None  # the live loop's journal (serve/live.py); None: not kept
+    retrain_command: str | None = None  # run in the background when a retrain is due
 
 
 # -- request bodies ---------------------------------------------------------------------
@@ -91,7 +93,11 @@ class SetupRequest(BaseModel):
 
 def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     """The app, serving `model` (default: loaded from settings.model_dir)."""
-    model = model or load_model(settings.model_dir, quantize=settings.quantize)
+    from asag.serve.live import LiveLoop
+
+    live = LiveLoop(settings.journal, retrain_command=settings.retrain_command,
+                    model_dir=settings.model_dir)
+    model = live.restore(model or load_model(settings.model_dir, quantize=settings.quantize))
     batcher = Batcher(model, max_batch=settings.max_batch, max_wait=settings.max_wait,
                       batch_size=settings.batch_size)
     annotations = AnnotationCounter(settings.retrain_after)
@@ -99,7 +105,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     async def reload() -> dict:
         try:
             old, new = await batcher.reload(
-                lambda: load_model(settings.model_dir, quantize=settings.quantize))
+                lambda: live.restore(load_model(settings.model_dir, quantize=settings.quantize)))
         except Exception as exc:  # noqa: BLE001 - the old model keeps serving
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             raise ProtocolError(409, f"reload failed, still serving "
@@ -118,6 +124,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             pass
         yield
         await batcher.stop()
+        live.close()
 
     async def _hup() -> None:
         try:
@@ -128,7 +135,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     app = FastAPI(title="asag scorer", lifespan=lifespan,
                   description="Scores short answers with an asag scorer; also a Label Studio "
                               "ML backend. Errors are JSON: {\"error\": \"...\"}.")
-    app.state.batcher = batcher
+    app.state.batcher, app.state.live = batcher, live
     app.add_middleware(Guard, token=settings.token, max_body=settings.max_body)
     _error_handlers(app)
 
@@ -159,7 +166,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
                 "loaded_at": current.loaded_at, **model_summary(manifest),
                 "manifest": manifest,
                 "served": {"batches": batcher.batches, "answers": batcher.answers},
-                "annotations": annotations.to_dict()}
+                "annotations": annotations.to_dict(), "live": live.to_dict()}
 
     @app.post("/score", summary="Score a list of answers", response_class=FastJSON)
     async def score(answers: list[Answer]) -> FastJSON:
@@ -205,14 +212,16 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         return {"results": predictions(scale, outputs, used.version, body.label_config),
                 "model_version": used.version}
 
-    @app.post("/webhook", summary="Label Studio: project events (counts new annotations)")
+    @app.post("/webhook", summary="Label Studio: project events (teachers' scores teach the "
+                                    "memory; serve/live.py)")
     async def webhook(event: dict[str, Any]) -> dict:
         was_due = annotations.retrain_due
         annotations.add(event)
         if annotations.retrain_due and not was_due:
             log.info("retrain due: %d new annotations since %s was loaded (pull, build-dataset "
                      "and train, then POST /reload)", annotations.count, batcher.model.version)
-        return {"status": "ok", **annotations.to_dict()}
+        return {"status": "ok", **annotations.to_dict(),
+                "live": await live.handle(event, batcher, annotations, reload)}
 
     return app
 
