@@ -285,6 +285,7 @@ class LiveLoop:
         self._lock: asyncio.Lock | None = None
         self._applier: asyncio.Task | None = None
         self._dirty = False
+        self._checks: set[asyncio.Task] = set()
         self.learned_at: float | None = None  # when the last score reached the memory
         self.retrain = Retrainer(retrain_command, model_dir)
 
@@ -369,12 +370,28 @@ class LiveLoop:
                     await asyncio.to_thread(self.journal.append, entry)
                 self.scores.apply(entry)
         if changed:
+            scored = [e["record"] for e in changed
+                      if e["op"] == "put" and e["record"]["score"] is not None]
+            if scored and self.model_dir is not None:
+                self._background(asyncio.to_thread(
+                    prequential_checks, self.model_dir, batcher.model, scored))
             self._schedule(batcher)
         out = {"handled": True, "changes": len(changed),
                "pending_version": self._version(batcher)}
         if why and not changed:
             out["ignored"] = why
         return out
+
+    def _background(self, work) -> None:
+        async def run():
+            try:
+                await work
+            except Exception as exc:  # noqa: BLE001 - a check lost, never a score
+                log.error("prequential check not recorded: %s: %s", type(exc).__name__, exc)
+
+        task = asyncio.create_task(run())
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
 
     def _version(self, batcher) -> str:
         base = self.base or batcher.model
@@ -403,9 +420,15 @@ class LiveLoop:
                      len(self.scores.records), new.version)
 
     async def settled(self) -> None:
-        """Wait until every journaled score is in the served memory (tests, benchmarks)."""
+        """Wait until every journaled score is in the served memory and checked (tests)."""
         while self._applier is not None and not self._applier.done():
             await asyncio.shield(self._applier)
+        if self._checks:
+            await asyncio.gather(*self._checks, return_exceptions=True)
+
+    @property
+    def busy(self) -> bool:
+        return (self._applier is not None and not self._applier.done()) or bool(self._checks)
 
     def to_dict(self) -> dict:
         return {"journal": str(self.journal.path) if self.journal else None,
@@ -417,6 +440,28 @@ class LiveLoop:
     def close(self) -> None:
         if self.journal is not None:
             self.journal.close()
+
+
+def prequential_checks(model_dir: Path, model, records: list[dict]) -> int:
+    """The hook into train/checks.py: a teacher's score of an answer is a fresh check of the
+    version that served before the score arrived (its memory never holds the answer's own
+    score), recorded with what that version predicts and its confidence. Runs in a worker
+    thread; does nothing where asag.train.checks is not installed. Returns the checks made."""
+    try:
+        from asag.train.checks import Checks
+    except ImportError:
+        return 0
+    from asag.annotate.predictions import certainty
+
+    rows = [{"id": r["answer_id"], "question_id": r["question_id"],
+             **{k: r[k] for k in TEXT_KEYS}} for r in records]
+    scale = model.scorer.scale
+    checks = Checks(model_dir)
+    for record, p in zip(records, model.scorer.predict(rows), strict=True):
+        shown = p.step if p.step is not None else p.score
+        checks.add(model.version, record["question_id"], record["answer_id"], shown,
+                   certainty(scale, p), record["score"])
+    return len(records)
 
 
 # -- scheduled retraining -------------------------------------------------------------------

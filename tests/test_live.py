@@ -47,10 +47,13 @@ def loaded(trained_scorer):
     return load_model(trained_scorer)
 
 
-def serve(loaded, journal: Path | None, **settings):
+def serve(loaded, journal: Path, **settings):
+    """An app serving the loaded scorer; its directory (where the prequential checks go) is a
+    copy beside the journal, so no test writes into the session's scorer."""
     from asag.serve.app import Settings, create_app
 
-    return create_app(Settings(model_dir=loaded.path, journal=journal, **settings), loaded)
+    model_dir = versioned_copy(loaded.path, journal.parent, "model")
+    return create_app(Settings(model_dir=model_dir, journal=journal, **settings), loaded)
 
 
 def hint(url: str, data: dict) -> tuple[str, float, str]:
@@ -74,7 +77,7 @@ def settled(app) -> None:
     background of the server's own event loop)."""
     live = app.state.live
     deadline = time.monotonic() + 120
-    while live._applier is not None and not live._applier.done():
+    while live.busy:
         assert time.monotonic() < deadline, "the live memory was not updated"
         time.sleep(0.02)
 
@@ -282,3 +285,21 @@ def test_the_applier_coalesces_a_burst_of_scores():
 
     asyncio.run(main())
     assert Batcher.reloads == 1
+
+
+def test_each_teachers_score_is_a_prequential_check_of_the_version_that_served(
+        trained_scorer, tmp_path):
+    pytest.importorskip("asag.train.checks")
+    from asag.serve.app import Settings, create_app
+    from asag.train.checks import Checks
+
+    model = versioned_copy(trained_scorer, tmp_path, "m")
+    app = create_app(Settings(model_dir=model, journal=tmp_path / "j.jsonl"))
+    with running(app) as url:
+        shown, confidence, version = hint(url, B)
+        post(url, annotation_event("ANNOTATION_CREATED", 1, B, "correct"))
+        settled(app)
+    [check] = Checks(model).records()
+    assert check["model_version"] == version and check["answer_id"] == "B"
+    assert (check["predicted"], check["teacher_score"]) == (shown, "correct")
+    assert check["confidence"] == pytest.approx(confidence, abs=1e-6)
