@@ -41,7 +41,8 @@ def question_answers(dataset: Path, n: int) -> list[dict]:
     mine = [r for r in rows if r["question_id"] == qid][:n]
     return [{"id": f"live-{i}", "question_id": r["question_id"], "question": r["question"],
              "reference_answer": r["reference_answer"], "student_answer": r["student_answer"],
-             "gold": D.value_of(scale, r["label"])} for i, r in enumerate(mine)]
+             "source": {"file": "sciEntsBank-train.csv", "line": i + 2},
+             "gold": D.value_of(scale, r["score"])} for i, r in enumerate(mine)]
 
 
 def asag(*args, env: dict) -> str:
