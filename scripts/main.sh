@@ -132,6 +132,87 @@ step "gradebook: every answer, its final score and where it came from -> $OUT/gr
 $ASAG gradebook "$OUT/annotations.jsonl" --items "$OUT/raw-all.jsonl" --model "$OUT/models/v2" \
   --max-error 0.05 -o "$OUT/gradebook.csv"
 
+step "live loop: $OUT/models/v2 serves '$PROJECT live'; a teacher's score teaches it at once"
+LIVE="$PROJECT live"
+mkdir -p "$OUT/live"
+# a fresh project and journal each run, so "before" is before any score
+$PY - "$LIVE" <<'EOF'
+import sys
+from asag.annotate import project as projects
+from asag.annotate.connection import connect, resolve
+from asag.annotate.server import DEFAULT_DATA_DIR
+
+api = connect(*resolve(None, None, DEFAULT_DATA_DIR))
+old = projects.find(api, sys.argv[1])
+if old:
+    api.sdk.projects.delete(old["id"])
+EOF
+rm -f "$OUT/live/journal.jsonl"
+$ASAG -q annotate push "$OUT/raw-new.jsonl" --project "$LIVE" --scale 0-5 >/dev/null
+$ASAG serve "$OUT/models/v2" --port 0 --journal "$OUT/live/journal.jsonl" 2>"$OUT/live/serve.log" &
+SERVE_PID=$!
+trap 'kill $SERVE_PID 2>/dev/null || true' EXIT
+until grep -q " on http://" "$OUT/live/serve.log"; do
+  kill -0 $SERVE_PID 2>/dev/null || { cat "$OUT/live/serve.log"; exit 1; }
+  sleep 0.5
+done
+live_url=$(sed -n 's/.* on \(http:[^ ]*\) .*/\1/p' "$OUT/live/serve.log" | head -1)
+$ASAG annotate connect-model --project "$LIVE" --url "$live_url"
+$PY - "$LIVE" "$live_url" examples/sample_new_answers.csv <<'EOF'
+import csv, sys, time
+import httpx
+from asag.annotate import project as projects
+from asag.annotate.connection import connect, every, plain, resolve
+from asag.annotate.server import DEFAULT_DATA_DIR
+
+title, url, table = sys.argv[1:]
+api = connect(*resolve(None, None, DEFAULT_DATA_DIR))
+project = projects.find(api, title)
+teacher = {(r["question_id"], " ".join(r["student_answer"].split())): r["teacher_a"]
+           for r in csv.DictReader(open(table, encoding="utf-8"))}
+tasks = every(api.sdk.tasks.list(project=project["id"], fields="all"))
+by_question = {}
+for t in sorted(tasks, key=lambda t: t["id"]):
+    by_question.setdefault(t["data"]["question_id"], []).append(t)
+question, mine = max(by_question.items(), key=lambda kv: len(kv[1]))
+scored, rest = mine[:3], mine[3:9]
+
+def hints(version):
+    out = {}
+    for t in rest:
+        preds = plain(api.sdk.tasks.get(str(t["id"])))["predictions"]
+        p = [p for p in preds if p["model_version"] == version][-1]
+        out[t["id"]] = f"{p['result'][0]['value']['model_score']} ({p['score']:.2f})"
+    return out
+
+base = httpx.get(f"{url}/health").json()["model_version"]
+before = hints(base)  # a task opened for the first time: Label Studio asks the server
+for t in scored:  # SIMULATED teacher: teacher_a's score, submitted in Label Studio
+    score = teacher[(question, " ".join(t["data"]["student_answer"].split()))]
+    api.sdk.annotations.create(t["id"], result=[{
+        "from_name": "score", "to_name": "student_answer", "type": "choices",
+        "value": {"choices": [score]}}], lead_time=5.0)
+    print(f"  teacher scored {score}: {t['data']['student_answer'][:60]}")
+want, started = f"{base}+{len(scored)}", time.monotonic()
+while httpx.get(f"{url}/health").json()["model_version"] != want:
+    if time.monotonic() - started > 60:
+        sys.exit(f"ERROR: the served model did not reach {want} in 60 s")
+    time.sleep(0.2)
+print(f"  served model: {base} -> {want} after {time.monotonic() - started:.1f} s")
+api.sdk.actions.create(id="retrieve_tasks_predictions", project=project["id"],
+                       selected_items={"all": False, "included": [t["id"] for t in rest]})
+after = hints(want)
+print(f"  hints (score, confidence) of {question}'s next answers, before -> after the scores:")
+print(f"  {'student answer':<54} {'before':>11} {'after':>11} {'teacher':>7}")
+for t in rest:
+    text = t["data"]["student_answer"]
+    truth = teacher[(question, " ".join(text.split()))]
+    print(f"  {text[:54]:<54} {before[t['id']]:>11} {after[t['id']]:>11} {truth:>7}")
+EOF
+kill $SERVE_PID
+wait $SERVE_PID 2>/dev/null || true
+trap - EXIT
+
 step "where everything is"
 url=$($ASAG labelstudio credentials | sed -n 's/^url: *//p')
 cat <<EOF
@@ -145,6 +226,8 @@ models:        $OUT/models/v1, $OUT/models/v2 (reports: eval/report.md inside)
 metrics:       $OUT/models/v1/eval/metrics.json, $OUT/models/v2/eval/metrics.json
 scored:        $OUT/new.scored.csv
 gradebook:     $OUT/gradebook.csv (per question: $OUT/gradebook.summary.csv)
+
+live loop:     $OUT/live/journal.jsonl (the teachers' scores the served model learned)
 stop the server: $ASAG labelstudio stop
 Done in $((SECONDS - started)) s.
 EOF

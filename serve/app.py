@@ -66,6 +66,8 @@ class Settings:
     quantize: bool = False
     threads: int | str | None = "auto"  # torch CPU threads (Scorer.load)
     retrain_after: int | None = None
+    journal: Path | None = None  # the live loop's journal (serve/live.py); None: not kept
+    retrain_command: str | None = None  # run in the background when a retrain is due
 
 
 # -- request bodies ---------------------------------------------------------------------
@@ -107,11 +109,16 @@ class SetupRequest(BaseModel):
 
 def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     """The app, serving `model` (default: loaded from settings.model_dir)."""
-    def load() -> LoadedModel:
-        return load_model(settings.model_dir, quantize=settings.quantize,
-                          threads=settings.threads)
+    from asag.serve.live import LiveLoop
 
-    model = model or load()
+    live = LiveLoop(settings.journal, retrain_command=settings.retrain_command,
+                    model_dir=settings.model_dir)
+
+    def load() -> LoadedModel:
+        return live.restore(load_model(settings.model_dir, quantize=settings.quantize,
+                                       threads=settings.threads))
+
+    model = live.restore(model) if model is not None else load()
     batcher = Batcher(model, max_batch=settings.max_batch, max_wait=settings.max_wait,
                       batch_size=settings.batch_size)
     annotations = AnnotationCounter(settings.retrain_after)
@@ -137,6 +144,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
             pass
         yield
         await batcher.stop()
+        live.close()
 
     async def _hup() -> None:
         try:
@@ -147,7 +155,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     app = FastAPI(title="asag scorer", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Scores short answers with an asag scorer; also a Label Studio "
                               "ML backend. Errors are JSON: {\"error\": \"...\"}.")
-    app.state.batcher = batcher
+    app.state.batcher, app.state.live = batcher, live
     # called with (action, event) for each handled webhook event (HANDLED_EVENTS); what
     # they return is added to the webhook's reply. START_TRAINING is one of them.
     app.state.event_hooks = []
@@ -197,7 +205,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
                 "loaded_at": current.loaded_at, **model_summary(manifest),
                 "manifest": manifest,
                 "served": {"batches": batcher.batches, "answers": batcher.answers},
-                "annotations": annotations.to_dict()}
+                "annotations": annotations.to_dict(), "live": live.to_dict()}
 
     @app.post("/score", summary="Score a list of answers", response_class=FastJSON)
     async def score(answers: list[Answer]) -> FastJSON:
@@ -278,23 +286,27 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
                 results[n] = no_prediction(version, row)
         return FastJSON({"results": results, "model_version": version})
 
-    @app.post("/webhook", summary="Label Studio: project events (201 for handled events)")
+    @app.post("/webhook", summary="Label Studio: project events (201 for handled events; "
+                                    "teachers' scores teach the memory, serve/live.py)")
     async def webhook(event: dict[str, Any]) -> JSONResponse:
         """ANNOTATION_CREATED / _UPDATED / _DELETED and START_TRAINING are handled (201) and
         handed to the server's event hooks; other events get 200, as the reference backend
-        answers. New annotations are counted towards --retrain-after."""
+        answers. New annotations are counted towards --retrain-after, and teachers' scores
+        reach the scorer's graded-answer memory at once (serve/live.py)."""
         action = event.get("action")
-        if action not in HANDLED_EVENTS:
-            return JSONResponse({"status": "Unknown event", "action": action}, 200)
         was_due = annotations.retrain_due
         annotations.add(event)
         if annotations.retrain_due and not was_due:
             log.info("retrain due: %d new annotations since %s was loaded (pull, build-dataset "
                      "and train, then POST /reload)", annotations.count, batcher.model.version)
+        learned = await live.handle(event, batcher, annotations, reload)
+        if action not in HANDLED_EVENTS:
+            return JSONResponse({"status": "Unknown event", "action": action, "live": learned},
+                                200)
         if action == "START_TRAINING":
             log.info("Label Studio asked to train (project %s): retrain with pull, "
                      "build-dataset and train, then POST /reload", _project_id(event))
-        reply = {"status": "ok", "action": action, **annotations.to_dict()}
+        reply = {"status": "ok", "action": action, **annotations.to_dict(), "live": learned}
         for hook in app.state.event_hooks:
             reply.update(await _call(hook, action, event) or {})
         return JSONResponse(reply, 201)

@@ -114,19 +114,33 @@ def bind(host: str, port: int):
                    "least 1].")
 @click.option("--retrain-after", type=click.IntRange(1), default=None, metavar="N",
               help="Label Studio webhook: say a retrain is due after N new annotations.")
+@click.option("--retrain-command", default=None, metavar="CMD",
+              help="With --retrain-after: run CMD (a shell command that pulls, builds, trains "
+                   "and replaces MODEL; $ASAG_SERVE_MODEL names it) in the background when a "
+                   "retrain is due, then reload MODEL.")
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where the live loop keeps teachers' scores from the webhook (replayed at "
+                   "start) [default: MODEL.live.jsonl beside MODEL].")
 @click.option("--access-log", is_flag=True, help="Log every request (method, path, status).")
 def serve(model: Path, host: str, port: int, token_file: Path | None,
           labelstudio_token_file: Path | None, max_body_mb: float, max_answers: int,
           max_batch: int, max_wait_ms: float, batch_size: int, int8: bool, threads: int | None,
-          retrain_after: int | None, access_log: bool) -> None:
+          retrain_after: int | None, retrain_command: str | None, journal: Path | None,
+          access_log: bool) -> None:
     """Serve MODEL over HTTP: POST /score, GET /model, POST /reload, docs at /docs, and
     Label Studio's ML backend protocol (/health, /setup, /predict, /webhook).
+
+    Teachers' scores that reach /webhook go into the scorer's graded-answer memory at once
+    (and a journal beside it), so the next hints of the question use them.
 
     Concurrent requests are scored together in batches. SIGHUP (or POST /reload with the
     token) loads MODEL again and swaps it in without failing requests in flight. The port
     refuses connections until the model has loaded."""
     from asag.console import info
 
+    if retrain_command and not retrain_after:
+        raise click.BadParameter("needs --retrain-after N (after how many new annotations)",
+                                 param_hint="'--retrain-command'")
     token = read_token(token_file)
     ls_token = read_token(labelstudio_token_file, LABELSTUDIO_TOKEN_ENV,
                           "--labelstudio-token-file")
@@ -139,6 +153,7 @@ def serve(model: Path, host: str, port: int, token_file: Path | None,
         import uvicorn
 
         from asag.serve.app import Settings, create_app
+        from asag.serve.live import default_journal
     except ImportError as exc:
         sock.close()
         raise click.ClickException(f"asag serve needs {exc.name}; pip install 'asag[serve]' "
@@ -149,7 +164,8 @@ def serve(model: Path, host: str, port: int, token_file: Path | None,
                         max_batch=max_batch, max_wait=max_wait_ms / 1000,
                         batch_size=batch_size, quantize=int8,
                         threads="auto" if threads is None else threads,
-                        retrain_after=retrain_after)
+                        retrain_after=retrain_after, retrain_command=retrain_command,
+                        journal=journal or default_journal(model))
     app = create_app(settings)  # loads the model; the port refuses connections meanwhile
     bound_host, bound_port = sock.getsockname()[:2]
     try:  # another server bound the port while this one loaded (bound sockets may share it)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def running(app):
-    """Serve `app` until the block ends; yields its base URL."""
+def running(app, port: int = 0):
+    """Serve `app` until the block ends (on `port`; 0: a free one); yields its base URL."""
     import uvicorn
 
     from asag.serve.cli import bind
 
-    sock = bind("127.0.0.1", 0)
+    sock = bind("127.0.0.1", port)
     port = sock.getsockname()[1]
     # log_config=None: uvicorn's loggers propagate to the root, so caplog sees them
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
