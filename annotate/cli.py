@@ -10,6 +10,7 @@ import click
 
 from asag.annotate.labelstudio_cli import connect_to, connection_options
 from asag.annotate.screen import LANGUAGES
+from asag.params import FiniteFloatRange
 from asag.scale import SCALE
 
 
@@ -72,7 +73,7 @@ def annotate(ctx: click.Context, conn) -> None:
               help="Near-identical answers of a question (the same but for case, punctuation "
                    "and small typos) become one task, scored once for all; teachers can split "
                    "a group. Default: as the project was pushed before, else off.")
-@click.option("--group-threshold", type=click.FloatRange(0.5, 1.0), default=None,
+@click.option("--group-threshold", type=FiniteFloatRange(0.5, 1.0), default=None,
               metavar="0.5-1",
               help="How alike answers must be to join a group (implies --groups; 1: identical "
                    "after normalisation; default 0.9, chosen on SciEntsBank and SAF).")
@@ -153,7 +154,7 @@ def simulate(ctx: click.Context, project: str, scores: Path, teacher_cols: str,
 @click.option("--full", is_flag=True, help="Re-read every annotation, not only changes.")
 @click.option("--scale", type=SCALE, default=None,
               help="Scale of the scores (default: the one the project was made with).")
-@click.option("--max-gap", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--max-gap", type=FiniteFloatRange(min=0), default=1.0, show_default=True,
               help="The saved tab 'Disagreements' lists answers whose teachers' scores differ "
                    "by more than this (as build-dataset --max-gap).")
 @click.pass_context

@@ -112,14 +112,26 @@ def _model_scale(model: Path) -> Scale:
     return Scale.parse(read_manifest(model)["scale"])
 
 
+def _read_answers(items: Path) -> dict:
+    """The gathered answers, students included; a file without any is refused (an empty
+    gradebook would look like a course with nothing left to score)."""
+    from asag.build_dataset.inputs import read_items
+
+    answers = read_items(items, extra=("student",))
+    if not len(answers["id"]):
+        raise InputError("no answers in the file", file=str(items),
+                         fix="pass --items the raw.jsonl that asag gather wrote")
+    return answers
+
+
 def _from_annotations(items: Path | None, annotations: list[Path], opts: Options,
                       model_scale: Scale | None):
-    from asag.build_dataset.inputs import read_annotations, read_items
+    from asag.build_dataset.inputs import read_annotations
 
     if items is None:
         raise InputError("no answers: the gradebook lists the gathered answers",
                          fix="pass --items RAW.jsonl (from asag gather), or --dataset DIR")
-    answers = read_items(items, extra=("student",))
+    answers = _read_answers(items)
     n = len(answers["id"])
     if not annotations:
         return answers, _no_scores(n), None, []
@@ -170,7 +182,6 @@ def _from_dataset(directory: Path, items: Path | None):
     answers are `items` when given (the scores join by answer id), else the dataset's."""
     import pyarrow.parquet as pq
 
-    from asag.build_dataset.inputs import read_items
     from asag.dataset_layout import PARQUET_DIR, dataset_scale, read_manifest
 
     scale = dataset_scale(read_manifest(directory))
@@ -193,7 +204,7 @@ def _from_dataset(directory: Path, items: Path | None):
         answers = {c: table[c] for c in cols[:5]}
         answers["student"] = [None] * len(answers["id"])
     else:
-        answers = read_items(items, extra=("student",))
+        answers = _read_answers(items)
         missing = len(set(scored) - set(answers["id"]))
         if missing:
             notes.append(f"{missing:,} answers of {directory} are not in {items}: left out")

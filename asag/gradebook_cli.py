@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from asag.build_dataset.cli import POLICIES
+from asag.params import FiniteFloatRange
 from asag.scale import SCALE
 from asag.tables import RAW_CSV_HELP
 
@@ -21,7 +22,7 @@ from asag.tables import RAW_CSV_HELP
                    "instead of ANNOTATIONS.")
 @click.option("--model", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Scorer that scores the answers no teacher has scored.")
-@click.option("--max-error", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--max-error", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
               default=None, metavar="RATE",
               help="With --model: answers whose score the scorer holds at an error rate <= "
                    "RATE are 'auto', the rest 'needs_teacher' (calibrated scorers).")
@@ -69,6 +70,10 @@ def gradebook(annotations, items, dataset, model, max_error, output, summary, sc
     summary = summary or gb.summary_path(output)
     for path in (output, summary):
         gb.output_format(path)  # a wrong extension fails before any work
+        if any(path.resolve() == Path(given).resolve() for given in (*annotations, items)
+               if given is not None):
+            raise click.BadParameter(f"{path} is also an input; write the gradebook to "
+                                     "another file", param_hint="'-o' / '--output'")
     opts = gb.Options(scale=scale, policy=policy, fallback=fallback, adjudicator=adjudicator,
                       min_annotators=min_annotators, model=model, max_error=max_error,
                       batch_size=batch_size)

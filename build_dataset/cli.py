@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from asag.params import FiniteFloatRange
 from asag.scale import SCALE
 from asag.tables import RAW_CSV_HELP
 
@@ -57,7 +58,7 @@ def _columns(ctx, param, value):
               help="Annotator (or score column) whose scores count as ground truth.")
 @click.option("--min-annotators", type=click.IntRange(min=1), default=1, show_default=True,
               help="Leave out (and count) answers with fewer scores.")
-@click.option("--max-gap", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--max-gap", type=FiniteFloatRange(min=0), default=1.0, show_default=True,
               help="List answers whose teachers differ by more (scale points; label steps).")
 @click.option("--disagreements", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Disagreement CSV path (default: DIR/disagreements.csv).")
@@ -68,7 +69,7 @@ def _columns(ctx, param, value):
               help="train,validation,test shares for answers without an explicit split.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Split hash seed; keep it to keep every answer in its split.")
-@click.option("--carve-validation", type=click.FloatRange(0, 1), default=None,
+@click.option("--carve-validation", type=FiniteFloatRange(0, 1), default=None,
               help="Share of an explicit train split moved to validation "
                    "[default: 0.1 when the input has no validation split].")
 @click.option("--resplit", is_flag=True,

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from asag.params import FiniteFloatRange
+
 TOKEN_ENV = "ASAG_SERVE_TOKEN"
 LABELSTUDIO_TOKEN_ENV = "ASAG_SERVE_LABELSTUDIO_TOKEN"
 BACKLOG = 2048
@@ -95,13 +97,13 @@ def bind(host: str, port: int):
               help=f"File holding Label Studio's token, which opens only /predict, /setup and "
                    f"/webhook [default: ${LABELSTUDIO_TOKEN_ENV}, else derived from the "
                    "server's token; `annotate connect-model` derives it too].")
-@click.option("--max-body-mb", type=click.FloatRange(0.001), default=2.0, show_default=True,
+@click.option("--max-body-mb", type=FiniteFloatRange(0.001), default=2.0, show_default=True,
               help="Largest request body accepted (413 above).")
 @click.option("--max-answers", type=click.IntRange(1), default=1000, show_default=True,
               help="Most answers (or Label Studio tasks) per request (413 above).")
 @click.option("--max-batch", type=click.IntRange(1), default=64, show_default=True,
               help="Answers of concurrent requests gathered into one batch.")
-@click.option("--max-wait-ms", type=click.FloatRange(0), default=5.0, show_default=True,
+@click.option("--max-wait-ms", type=FiniteFloatRange(0), default=5.0, show_default=True,
               help="A batch gathers while requests come less than this apart (at most "
                    "10x this in all).")
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True,
