@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from asag.build_dataset.cli import POLICIES
+from asag.build_dataset.cli import aggregation_options
 from asag.params import FiniteFloatRange
 from asag.scale import SCALE
 from asag.tables import RAW_CSV_HELP
@@ -32,12 +32,8 @@ from asag.tables import RAW_CSV_HELP
               help="Per-question summary [default: OUTPUT's name + .summary, same format].")
 @click.option("--scale", type=SCALE, default=None,
               help="Score scale [default: the annotation records', else the scorer's].")
-@click.option("--policy", type=click.Choice(POLICIES), default="median", show_default=True,
-              help="How several teachers' scores become one (as in build-dataset).")
-@click.option("--fallback", type=click.Choice(POLICIES[:3]), default="median",
-              show_default=True, help="With --policy adjudicated: for answers nobody reviewed.")
-@click.option("--adjudicator", default=None,
-              help="Annotator whose scores count as ground truth.")
+@aggregation_options("How several teachers' scores become one (as in build-dataset).",
+                     "Annotator whose scores count as ground truth.")
 @click.option("--min-annotators", type=click.IntRange(min=1), default=1, show_default=True,
               help="Teachers' scores an answer needs to be final; fewer: needs_teacher.")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)

@@ -27,6 +27,22 @@ def _columns(ctx, param, value):
     return tuple(c.strip() for c in value.split(",") if c.strip()) if value else ()
 
 
+
+def aggregation_options(policy_help: str, adjudicator_help: str):
+    """--policy, --fallback and --adjudicator: how several teachers' scores become one, the
+    same for build-dataset and the gradebook."""
+    def decorate(command):
+        for option in reversed((
+                click.option("--policy", type=click.Choice(POLICIES), default="median",
+                             show_default=True, help=policy_help),
+                click.option("--fallback", type=click.Choice(POLICIES[:3]), default="median",
+                             show_default=True,
+                             help="With --policy adjudicated: for answers nobody reviewed."),
+                click.option("--adjudicator", default=None, help=adjudicator_help))):
+            command = option(command)
+        return command
+    return decorate
+
 @click.command("build-dataset")
 @click.argument("inputs", nargs=-1)
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
@@ -50,12 +66,8 @@ def _columns(ctx, param, value):
 @click.option("--scale", type=SCALE, default=None,
               help="Score scale, e.g. 0-5, '0-10 step 0.5', incorrect,partially_correct,correct "
                    "(worst first). Default: the annotation records' own scale.")
-@click.option("--policy", type=click.Choice(POLICIES), default="median", show_default=True,
-              help="How several teachers' scores become one.")
-@click.option("--fallback", type=click.Choice(POLICIES[:3]), default="median",
-              show_default=True, help="With --policy adjudicated: for answers nobody reviewed.")
-@click.option("--adjudicator", default=None,
-              help="Annotator (or score column) whose scores count as ground truth.")
+@aggregation_options("How several teachers' scores become one.",
+                     "Annotator (or score column) whose scores count as ground truth.")
 @click.option("--min-annotators", type=click.IntRange(min=1), default=1, show_default=True,
               help="Leave out (and count) answers with fewer scores.")
 @click.option("--max-gap", type=FiniteFloatRange(min=0), default=1.0, show_default=True,
