@@ -163,18 +163,22 @@ def test_a_project_that_loses_to_a_late_lower_one_moves_its_answers_there(
         f"asag duplicate {higher['id']} (empty)")
 
 
+def _gather_and_push(ls_server, table: str, name: str) -> None:
+    """Gather TABLE (in the working directory) and push it for two teachers per answer."""
+    for args in (["gather", table, "-o", "raw.jsonl"],
+                 ["annotate", "push", "raw.jsonl", "--project", name, "--scale", "0-5",
+                  "--annotations-per-answer", "2"]):
+        result = CliRunner().invoke(cli, args, env=ls_server.cli_env())
+        assert result.exit_code == 0, result.output
+
+
 def test_concurrent_simulate_and_pull_runs_double_nothing(ls_server, tmp_path,
                                                           monkeypatch):  # noqa: F811
     monkeypatch.chdir(tmp_path)
     name = f"race-simulate-{uuid.uuid4().hex[:6]}"
     table = tmp_path / "sample.csv"
     shutil.copy(REPO / "examples" / "sample_answers.csv", table)
-    env = ls_server.cli_env()
-    for args in (["gather", "sample.csv", "-o", "raw.jsonl"],
-                 ["annotate", "push", "raw.jsonl", "--project", name, "--scale", "0-5",
-                  "--annotations-per-answer", "2"]):
-        result = CliRunner().invoke(cli, args, env=env)
-        assert result.exit_code == 0, result.output
+    _gather_and_push(ls_server, "sample.csv", name)
     cwds = _machines(tmp_path / "sim", 3)
     _at_once(ls_server, cwds, "annotate", "simulate", "--project", name, "--scores", table,
              "--teacher-cols", "teacher_a,teacher_b", "--limit", "30")
@@ -220,12 +224,8 @@ def test_teachers_scoring_at_once_leave_exactly_their_annotations_and_right_coun
                 cells[(i + j) % 4] = str((i + j) % 6)
                 want[(f"Answer {i}.", teacher_email(teachers[(i + j) % 4]))] = (i + j) % 6
             out.writerow(["q1", "Why?", "Because.", f"Answer {i}.", *cells])
+    _gather_and_push(ls_server, "t.csv", name)
     env = ls_server.cli_env()
-    for args in (["gather", "t.csv", "-o", "raw.jsonl"],
-                 ["annotate", "push", "raw.jsonl", "--project", name, "--scale", "0-5",
-                  "--annotations-per-answer", "2"]):
-        result = CliRunner().invoke(cli, args, env=env)
-        assert result.exit_code == 0, result.output
     cwds = _machines(tmp_path / "teachers", 4)
     procs = [subprocess.Popen(
         [sys.executable, "-m", "asag", "annotate", "simulate", "--project", name, "--scores",
