@@ -28,8 +28,12 @@ def _asag_project(api, title: str):
 def _title(ctx, param, value: str) -> str:
     """A new project's title checked before anything connects (project.check_title)."""
     from asag.annotate.project import check_title
+    from asag.errors import OptionError
 
-    return check_title(value)
+    try:
+        return check_title(value)
+    except OptionError as exc:  # Click names the option and shows the usage line
+        raise click.BadParameter(exc.message) from None
 
 
 @click.group()

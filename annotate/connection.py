@@ -18,9 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import click
-
 from asag.annotate import server as local_server
+from asag.errors import LabelStudioError, OptionError
 
 # Calls that create things must never be repeated blindly: a timed-out import that the
 # server did commit would come back as duplicates (the SDK retries POSTs by default).
@@ -159,11 +158,11 @@ def normalise_url(url: str | None) -> str | None:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number
     except ValueError as exc:
-        raise click.BadParameter(f"'{url}' is not a URL ({exc}); e.g. http://127.0.0.1:8080",
-                                 param_hint="--url / LABEL_STUDIO_URL") from None
+        raise OptionError(f"'{url}' is not a URL ({exc}); e.g. http://127.0.0.1:8080",
+                          option="--url / LABEL_STUDIO_URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise click.BadParameter(f"'{url}' is not an http(s) URL; e.g. http://127.0.0.1:8080",
-                                 param_hint="--url / LABEL_STUDIO_URL")
+        raise OptionError(f"'{url}' is not an http(s) URL; e.g. http://127.0.0.1:8080",
+                          option="--url / LABEL_STUDIO_URL")
     return text.rstrip("/")
 
 
@@ -172,16 +171,15 @@ def resolve(url: str | None, api_key: str | None, data_dir) -> tuple[str, str]:
     url = normalise_url(url)
     api_key = api_key.strip() if api_key else None
     if api_key is not None and not (api_key.isascii() and api_key.isprintable()):
-        raise click.BadParameter("the key holds characters no API key has (non-ASCII or "
-                                 "control characters); copy it again from Label Studio's "
-                                 "Account & Settings",
-                                 param_hint="--api-key / LABEL_STUDIO_API_KEY")
+        raise OptionError("the key holds characters no API key has (non-ASCII or control "
+                          "characters); copy it again from Label Studio's Account & Settings",
+                          option="--api-key / LABEL_STUDIO_API_KEY")
     creds = local_server.local_credentials(data_dir)
     if url and api_key:
         return url.rstrip("/"), api_key
     if api_key and not url:
         if creds is None:
-            raise click.UsageError(
+            raise OptionError(
                 "--api-key / LABEL_STUDIO_API_KEY is set but not --url / LABEL_STUDIO_URL; "
                 "set the server's address too"
             )
@@ -189,12 +187,12 @@ def resolve(url: str | None, api_key: str | None, data_dir) -> tuple[str, str]:
     if url and creds is not None and url.rstrip("/") == creds.url:
         return creds.url, creds.token
     if url:
-        raise click.UsageError(
+        raise OptionError(
             f"no API key for {url}: set LABEL_STUDIO_API_KEY (Label Studio: Account & "
             "Settings -> Access Token) or pass --api-key"
         )
     if creds is None:
-        raise click.UsageError(
+        raise OptionError(
             "no Label Studio server: start the embedded one with `asag labelstudio start`, "
             "or set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY for a server of your own"
         )
@@ -213,7 +211,7 @@ def connect(url: str, api_key: str, *, timeout: float = 600.0) -> Api:
             api.sdk.users.whoami(request_options={"timeout": 30})
         except _sdk_api_error() as exc:
             if exc.status_code == 404:
-                raise click.ClickException(
+                raise LabelStudioError(
                     f"{url} does not look like a Label Studio server (404); fix --url") from None
             raise
     return api
@@ -221,31 +219,31 @@ def connect(url: str, api_key: str, *, timeout: float = 600.0) -> Api:
 
 @contextlib.contextmanager
 def api_errors(url: str, doing: str = "") -> Iterator[None]:
-    """Turn transport and HTTP failures into one-line ClickExceptions with the fix."""
+    """Turn transport and HTTP failures into one-line LabelStudioErrors with the fix."""
     import httpx
 
     what = f" while {doing}" if doing else ""
     try:
         yield
     except httpx.ConnectError as exc:
-        raise click.ClickException(
+        raise LabelStudioError(
             f"cannot reach Label Studio at {url}{what} ({_short(exc)}); start it with "
             "`asag labelstudio start` or fix --url / LABEL_STUDIO_URL"
         ) from None
     except httpx.TimeoutException:
-        raise click.ClickException(
+        raise LabelStudioError(
             f"Label Studio at {url} did not answer in time{what}; check that it is running "
             "(`asag labelstudio status`) and re-run: the command is safe to repeat"
         ) from None
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise click.ClickException(
+        raise LabelStudioError(
             f"Label Studio at {url} dropped the connection{what} ({_short(exc)}); when it is "
             "back, re-run the same command: it is safe to repeat"
         ) from None
     except httpx.InvalidURL as exc:
-        raise click.ClickException(f"'{url}' is not a usable URL ({exc}); fix --url") from None
+        raise LabelStudioError(f"'{url}' is not a usable URL ({exc}); fix --url") from None
     except _sdk_api_error() as exc:
-        raise click.ClickException(_http_message(url, exc.status_code or 0, exc.body, what)) \
+        raise LabelStudioError(_http_message(url, exc.status_code or 0, exc.body, what)) \
             from None
 
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 import re
 
-import click
 from label_studio_sdk.core.api_error import ApiError
 
 from asag.annotate.connection import Api, detail, no_retry, plain
+from asag.errors import LabelStudioError
 
 BASIC_USER = "labelstudio"
 
@@ -33,7 +33,7 @@ BASIC_USER = "labelstudio"
 def connect_model(api: Api, project: dict, url: str, *, title: str = "asag",
                   token: str | None = None, prepare=None) -> dict:
     """Register (or update) the backend at `url` for the project; returns Label Studio's
-    record of it (state, model_version). One-line ClickException when it cannot be used,
+    record of it (state, model_version). One-line LabelStudioError when it cannot be used,
     before anything has changed. `prepare(project) -> (project, undo)` changes the project
     for the model (the hint box) once every check has passed; `undo()` reverts it."""
     url = url.rstrip("/")
@@ -92,7 +92,7 @@ def _register(api: Api, project: dict, url: str, title: str, token: str | None) 
         if exc.status_code != 400:
             raise
         reason = exc.body.get("validation_errors") if isinstance(exc.body, dict) else None
-        raise click.ClickException(
+        raise LabelStudioError(
             f"Label Studio at {api.url} could not use the model at {url}: "
             f"{_plain(json.dumps(reason) if reason else detail(exc.body))}; "
             f"is `asag serve` running there{' with this token' if token else ''}? (Label "
@@ -101,7 +101,7 @@ def _register(api: Api, project: dict, url: str, title: str, token: str | None) 
     if backend.get("state") != "CO":
         if not existing:
             api.sdk.ml.delete(backend["id"])
-        raise click.ClickException(
+        raise LabelStudioError(
             f"Label Studio registered {url} but reports it as '{backend.get('readable_state')}'"
             f" ({_plain(backend.get('error_message') or '')}); check the `asag serve` log")
     return backend
@@ -120,7 +120,7 @@ def check_backend(url: str, project: dict, token: str | None) -> None:
     except httpx.HTTPError as exc:
         raise _unreachable(url, exc) from None
     if reply.status_code in (401, 403):
-        raise click.ClickException(
+        raise LabelStudioError(
             f"the model at {url} refused the token; give the server's token, or the Label "
             "Studio token it was started with (--labelstudio-token-file), with --token-file")
     if reply.status_code >= 400:
@@ -128,8 +128,8 @@ def check_backend(url: str, project: dict, token: str | None) -> None:
             reason = reply.json().get("error") or reply.text
         except ValueError:
             reason = reply.text
-        raise click.ClickException(f"the model at {url} cannot serve project "
-                                   f"'{project.get('title')}': {_plain(reason)}")
+        raise LabelStudioError(f"the model at {url} cannot serve project "
+                               f"'{project.get('title')}': {_plain(reason)}")
 
 
 def _backends(api: Api, project_id: int) -> list[dict]:
@@ -157,9 +157,9 @@ def _bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _unreachable(url: str, exc: Exception) -> click.ClickException:
-    return click.ClickException(f"cannot reach the model at {url} ({type(exc).__name__}: "
-                                f"{exc}); start it with `asag serve MODEL` or fix --url")
+def _unreachable(url: str, exc: Exception) -> LabelStudioError:
+    return LabelStudioError(f"cannot reach the model at {url} ({type(exc).__name__}: "
+                            f"{exc}); start it with `asag serve MODEL` or fix --url")
 
 
 def _plain(text: str) -> str:

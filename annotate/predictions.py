@@ -19,9 +19,8 @@ import hashlib
 import json
 from pathlib import Path
 
-import click
-
 from asag.annotate.screen import HINT_FROM, SCORE_FROM, TEXT_TO, hint_text
+from asag.errors import InputError
 from asag.scale import Scale
 
 CHUNK = 512  # answers scored per progress-bar step
@@ -71,7 +70,7 @@ def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32, language: 
 
     scorer = Scorer.load(model_dir)
     if scorer.scale.spec != scale.spec:
-        raise click.ClickException(
+        raise InputError(
             f"--predictions-from {model_dir} scores on the scale '{scorer.scale.spec}' but the "
             f"project on '{scale.spec}'; use a model trained on this project's scores")
     version = model_version(model_dir, scorer.manifest)

@@ -12,12 +12,11 @@ import time
 import unicodedata
 import xml.etree.ElementTree as ET
 
-import click
-
 from asag.annotate import screen
 from asag.annotate.connection import Api, no_retry, plain
 from asag.annotate.screen import COMMENT_FROM, SCORE_FROM, TEXT_TO  # noqa: F401 (re-exported)
 from asag.answers import TEXT_FIELDS
+from asag.errors import LabelStudioError, OptionError
 from asag.scale import Scale
 
 TASK_FIELDS = ("answer_id", "question_id", *TEXT_FIELDS)
@@ -44,9 +43,8 @@ def check_title(title: str) -> str:
         problem = f"'{shown}' has {len(text)} characters"
     else:
         return text
-    raise click.BadParameter(f"{problem}; Label Studio takes titles of {low} to {high} "
-                             "characters, e.g. --project 'Physics 2026'",
-                             param_hint="'--project'")
+    raise OptionError(problem, option="'--project'", fix=f"Label Studio takes titles of {low} "
+                      f"to {high} characters, e.g. --project 'Physics 2026'")
 
 
 def label_config(scale: Scale, title: str = "", **screen_settings) -> str:
@@ -74,7 +72,7 @@ def scale_of(config: str) -> Scale | None:
     if match:
         try:
             return Scale.parse(json.loads(match.group(1)))
-        except (ValueError, click.BadParameter):
+        except ValueError:  # ScaleError is one
             pass
     return _scale_from_choices(config or "")
 
@@ -96,11 +94,11 @@ def _scale_from_choices(config: str) -> Scale | None:
             candidate = Scale.parse(f"{values[0]}-{values[-1]} step {step:g}")
             if [str(v) for v in candidate.values] == values:
                 return candidate
-    except (ValueError, click.BadParameter):
+    except ValueError:  # ScaleError is one
         pass
     try:
         return Scale.parse(",".join(values))
-    except click.BadParameter:
+    except ValueError:
         return None
 
 
@@ -119,7 +117,7 @@ def find(api: Api, title: str) -> dict | None:
         found = titled(api, title, FIELDS)
     if len(found) > 1:
         ids = ", ".join(str(p["id"]) for p in found)
-        raise click.ClickException(
+        raise LabelStudioError(
             f"{len(found)} projects on {api.url} are titled '{title}' (ids {ids}); rename all "
             "but one in Label Studio (project settings) so --project names one"
         )
@@ -132,7 +130,7 @@ def require(api: Api, title: str) -> dict:
         first = api.sdk.projects.list(page_size=10, include="id,title").items or []
         names = [p.title for p in first]
         known = ", ".join(f"'{n}'" for n in names) if names else "none"
-        raise click.ClickException(
+        raise LabelStudioError(
             f"no project titled '{title}' on {api.url} (projects there: {known}); check "
             "--project, or create it with `asag annotate push`"
         )
@@ -164,12 +162,12 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
              "(empty)'")
     existing = scale_of(project.get("label_config", ""))
     if existing is not None and existing.spec != scale.spec:
-        raise click.ClickException(
+        raise LabelStudioError(
             f"project '{title}' scores on the scale '{existing.spec}', not '{scale.spec}'; "
             f"push with --scale '{existing.spec}' or choose another --project"
         )
     if existing is None:
-        raise click.ClickException(
+        raise LabelStudioError(
             f"project '{title}' on {api.url} was not made by asag (its labelling config has no "
             f"'{SCORE_FROM}' choices); choose another --project name"
         )

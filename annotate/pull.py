@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import click
 import orjson
 from fastjsonschema import JsonSchemaException
 
@@ -28,7 +27,7 @@ from asag.annotate.connection import NO_RETRY, Api, no_retry, plain
 from asag.annotate.groups import member_records
 from asag.annotate.project import COMMENT_FROM, SCORE_FROM
 from asag.annotate.screen import predicted_score
-from asag.errors import InputError
+from asag.errors import InputError, LabelStudioError
 from asag.records import ANNOTATION, ShapeValidator, atomic_writer
 from asag.scale import Scale
 
@@ -170,12 +169,12 @@ def _wait_export(api: Api, project_id: int, export: dict, timeout: float = 1800)
     deadline = time.monotonic() + timeout
     while export.get("status") not in ("completed", "failed"):
         if time.monotonic() > deadline:
-            raise click.ClickException(
+            raise LabelStudioError(
                 f"Label Studio's export {export['id']} did not finish in {timeout:.0f} s")
         time.sleep(0.5)
         export = plain(api.sdk.projects.exports.get(project_id, export["id"]))
     if export["status"] == "failed":
-        raise click.ClickException(
+        raise LabelStudioError(
             f"Label Studio's export {export['id']} failed; see the server's log "
             "(`asag labelstudio status` shows where it is) and re-run")
     return export

@@ -21,8 +21,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
-
 from asag.annotate.connection import Api, import_tasks
 from asag.annotate.groups import Plan
 from asag.annotate.project import TASK_FIELDS
@@ -30,7 +28,7 @@ from asag.annotate.races import create_retrying
 from asag.annotate.screen import RUBRIC_FIELD
 from asag.answers import MAX_CHARS, TEXT_FIELDS
 from asag.console import info, progress
-from asag.errors import InputError
+from asag.errors import AsagError, InputError, OptionError
 from asag.records import RAW_ANSWER, atomic_writer, read_jsonl, validation_error
 from asag.scale import Scale
 
@@ -206,8 +204,8 @@ def push(api: Api, title: str, rows: list[dict], report: PushReport, *, scale: S
     title = projects.check_title(title)
     found = projects.find(api, title)
     if found is None and scale is None:
-        raise click.UsageError(f"project '{title}' does not exist yet: give --scale to create it "
-                               "(e.g. --scale 0-5)")
+        raise OptionError(f"project '{title}' does not exist yet: give --scale to create it "
+                          "(e.g. --scale 0-5)")
     if scale is None:
         scale = projects.scale_of(found.get("label_config", ""))
     course = rubrics.read_rubric(rubric_file, scale) if rubric_file else None
@@ -233,7 +231,7 @@ def push(api: Api, title: str, rows: list[dict], report: PushReport, *, scale: S
     try:
         push_records(api, proj, rows, report, batch_size=batch_size, predict=predict,
                      grouping=grouping)
-    except click.ClickException:
+    except AsagError:
         raise
     except Exception:
         info(f"stopped after {report.created:,} answers were confirmed imported")

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import click
-
+from asag.errors import LabelStudioError
 from asag.records import atomic_writer
 
 DEFAULT_DATA_DIR = Path(".asag") / "labelstudio"
@@ -68,8 +67,8 @@ class Database:
 
     @classmethod
     def parse(cls, url: str, source: str = "--database") -> Database:
-        def bad(why: str) -> click.ClickException:
-            return click.ClickException(
+        def bad(why: str) -> LabelStudioError:
+            return LabelStudioError(
                 f"{source}: {why}; write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE "
                 "(percent-encode special characters in the password)")
 
@@ -130,7 +129,7 @@ class ServerDir:
             raw = json.loads(self.credentials_file.read_text(encoding="utf-8"))
             return Credentials(**raw)
         except (ValueError, TypeError) as exc:
-            raise click.ClickException(
+            raise LabelStudioError(
                 f"{self.credentials_file}: unreadable ({exc}); delete the directory {self.root} "
                 "to start over with a new server (its projects are lost)"
             ) from None
@@ -191,7 +190,7 @@ def find_label_studio() -> str:
     explicit = os.environ.get(LABEL_STUDIO_ENV)
     if explicit:
         if not os.access(explicit, os.X_OK):
-            raise click.ClickException(
+            raise LabelStudioError(
                 f"{LABEL_STUDIO_ENV}={explicit} is not an executable; point it at "
                 ".../bin/label-studio or unset it"
             )
@@ -204,7 +203,7 @@ def find_label_studio() -> str:
     found = shutil.which("label-studio")
     if found:
         return found
-    raise click.ClickException(f"Label Studio is not installed; {INSTALL_HINT}")
+    raise LabelStudioError(f"Label Studio is not installed; {INSTALL_HINT}")
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:
@@ -299,14 +298,14 @@ def start(
         db = Database.parse(creds.database, "the stored database URL") if creds.database else None
     want_port = port or (creds.port if creds else DEFAULT_PORT)
     if not port_is_free(want_port):
-        raise click.ClickException(
+        raise LabelStudioError(
             f"port {want_port} on {HOST} is already in use by another program; "
             "stop it or choose another port with --port"
         )
     if db is not None:
         why = db.reachable()
         if why:
-            raise click.ClickException(
+            raise LabelStudioError(
                 f"cannot reach {db.describe()} ({why}); start PostgreSQL or fix --database")
     exe = find_label_studio()
     if creds is None:
@@ -336,7 +335,7 @@ def start(
         stop(root)
         what = "exited during start-up" if died else f"was not ready within {timeout:.0f} s"
         cause = _database_error(server.log_file) if died and db else None
-        raise click.ClickException(
+        raise LabelStudioError(
             f"Label Studio {what}" + (f": {cause}" if cause else "")
             + f"; see the end of {server.log_file}"
             + ("" if died else " (a first start on a busy machine may need --timeout 600)")
@@ -350,7 +349,7 @@ def _same_database(server: ServerDir, creds: Credentials, database: str | None) 
         return
     was = (Database.parse(creds.database, "the stored database URL").describe()
            if creds.database else f"SQLite in {server.data}")
-    raise click.ClickException(
+    raise LabelStudioError(
         f"{server.root} was set up for {was}; leave --database out to use it, or give "
         "another --data-dir for another database")
 

@@ -18,13 +18,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
 from label_studio_sdk.core.api_error import ApiError
 
 from asag.annotate.connection import Api, every, no_retry, plain
 from asag.annotate.project import SCORE_FROM, TEXT_TO
 from asag.annotate.races import create_retrying
-from asag.errors import InputError
+from asag.errors import InputError, LabelStudioError, OptionError
 from asag.gather import GatherOptions, gather
 from asag.records import read_jsonl
 from asag.scale import Scale
@@ -112,7 +111,7 @@ def ensure_teacher(api: Api, email: str) -> tuple[dict, bool]:
         return user, False
     try:
         user, _password = create_account(api, email)  # nobody logs in as it: password discarded
-    except click.ClickException:
+    except LabelStudioError:
         user = find_user(api, email)  # a concurrent run signed it up a moment before
         if user is None:
             raise
@@ -327,6 +326,6 @@ def _user_of(annotation: dict) -> int | None:
 def check_columns(columns: str) -> list[str]:
     names = [c.strip() for c in columns.split(",") if c.strip()]
     if not names or len(set(names)) != len(names):
-        raise click.BadParameter("give distinct column names separated by commas, e.g. "
-                                 "teacher_a,teacher_b", param_hint="--teacher-cols")
+        raise OptionError("give distinct column names separated by commas, e.g. "
+                          "teacher_a,teacher_b", option="--teacher-cols")
     return names

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import secrets
 
-import click
-
 from asag.annotate.connection import Api, plain
+from asag.errors import LabelStudioError
 
 
 def invite_url(api: Api) -> str:
@@ -33,11 +32,11 @@ def create_account(api: Api, email: str, password: str | None = None) -> tuple[d
             headers={"Referer": link},
         )
         if response.status_code != 302:
-            raise click.ClickException(
+            raise LabelStudioError(
                 f"Label Studio did not create the account {email}: {_refusal(response)}")
     user = find_user(api, email)
     if user is None:  # pragma: no cover - the form said yes
-        raise click.ClickException(f"account {email} was not found after sign-up")
+        raise LabelStudioError(f"account {email} was not found after sign-up")
     return user, password
 
 
@@ -61,7 +60,7 @@ def login(url: str, email: str, password: str):
     )
     if response.status_code != 302:
         session.close()
-        raise click.ClickException(f"could not log in to {url} as {email}")
+        raise LabelStudioError(f"could not log in to {url} as {email}")
     session.headers["X-CSRFToken"] = session.cookies.get("csrftoken", "")
     session.headers["Referer"] = url
     return session

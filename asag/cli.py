@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from asag import __version__
+from asag.cli_errors import AsagContext, adopt, click_error
+from asag.errors import AsagError
 
 # name -> "module:attribute"; each module imports only light things at its top.
 COMMANDS = {
@@ -27,6 +29,17 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
+    """Loads a command when it is named; every command runs in an AsagContext, which turns
+    the library's AsagErrors into Click's one-line errors."""
+
+    context_class = AsagContext
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except AsagError as exc:  # raised while reading options, outside any command's body
+            raise click_error(exc, None) from None
+
     def list_commands(self, ctx):
         return [name for name in COMMANDS if self._load(name) is not None]
 
@@ -40,7 +53,7 @@ class LazyGroup(click.Group):
             return None
         module, attr = target.split(":")
         try:
-            return getattr(importlib.import_module(module), attr)
+            return adopt(getattr(importlib.import_module(module), attr))
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("asag"):
                 return None  # a command not built yet

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import click
 
+from asag.errors import InputError
+
 CONFIG_NAME = "asag.toml"
 
 
@@ -33,9 +35,9 @@ def load_default_map(path: Path | None, group: click.Group) -> dict:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise click.ClickException(f"{path}: config file not found; check --config") from None
+        raise InputError("config file not found", file=str(path), fix="check --config") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{path}: not valid TOML ({exc}); fix the file") from None
+        raise InputError(f"not valid TOML ({exc})", file=str(path), fix="fix the file") from None
     _check(data, group, path, prefix="")
     return data
 
@@ -47,12 +49,11 @@ def _check(table: dict, command: click.Command, path: Path, prefix: str) -> None
         sub = command.get_command(ctx, key) if isinstance(command, click.Group) else None
         if sub is not None:
             if not isinstance(value, dict):
-                raise click.ClickException(f"{path}: '{name}' must be a table ([{name}])")
+                raise InputError(f"'{name}' must be a table ([{name}])", file=str(path))
             _check(value, sub, path, prefix=f"{name}.")
             continue
         params = {p.name for p in command.params}
         if key not in params:
             known = ", ".join(sorted(params)) or "none"
-            raise click.ClickException(
-                f"{path}: unknown setting '{name}'; options of '{command.name}' are: {known}"
-            )
+            raise InputError(f"unknown setting '{name}'", file=str(path),
+                             fix=f"options of '{command.name}' are: {known}")

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import click
 
+from asag.errors import ScaleError
+
 _RANGE = re.compile(
     r"^\s*(-?\d+(?:\.\d+)?)\s*(?:-|\.\.|to)\s*(-?\d+(?:\.\d+)?)\s*(?:(?:step|:|/)\s*(\d+(?:\.\d+)?))?\s*$"
 )
@@ -41,23 +43,20 @@ class Scale:
             if not _is_multiple(high - low, step):
                 raise _unusable(spec)
             if any(abs(x - _tidy(x)) > 1e-9 * max(1.0, abs(x)) for x in (low, high, step)):
-                raise click.BadParameter(
+                raise ScaleError(
                     f"'{spec}' needs more than {_DECIMALS} decimal places; write its ends and "
-                    f"step with at most {_DECIMALS}, e.g. '0-1 step 0.05'",
-                    param_hint="'--scale'")
+                    f"step with at most {_DECIMALS}, e.g. '0-1 step 0.05'")
             scale = cls(spec=_canonical(low, high, step), low=low, high=high, step=step)
             if len(set(scale.values)) != len(scale.values):  # ends too large for a float step
-                raise click.BadParameter(
+                raise ScaleError(
                     f"'{spec}' has values a float cannot tell apart; use smaller numbers, "
-                    "e.g. '0-100'", param_hint="'--scale'")
+                    "e.g. '0-100'")
             return scale
         labels = tuple(part.strip() for part in text.split(","))
         if len(labels) < 2 or any(not label for label in labels) or len(set(labels)) != len(labels):
-            raise click.BadParameter(
+            raise ScaleError(
                 f"'{spec}' is neither a range such as '0-5' / '0-10 step 0.5' nor two or more "
-                "distinct comma-separated labels such as 'incorrect,partially_correct,correct'",
-                param_hint="'--scale'",
-            )
+                "distinct comma-separated labels such as 'incorrect,partially_correct,correct'")
         _check_size(spec, len(labels))
         return cls(spec=",".join(labels), labels=labels)
 
@@ -122,10 +121,10 @@ class Scale:
         return self.spec
 
 
-def _unusable(spec: str) -> click.BadParameter:
-    return click.BadParameter(
+def _unusable(spec: str) -> ScaleError:
+    return ScaleError(
         f"'{spec}' is not a usable range; write LOW-HIGH with HIGH > LOW and the step dividing "
-        "the range, e.g. '0-5' or '0-10 step 0.5'", param_hint="'--scale'")
+        "the range, e.g. '0-5' or '0-10 step 0.5'")
 
 
 def _check_size(spec: str, count: float) -> None:
@@ -133,10 +132,10 @@ def _check_size(spec: str, count: float) -> None:
     a 16 MB labelling config that every user's project list then downloaded."""
     if count > MAX_VALUES + 1e-6:
         many = f"{math.floor(count + 1e-6):,}" if math.isfinite(count) else "too many"
-        raise click.BadParameter(
+        raise ScaleError(
             f"'{spec}' has {many} values; a scale has at most {MAX_VALUES} (one choice per "
             "value on the teacher's screen): use a coarser step, e.g. '0-100' or "
-            "'0-10 step 0.5'", param_hint="'--scale'")
+            "'0-10 step 0.5'")
 
 
 def _is_multiple(x: float, step: float) -> bool:
@@ -162,7 +161,7 @@ class ScaleParam(click.ParamType):
             return value
         try:
             return Scale.parse(str(value))
-        except click.BadParameter as exc:
+        except ScaleError as exc:
             self.fail(exc.message, param, ctx)
 
 

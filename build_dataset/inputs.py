@@ -20,7 +20,7 @@ from asag.answers import TEXT_FIELDS
 from asag.build_dataset import jsonl_fast
 from asag.build_dataset.splits import SPLIT_NAME
 from asag.console import progress
-from asag.errors import InputError
+from asag.errors import InputError, ScaleError
 from asag.records import ANNOTATION, RAW_ANSWER, read_jsonl, schema
 from asag.scale import Scale
 
@@ -172,7 +172,7 @@ def resolve_scale(option: Scale | None, scales: dict, files: list) -> Scale:
     for spec, (file, line) in scales.items():
         try:
             canonical.setdefault(Scale.parse(spec).spec, (file, line))
-        except Exception:
+        except ScaleError:
             raise InputError(f"'{spec}' is not a scale spec", file=file, line=line,
                              column="scale") from None
     specs = list(canonical)

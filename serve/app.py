@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException
 
+from asag.errors import one_line
 from asag.serve.batcher import Batcher, LoadedModel, load_model
 from asag.serve.labelstudio import (
     HANDLED_EVENTS,
@@ -127,9 +128,8 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         try:
             old, new = await batcher.reload(load)
         except Exception as exc:  # noqa: BLE001 - the old model keeps serving
-            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             raise ProtocolError(409, f"reload failed, still serving "
-                                     f"{batcher.model.version}: {message}") from None
+                                     f"{batcher.model.version}: {one_line(exc)}") from None
         annotations.reset()
         log.info("reloaded %s: %s -> %s", settings.model_dir, old.version, new.version)
         return {"model_version": new.version, "previous": old.version}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from asag.annotate.project import TASK_FIELDS
 from asag.annotate.screen import HINT_FROM, SCORE_FROM
+from asag.errors import AsagError
 
 TEXT_FIELDS = tuple(f for f in TASK_FIELDS if f not in ("answer_id", "question_id"))
 SCORE_TAGS = ("Choices", "Number", "Rating")  # the controls a score can be predicted into
@@ -26,12 +27,12 @@ HANDLED_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATION_DELETE
                   "START_TRAINING", "ANNOTATIONS_CREATED", "ANNOTATIONS_DELETED")
 
 
-class ProtocolError(Exception):
+class ProtocolError(AsagError):
     """A request Label Studio (or anyone) sent that cannot be answered: status and one line."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,6 @@ def project_target(label_config: str | None, scorer_scale) -> Target:
 
 def _scale_of_control(control):
     """<Number min max step> -> 'min-max step s'; <Rating maxRating> -> '1-N' (its stars)."""
-    import click
-
     from asag.scale import Scale
 
     try:
@@ -99,7 +98,7 @@ def _scale_of_control(control):
             return None
         step = control.get("step") or "1"
         return Scale.parse(f"{low}-{high}" + ("" if float(step) == 1 else f" step {step}"))
-    except (ValueError, click.BadParameter):
+    except ValueError:  # a ScaleError is one
         return None
 
 

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asag.errors import InputError
+from asag.errors import InputError, one_line
 
 log = logging.getLogger("uvicorn.error")
 LEARNED = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED")
@@ -512,7 +512,7 @@ class Retrainer:
             self._tried_at = None
             log.info("retrained and reloaded: %s", reloaded["model_version"])
         except Exception as exc:  # noqa: BLE001 - the service goes on with the old model
-            run["error"] = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            run["error"] = one_line(exc)
             log.error("retrain failed: %s; still serving the old model", run["error"])
         finally:
             run["seconds"] = round(time.time() - started, 1)

@@ -8,7 +8,7 @@ import os
 import string
 from dataclasses import asdict, dataclass, fields
 
-import click
+from asag.errors import OptionError
 
 SEP = "[SEP]"
 FIELDS = ("question", "reference_answer", "student_answer")
@@ -30,14 +30,14 @@ HEAD_LR_FACTOR = 10
 MIN_STEPS, MIN_EPOCHS, MAX_EPOCHS = 800, 5, 20
 
 
-class ArgumentError(click.BadParameter):
+class ArgumentError(OptionError):
     """A bad training argument, named by its command-line option."""
 
     def __init__(self, name: str, message: str) -> None:
-        super().__init__(message, param_hint=f"'--{name.replace('_', '-')}'")
+        super().__init__(message, option=f"'--{name.replace('_', '-')}'")
 
     def __str__(self) -> str:  # Python callers see the option's name too
-        return self.format_message()
+        return f"Invalid value for {self.option}: {self.message}"
 
 
 def parse_template(template: str) -> tuple[str, str | None]:

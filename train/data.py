@@ -63,7 +63,7 @@ def load_for_training(directory: str | Path):
     dsd, manifest = load_dataset_dir(directory)
     try:
         scale = dataset_scale(manifest)
-    except Exception as exc:  # KeyError or the Scale's BadParameter
+    except Exception as exc:  # KeyError, a ScaleError, a scale that is not text
         raise InputError(f"manifest.json has no usable 'scale' ({exc})", file=str(directory),
                          fix="rebuild the dataset with 'asag build-dataset'") from None
     for name, split in dsd.items():

