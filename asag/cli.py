@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from asag import __version__
-from asag.cli_errors import AsagContext, adopt, click_error
 from asag.errors import AsagError
+from asag.errors_cli import AsagContext, adopt, click_error
 
 # name -> "module:attribute"; each module imports only light things at its top.
 COMMANDS = {
