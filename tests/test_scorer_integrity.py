@@ -96,7 +96,10 @@ def test_a_file_from_another_scorer_is_named(tmp_path, trained_scorer):
     (copy / "config.json").write_text(json.dumps(config))
     result = _score(copy, _answers(tmp_path / "a.csv"), tmp_path / "o.csv")
     assert result.exit_code == 1
-    assert "config.json is damaged or comes from another scorer" in result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: {copy}: config.json is damaged or comes from another scorer (its sha256 "
+        "differs from the one in asag_scorer.json); restore the scorer directory from its "
+        "source, or retrain; never mix the files of two scorers"]
 
 
 def test_a_scorer_saved_before_file_hashes_loads_with_a_warning(tmp_path, trained_scorer):

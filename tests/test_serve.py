@@ -231,13 +231,16 @@ def test_a_reload_that_fails_keeps_the_old_model_serving(served, tmp_path):
     url, _, root = served
     broken = tmp_path / "broken"
     broken.mkdir()
+    serving = httpx.get(f"{url}/health").json()["model_version"]
     point(root / "current", broken)
     try:
         reply = httpx.post(f"{url}/reload", headers=AUTH, timeout=30)
     finally:
         point(root / "current", root / "v1")
-    assert reply.status_code == 409
-    assert "still serving v1@" in reply.json()["error"]
+    assert reply.status_code == 409 and serving.startswith("v1@")
+    assert reply.json()["error"] == (  # the AsagError's own line, not its type
+        f"reload failed, still serving {serving}: {root / 'current'}: not an asag scorer "
+        "directory (no asag_scorer.json); give the -o directory of a finished 'asag train'")
     assert httpx.post(f"{url}/score", json=[ANSWER], headers=AUTH).json()["model_version"] \
         .startswith("v1@")
 
