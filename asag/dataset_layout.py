@@ -50,4 +50,8 @@ def load_dataset_dir(directory: str | Path):
     from datasets import load_from_disk
 
     manifest = read_manifest(directory)
-    return load_from_disk(str(directory)), manifest
+    try:
+        return load_from_disk(str(directory)), manifest
+    except FileNotFoundError:  # a manifest without the dataset's files beside it
+        raise InputError("has a manifest.json but no dataset files", file=str(directory),
+                         fix="rebuild it with 'asag build-dataset'") from None

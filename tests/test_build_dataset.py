@@ -211,6 +211,7 @@ def test_rebuilding_with_another_seed_needs_resplit(tmp_path):
     ([annotation("a0000", "t1", 3), annotation("a0000", "t2", 2, "0-10")], 2, "mixed scales"),
     ([annotation("a0000", "t1", None, skipped=True)], None, "empty input"),
     ([annotation("a0000", "t1", 3, None)], None, "no scale"),
+    ([annotation("a0000", "t1", 3, "0-5x")], 1, "column 'scale': '0-5x' is not a scale spec"),
 ])
 def test_bad_annotations_are_one_line_errors(tmp_path, records, line, message):
     items = write_jsonl(tmp_path / "raw.jsonl", [raw_answer(0)])
@@ -228,7 +229,9 @@ def test_off_scale_score_names_file_line_and_fix(tmp_path):
     ann = write_jsonl(tmp_path / "ann.jsonl", [annotation("a0000", "t1", 3),
                                                annotation("a0000", "t2", 9)])
     result = run(ann, "--items", items, "-o", tmp_path / "ds")
-    assert f"{ann}:2: column 'score': score off the scale: 9 is outside" in result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: {ann}:2: column 'score': score off the scale: 9 is outside the scale 0-5; give "
+        "a value of the scale 0-5, or fix --scale"]
 
 
 @pytest.mark.parametrize("which", ["items", "annotations"])

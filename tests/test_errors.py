@@ -186,3 +186,12 @@ def test_label_studio_refusing_connections_is_one_line(tmp_path, monkeypatch):
     assert lines == [f"Error: cannot reach Label Studio at {url} ([Errno 111] Connection "
                      "refused); start it with `asag labelstudio start` or fix --url / "
                      "LABEL_STUDIO_URL"]
+
+
+def test_a_dataset_directory_with_only_its_manifest_is_one_line(tmp_path):
+    """datasets' own FileNotFoundError used to escape as a traceback."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "manifest.json").write_text('{"scale": "0-5"}')
+    lines = run("train", tmp_path / "d", "-o", tmp_path / "m", code=1)
+    assert lines == [f"Error: {tmp_path / 'd'}: has a manifest.json but no dataset files; "
+                     "rebuild it with 'asag build-dataset'"]
