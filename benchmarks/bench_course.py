@@ -475,17 +475,27 @@ def table(results: list[dict], bars: dict) -> list[str]:
         rank = 0 if learner == "memory" else 2 if learner == "full" else 1
         return r["data"], rank, learner, r["order"], r["seed"]
 
-    for r in sorted(results, key=key):
+    ordered = sorted(results, key=key)
+    for k, r in enumerate(ordered):
         learner = r.get("learner", "memory")
-        if learner == "full":
-            learner = f"full ({r['versions']} trainings)"
-        lines.append(f"| {r['data']} | {r['answers']:,} | {learner} | {r['seed']} | "
+        shown = f"full ({r['versions']} trainings)" if learner == "full" else learner
+        lines.append(f"| {r['data']} | {r['answers']:,} | {shown} | {r['seed']} | "
                      f"{r['order']} | "
                      f"{pct(r['teacher'])} | {pct(r['auto'])} | {pct(r['auto_error'])} | "
                      f"{pct(r['auto_error_tolerance'])} | {num(r['qwk'])} | "
                      f"{num(r['accuracy'])} | {num(r['macro_f1'])} | {pct(r['teacher_bound'])} | "
                      f"{r['rounds']} | "
                      f"{r['seconds']} |")
+        runs = [x for x in ordered if key(x)[:4] == key(r)[:4]]
+        last = k + 1 == len(ordered) or key(ordered[k + 1])[:4] != key(r)[:4]
+        if last and len(runs) > 1:  # the median over seeds of the teacher's share and bound
+            lines.append(f"| {r['data']} | {r['answers']:,} | {shown} | **median of "
+                         f"{len(runs)}** | {r['order']} | "
+                         f"**{pct(float(np.median([x['teacher'] for x in runs])))}** | "
+                         f"{pct(float(np.median([x['auto'] for x in runs])))} | – | – | – | "
+                         "– | – | "
+                         f"**{pct(float(np.median([x['teacher_bound'] for x in runs])))}**"
+                         " | – | – |")
     for name in sorted({r["data"] for r in results}):
         n = next(r["answers"] for r in results if r["data"] == name)
         lines.append(f"| {name} | {n:,} | – | – | all by hand | 100.0% | 0.0% | – | – | 1.000 | "
