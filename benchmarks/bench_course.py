@@ -4,24 +4,30 @@ before asag may auto-score the rest at an error target, and how good the final g
 A course is every answer of a set of questions. A simulated teacher (the data set's gold
 score) scores answers in rounds, in the order asag proposes (`labelling_order`: least
 certain and random alternately) or, as the baseline, in random order. Between rounds asag
-learns from the teacher's scores: a memory-only learner over a fixed base (the frozen
-sentence model of the default base, all-MiniLM-L6-v2; the graded-answer memory of
-train/memory.py with its stacked heads refitted on the scored answers; no cross-encoder
-fine-tuning: minutes on 2 shared cores, so none here). Each round every unscored answer is
-marked `auto` or `needs_teacher` by the scorer's own decision (train/calibration.py:
-Calibration.annotate with --max-error and --tolerance), its evidence every answer the
-teacher has scored, re-scored out-of-fold by the current learner (the use of earlier
-versions' checks that train/checks.py's rule allows). The course ends when
-every unscored answer is auto.
+learns from the teacher's scores, by one of two learners:
+
+- `--learner memory`: over a fixed base (the frozen sentence model of the default base,
+  all-MiniLM-L6-v2; the graded-answer memory of train/memory.py with its stacked heads
+  refitted on the scored answers; no cross-encoder fine-tuning). Each round every unscored
+  answer is marked `auto` or `needs_teacher` by Calibration.annotate (--max-error,
+  --tolerance), its evidence every answer the teacher has scored, re-scored out-of-fold.
+- `--learner full`: the product's own path (FullLearner: `asag build-dataset` and `train` at
+  the retrain schedule's points, `training.learn` between them, `Scorer.predict`'s decision
+  with its prequential checks).
+
+The course ends when every unscored answer is auto. `--lever` tries one of the issue's
+levers on the memory-only learner.
 
 Reported per data set, seed and order: the teacher's share, the error of the auto-scored
 answers (exact, and within the tolerance on numeric scales), the final grades' agreement
 with the gold scores (QWK, accuracy, macro-F1), rounds and wall time; "score everything by
 hand" is the 100 % row; where answers have two teachers, their own disagreement is the bar.
 Writes OUT/course.md (table), OUT/course.png (teacher's share against error) and one JSON
-per run in OUT/runs/ (a re-run skips what is there: resumable).
+per run in OUT/runs/ (a re-run skips what is there: resumable); the table and plot cover
+every run in OUT/runs/ of the data sets asked for.
 
-    python benchmarks/bench_course.py --data sample --data sb2 --seeds 0 -o bench-course
+    python benchmarks/bench_course.py --data sample --data sb2 --seeds 0 -o runs/bc
+    python benchmarks/bench_course.py --learner full --data sample --orders asag -o runs/bc
 """
 
 from __future__ import annotations
