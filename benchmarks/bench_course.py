@@ -4,24 +4,30 @@ before asag may auto-score the rest at an error target, and how good the final g
 A course is every answer of a set of questions. A simulated teacher (the data set's gold
 score) scores answers in rounds, in the order asag proposes (`labelling_order`: least
 certain and random alternately) or, as the baseline, in random order. Between rounds asag
-learns from the teacher's scores: a memory-only learner over a fixed base (the frozen
-sentence model of the default base, all-MiniLM-L6-v2; the graded-answer memory of
-train/memory.py with its stacked heads refitted on the scored answers; no cross-encoder
-fine-tuning: minutes on 2 shared cores, so none here). Each round every unscored answer is
-marked `auto` or `needs_teacher` by the scorer's own decision (train/calibration.py:
-Calibration.annotate with --max-error and --tolerance), its evidence every answer the
-teacher has scored, re-scored out-of-fold by the current learner (the use of earlier
-versions' checks that train/checks.py's rule allows). The course ends when
-every unscored answer is auto.
+learns from the teacher's scores, by one of two learners:
+
+- `--learner memory`: over a fixed base (the frozen sentence model of the default base,
+  all-MiniLM-L6-v2; the graded-answer memory of train/memory.py with its stacked heads
+  refitted on the scored answers; no cross-encoder fine-tuning). Each round every unscored
+  answer is marked `auto` or `needs_teacher` by Calibration.annotate (--max-error,
+  --tolerance), its evidence every answer the teacher has scored, re-scored out-of-fold.
+- `--learner full`: the product's own path (FullLearner: `asag build-dataset` and `train` at
+  the retrain schedule's points, `training.learn` between them, `Scorer.predict`'s decision
+  with its prequential checks).
+
+The course ends when every unscored answer is auto. `--lever` tries one of the issue's
+levers on the memory-only learner.
 
 Reported per data set, seed and order: the teacher's share, the error of the auto-scored
 answers (exact, and within the tolerance on numeric scales), the final grades' agreement
 with the gold scores (QWK, accuracy, macro-F1), rounds and wall time; "score everything by
 hand" is the 100 % row; where answers have two teachers, their own disagreement is the bar.
 Writes OUT/course.md (table), OUT/course.png (teacher's share against error) and one JSON
-per run in OUT/runs/ (a re-run skips what is there: resumable).
+per run in OUT/runs/ (a re-run skips what is there: resumable); the table and plot cover
+every run in OUT/runs/ of the data sets asked for.
 
-    python benchmarks/bench_course.py --data sample --data sb2 --seeds 0 -o bench-course
+    python benchmarks/bench_course.py --data sample --data sb2 --seeds 0 -o runs/bc
+    python benchmarks/bench_course.py --learner full --data sample --orders asag -o runs/bc
 """
 
 from __future__ import annotations
@@ -114,8 +120,47 @@ def _prior(scale, n: int) -> np.ndarray:
         (n, len(scale.labels)), np.float32)
 
 
+class NgramView:
+    """A language-independent view beside the sentence model's (the issue's lever for
+    languages an English base model splits badly): TF-IDF of character 2-4-grams (within
+    words) over the course's texts, L2-normalised, concatenated with the sentence vectors and
+    scaled so a dot product is the mean of the two cosines."""
+
+    def __init__(self, embedder: CachedEmbedder) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.inner = embedder
+        texts = list(embedder.where)
+        grams = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True,
+                                min_df=2).fit_transform(texts)
+        self.grams = grams
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        rows = [self.inner.where[t] for t in texts]
+        dense = self.inner.vectors[rows]
+        grams = self.grams[rows].toarray()
+        return (np.hstack([dense, grams]) / math.sqrt(2)).astype(np.float32)
+
+
+def per_question_cut(course: dict, known: list[dict], cal, max_error: float) -> dict:
+    """The lever "per-question thresholds": a question with enough teacher scores (the
+    fewest with which a 5 % test can reject at all, every one right) gets its own Learn then
+    Test threshold on its own held-out answers; the others keep the course's."""
+    from asag.train.calibration import DELTA, auto_threshold
+
+    need = math.ceil(math.log(DELTA) / math.log(1 - max_error))
+    correct = cal.correct_within(course["tolerance"])
+    questions = np.array([r["question_id"] for r in known])
+    cuts = {}
+    for q in set(questions.tolist()):
+        mine = questions == q
+        if mine.sum() >= need:
+            cuts[q] = auto_threshold(cal.confidence[mine], correct[mine], max_error)
+    return cuts
+
+
 def learn_and_decide(course: dict, embedder, scored: list[int], unscored: list[int],
-                     max_error: float, seed: int):
+                     max_error: float, seed: int, per_question: bool = False):
     """(predictions of the unscored answers, each with .auto, and the threshold): heads
     fitted on the scored answers, calibration out-of-fold on them."""
     from asag.train import memory as M
@@ -156,10 +201,154 @@ def learn_and_decide(course: dict, embedder, scored: list[int], unscored: list[i
     cal = Calibration.fit(scale, held, {})
     cal.annotate(scale, predictions, out, ce, f_seen, knn, max_error=max_error,
                  tolerance=course["tolerance"])
+    if per_question:
+        cuts = per_question_cut(course, known, cal, max_error)
+        for r, p in zip(todo, predictions, strict=True):
+            if r["question_id"] in cuts:
+                p.auto = p.confidence >= cuts[r["question_id"]]
     return predictions, cal.threshold(max_error, course["tolerance"])
 
 
-def simulate(course: dict, embedder, *, order: str, seed: int, max_error: float,
+class MemoryOnly:
+    """The memory-only learner: heads refitted on the teacher's scores every round, the
+    calibration out-of-fold on them."""
+
+    def __init__(self, course: dict, embedder, seed: int, per_question: bool = False) -> None:
+        self.course, self.embedder, self.seed = course, embedder, seed
+        self.per_question = per_question
+
+    def decide(self, scored: list[int], unscored: list[int], max_error: float):
+        predictions, cut = learn_and_decide(self.course, self.embedder, scored, unscored,
+                                            max_error, self.seed, self.per_question)
+        return predictions, cut, {}
+
+    def observe(self, picked: list[int], predictions: dict) -> None:
+        """Nothing to record: every round re-scores all teacher-scored answers out-of-fold."""
+
+
+class FullLearner:
+    """The product's own path. At the points of the retrain schedule (the first training when
+    the teacher has scored FIRST of the course, then each time the teacher-scored set has
+    doubled since the last training: 10, 20, 40, 80 %) the teacher-scored answers become a
+    dataset as `asag build-dataset` writes it (one explicit train split, its default 10 %
+    validation carve) and `asag.train.training.train` fine-tunes a scorer on it (default
+    TrainArgs but the threads). Between retrains, every round, `training.learn` adds the
+    teacher's new scores to its memory and refits its calibration on the answers scored since
+    the training (what `asag train --update-from` writes; the live loop's memory step plus
+    the recalibration). Each round every unscored answer is marked by `Scorer.predict(...,
+    max_error, tolerance)`: the product's decision, its evidence the calibration's held-out
+    answers and this version's prequential checks. Every answer the teacher then scores is
+    recorded as a check of the version that predicted it (train/checks.py, as the live loop
+    records them); a check counts for that version only, so the next round's version (its
+    memory and calibration changed) counts its answers through its refitted calibration."""
+
+    FIRST = 0.10
+
+    def __init__(self, course: dict, embedder, work: Path, *, threads: int,
+                 train_args: dict | None = None) -> None:
+        self.course, self.embedder, self.work = course, embedder, work
+        self.threads, self.train_args = threads, train_args or {}
+        self.first = max(10, math.ceil(self.FIRST * len(course["rows"])))
+        self.scorer, self.trained_at, self.learnt, self.versions = None, 0, 0, 0
+        self.train_seconds = 0.0
+
+    def decide(self, scored: list[int], unscored: list[int], max_error: float):
+        rows, tolerance = self.course["rows"], self.course["tolerance"]
+        if len(scored) >= self.first and (self.scorer is None
+                                          or len(scored) >= 2 * self.trained_at):
+            self._train(scored, unscored)
+        elif self.scorer is not None and len(scored) > self.learnt:
+            from asag.train.training import learn
+
+            learn(self.scorer, [rows[i] for i in scored[self.learnt:]],
+                  held_out=[rows[i] for i in scored[self.trained_at:]])
+            self.learnt = len(scored)
+        if self.scorer is None:
+            return None, math.inf, {"version": None}
+        todo = [rows[i] for i in unscored]
+        scorer = self.scorer
+        info = {"version": scorer.version, "trained_on": self.trained_at}
+        if scorer.calibration is None:  # too few held-out answers: no error rate to hold
+            predictions = scorer.predict(todo)
+            for p in predictions:
+                p.auto = False
+            return predictions, math.inf, {**info, "held_out": 0, "checks": 0}
+        predictions = scorer.predict(todo, max_error=max_error, tolerance=tolerance)
+        evidence = scorer.decision_evidence(max_error, tolerance)
+        cut = math.inf if evidence["threshold"] is None else evidence["threshold"]
+        return predictions, cut, {**info, "held_out": evidence["held_out"],
+                                  "checks": evidence["checks"]}
+
+    def observe(self, picked: list[int], predictions: dict) -> None:
+        """The teacher's scores of `picked`: checks of the version that predicted them."""
+        if self.scorer is None:
+            return
+        from asag.annotate.predictions import certainty
+        from asag.train.checks import Checks
+
+        store, rows, scale = Checks(self.scorer.path), self.course["rows"], self.course["scale"]
+        for i in picked:
+            p = predictions[i]
+            store.add(self.scorer.version, rows[i]["question_id"], rows[i]["id"],
+                      p.step if p.step is not None else p.score, certainty(scale, p),
+                      rows[i]["score"])
+
+    def _train(self, scored: list[int], unscored: list[int]) -> None:
+        """Dataset and scorer version K (a finished one is reused: a re-run resumes)."""
+        from asag.train.args import TrainArgs
+        from asag.train.scorer import MANIFEST, Scorer
+        from asag.train.training import train
+
+        self.versions += 1
+        where = self.work / f"v{self.versions}"
+        data, model = where / "data", where / "model"
+        rows = [self.course["rows"][i] for i in scored]
+        started = time.time()
+        if not (model / MANIFEST).is_file():
+            from transformers.trainer_utils import get_last_checkpoint
+
+            build_dataset(rows, self.course["scale"], data)  # the same rows: the same dataset
+            args = TrainArgs(**{"threads": self.threads, **self.train_args})
+            checkpoints = model / "checkpoints"
+            resume = checkpoints.is_dir() and get_last_checkpoint(str(checkpoints)) is not None
+            train(data, model, args, resume=resume, overwrite=not resume, quiet=True)
+            (model / "checks.jsonl").unlink(missing_ok=True)  # an interrupted run's
+        scorer = Scorer.load(model, threads=self.threads)
+        if scorer.consultant is not None and not self.train_args.get("base_model"):
+            # the same frozen base model (all-MiniLM-L6-v2), its vectors cached
+            scorer.consultant.embedder = self.embedder
+        todo = [self.course["rows"][i] for i in unscored]
+        ce = scorer.cross_encoder_outputs(todo, batch_size=64)
+        index = {r["id"]: k for k, r in enumerate(todo)}
+
+        def cached(rows_, **_):  # the fine-tuned cross-encoder's outputs, once per version
+            return ce[[index[r["id"]] for r in rows_]]
+
+        scorer.cross_encoder_outputs = cached
+        self.scorer, self.trained_at, self.learnt = scorer, len(scored), len(scored)
+        self.train_seconds += time.time() - started
+        print(f"  trained v{self.versions} on {len(rows):,} answers in "
+              f"{time.time() - started:.0f} s", flush=True)
+
+
+def build_dataset(rows: list[dict], scale, path: Path) -> None:
+    """The teacher-scored answers as `asag build-dataset` writes them from a table: one
+    explicit train split and its default validation carve."""
+    import pandas as pd
+
+    from asag.cli import cli
+
+    table = path.with_name(path.name + ".csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).rename(columns={"score": "teacher"}).assign(split="train")[[
+        "id", "question_id", "question", "reference_answer", "student_answer", "teacher",
+        "split"]].to_csv(table, index=False)
+    cli.main(["-q", "build-dataset", str(table), "--score-cols", "teacher", "--scale",
+              scale.spec, "--id-col", "id", "--raw-csv", "-o", str(path)],
+             standalone_mode=False)
+
+
+def simulate(course: dict, learner, *, order: str, seed: int, max_error: float,
              round_share: float) -> dict:
     from asag.annotate.predictions import certainty, labelling_order
 
@@ -171,26 +360,33 @@ def simulate(course: dict, embedder, *, order: str, seed: int, max_error: float,
     trajectory, started = [], time.time()
     predictions = []
     while unscored:
-        predictions, cut = learn_and_decide(course, embedder, scored, unscored, max_error, seed)
-        auto = [p.auto for p in predictions]
-        trajectory.append(_state(course, scored, unscored, predictions))
+        predictions, cut, info = learner.decide(scored, unscored, max_error)
+        if predictions is None:  # no scorer yet: the teacher scores, in random order
+            auto = [False] * len(unscored)
+            trajectory.append({**_state(course, scored, [], []), **info})
+        else:
+            auto = [p.auto for p in predictions]
+            trajectory.append({**_state(course, scored, unscored, predictions), **info})
         print(f"  {course['name']} seed {seed} {order}: teacher {len(scored) / n:.1%}, auto "
               f"{sum(auto) / n:.1%} (error {trajectory[-1]['auto_error']}), threshold "
-              f"{cut:.3f}", flush=True)
+              f"{cut:.3f} {info.get('version') or ''} held-out {info.get('held_out', '')} "
+              f"checks {info.get('checks', '')} ({time.time() - started:.0f} s)", flush=True)
         if all(auto):
             break
         open_ = [i for i, a in zip(unscored, auto, strict=True) if not a]
-        if order == "asag" and scored:
+        if order == "asag" and scored and predictions is not None:
             conf = {i: certainty(course["scale"], p)
                     for i, p in zip(unscored, predictions, strict=True)}
             ranked = labelling_order([conf[i] for i in open_], seed=seed + len(scored))
             picked = [open_[k] for k in ranked[:per_round]]
         else:
             picked = open_[:per_round]  # unscored is a random permutation
+        if predictions is not None:
+            learner.observe(picked, dict(zip(unscored, predictions, strict=True)))
         scored += picked
         chosen = set(picked)
         unscored = [i for i in unscored if i not in chosen]
-    final = _state(course, scored, unscored, predictions if unscored else [])
+    final = _state(course, scored, unscored, predictions if unscored and predictions else [])
     bound = min(1 - t["oracle_auto"] for t in trajectory)  # had each round known its cut
     return {**final, "teacher_bound": round(bound, 4), "rounds": len(trajectory),
             "seconds": round(time.time() - started, 1), "trajectory": trajectory}
@@ -269,10 +465,10 @@ def teachers_bar(course: dict) -> dict | None:
 # -- output ------------------------------------------------------------------------------------
 
 def table(results: list[dict], bars: dict) -> list[str]:
-    lines = ["| data set | answers | seed | order | teacher's share | auto | auto error | "
-             "auto error > tolerance | QWK | accuracy | macro-F1 | teacher's share, known cut | "
-             "rounds | wall s |",
-             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| data set | answers | learner | seed | order | teacher's share | auto | "
+             "auto error | auto error > tolerance | QWK | accuracy | macro-F1 | "
+             "teacher's share, known cut | rounds | wall s |",
+             "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def pct(x):
         return "–" if x is None else f"{x:.1%}"
@@ -280,20 +476,39 @@ def table(results: list[dict], bars: dict) -> list[str]:
     def num(x):
         return "–" if x is None else f"{x:.3f}"
 
-    for r in results:
-        lines.append(f"| {r['data']} | {r['answers']:,} | {r['seed']} | {r['order']} | "
+    def key(r):
+        learner = r.get("learner", "memory")
+        rank = 0 if learner == "memory" else 2 if learner == "full" else 1
+        return r["data"], rank, learner, r["order"], r["seed"]
+
+    ordered = sorted(results, key=key)
+    for k, r in enumerate(ordered):
+        learner = r.get("learner", "memory")
+        shown = f"full ({r['versions']} trainings)" if learner == "full" else learner
+        lines.append(f"| {r['data']} | {r['answers']:,} | {shown} | {r['seed']} | "
+                     f"{r['order']} | "
                      f"{pct(r['teacher'])} | {pct(r['auto'])} | {pct(r['auto_error'])} | "
                      f"{pct(r['auto_error_tolerance'])} | {num(r['qwk'])} | "
                      f"{num(r['accuracy'])} | {num(r['macro_f1'])} | {pct(r['teacher_bound'])} | "
                      f"{r['rounds']} | "
                      f"{r['seconds']} |")
+        runs = [x for x in ordered if key(x)[:4] == key(r)[:4]]
+        last = k + 1 == len(ordered) or key(ordered[k + 1])[:4] != key(r)[:4]
+        if last and len(runs) > 1:  # the median over seeds of the teacher's share and bound
+            lines.append(f"| {r['data']} | {r['answers']:,} | {shown} | **median of "
+                         f"{len(runs)}** | {r['order']} | "
+                         f"**{pct(float(np.median([x['teacher'] for x in runs])))}** | "
+                         f"{pct(float(np.median([x['auto'] for x in runs])))} | – | – | – | "
+                         "– | – | "
+                         f"**{pct(float(np.median([x['teacher_bound'] for x in runs])))}**"
+                         " | – | – |")
     for name in sorted({r["data"] for r in results}):
         n = next(r["answers"] for r in results if r["data"] == name)
-        lines.append(f"| {name} | {n:,} | – | all by hand | 100.0% | 0.0% | – | – | 1.000 | "
+        lines.append(f"| {name} | {n:,} | – | – | all by hand | 100.0% | 0.0% | – | – | 1.000 | "
                      "1.000 | 1.000 | – | – | – |")
         bar = bars.get(name)
         if bar:
-            lines.append(f"| {name} | {n:,} | – | second teacher (bar) | – | – | "
+            lines.append(f"| {name} | {n:,} | – | – | second teacher (bar) | – | – | "
                          f"{pct(bar['differ'])} | {pct(bar['differ_tolerance'])} | "
                          f"{num(bar['qwk'])} | {num(bar['accuracy'])} | – | – | – | – |")
     return lines
@@ -303,7 +518,8 @@ def plot(results: list[dict], path: Path, max_error: float) -> None:
     """Per run, from the round where the teacher had scored closest to half the course:
     the teacher's share against the error of the auto-scored answers, had the k most
     confident of the rest been auto-scored (the line: what the scorer's confidence allows);
-    the markers: where the certified decision ended."""
+    the markers: where the certified decision ended. Memory-only: seed 0's lines; the full
+    learner (dash-dot): every run's."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -312,13 +528,15 @@ def plot(results: list[dict], path: Path, max_error: float) -> None:
     fig, ax = plt.subplots(figsize=(7.5, 5))
     colours = {name: f"C{i}" for i, name in enumerate(sorted({r["data"] for r in results}))}
     for r in results:
-        style = "-" if r["order"] == "asag" else ":"
+        full = r.get("learner", "memory") == "full"
+        style = "-." if full else "-" if r["order"] == "asag" else ":"
         rounds = [t for t in r["trajectory"] if t.get("curve")]
-        if rounds:
+        if rounds and (full or r["seed"] == 0):  # memory-only: seed 0's lines, all markers
             mid = min(rounds, key=lambda t: abs(t["teacher"] - 0.5))
             ax.plot(*zip(*mid["curve"], strict=True), style, color=colours[r["data"]],
-                    label=f"{r['data']}, {r['order']} order, seed {r['seed']} "
-                          f"(from {mid['teacher']:.0%} teacher-scored)")
+                    lw=2.2 if full else 1.4,
+                    label=f"{r['data']}, {'full' if full else 'memory-only'}, {r['order']} "
+                          f"order, seed {r['seed']} (from {mid['teacher']:.0%} teacher-scored)")
         key = "auto_error_tolerance" if r.get("auto_error_tolerance") is not None else \
             "auto_error"
         ax.plot([r["teacher"]], [r[key] or 0], "o" if r["order"] == "asag" else "x",
@@ -347,6 +565,16 @@ def main() -> None:
     parser.add_argument("--max-error", type=float, default=0.05)
     parser.add_argument("--round-share", type=float, default=0.05,
                         help="answers the teacher scores per round, as a share of the course")
+    parser.add_argument("--learner", choices=["memory", "full"], default="memory",
+                        help="memory: the memory-only learner; full: the product's path "
+                        "(fine-tuned at the retrain schedule's points, the memory between)")
+    parser.add_argument("--lever", choices=["ngram", "per-question"],
+                        help="memory-only learner with one of the issue's levers: a character "
+                        "n-gram view in the memory, or per-question thresholds")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (full learner)")
+    parser.add_argument("--base-model", help="full learner: train on this base (smoke tests)")
+    parser.add_argument("--train-json", default="{}",
+                        help="full learner: TrainArgs fields as JSON (smoke tests)")
     parser.add_argument("-o", "--output", type=Path, default=Path("bench-course"))
     args = parser.parse_args()
     import os
@@ -354,7 +582,7 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(1 if args.learner == "memory" else args.threads)
     runs = args.output / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     results, bars = [], {}
@@ -364,24 +592,42 @@ def main() -> None:
         embedder = None
         for seed in args.seeds:
             for order in args.orders:
-                file = runs / f"{name}-{seed}-{order}-{args.max_error}-{args.round_share}.json"
+                tag = f"{name}-{seed}-{order}-{args.max_error}-{args.round_share}"
+                if args.learner == "full":
+                    tag = f"full-{tag}"
+                elif args.lever:
+                    tag = f"{args.lever}-{tag}"
+                file = runs / f"{tag}.json"
                 if file.is_file():
-                    results.append(json.loads(file.read_text()))
                     continue
                 if embedder is None:
                     texts = [r[k] for r in course["rows"] for k in (
                         "student_answer", "reference_answer")]
                     embedder = CachedEmbedder([" ".join(t.split()) for t in texts],
                                               args.output / "cache")
+                if args.learner == "full":
+                    train_args = json.loads(args.train_json)
+                    if args.base_model:
+                        train_args["base_model"] = args.base_model
+                    learner = FullLearner(course, embedder, args.output / "work" / tag,
+                                          threads=args.threads, train_args=train_args)
+                else:
+                    view = NgramView(embedder) if args.lever == "ngram" else embedder
+                    learner = MemoryOnly(course, view, seed, args.lever == "per-question")
+                label = args.learner if not args.lever else f"memory + {args.lever}"
                 result = {"data": name, "answers": len(course["rows"]), "seed": seed,
-                          "order": order, "max_error": args.max_error,
-                          "tolerance": course["tolerance"],
-                          **simulate(course | {"max_error": args.max_error}, embedder,
+                          "order": order, "learner": label,
+                          "max_error": args.max_error, "tolerance": course["tolerance"],
+                          **simulate(course | {"max_error": args.max_error}, learner,
                                      order=order, seed=seed,
                                      max_error=args.max_error,
                                      round_share=args.round_share)}
+                if args.learner == "full":
+                    result |= {"versions": learner.versions,
+                               "train_seconds": round(learner.train_seconds, 1)}
                 file.write_text(json.dumps(result, indent=1))
-                results.append(result)
+    results = [json.loads(f.read_text()) for f in sorted(runs.glob("*.json"))]
+    results = [r for r in results if r["data"] in (args.data or ["sample", "sb2"])]
     lines = table(results, bars)
     (args.output / "course.md").write_text("\n".join(lines) + "\n")
     plot(results, args.output / "course.png", args.max_error)

@@ -337,10 +337,8 @@ def update(dataset_dir: str | Path, output_dir: str | Path, source: str | Path, 
     from asag.train.evaluation import compare, evaluate_rows
 
     before = evaluate_rows(scorer, test_rows) if test_rows else None  # the old memory's
-    known = set(scorer.consultant.memory.ids)
-    grown, added = scorer.consultant.memory.updated(rows, scorer.consultant.embedder, scale)
-    scorer.consultant.memory = grown
-    grown.save(staging / "memory")
+    added = learn(scorer, rows)
+    scorer.consultant.memory.save(staging / "memory")
     manifest = {**old, "dataset": {
         "path": str(Path(dataset_dir).resolve()), "fingerprint": ds_manifest.get("fingerprint"),
         "counts": {"train": len(rows), "validation": 0, "test": len(test_rows)},
@@ -351,9 +349,8 @@ def update(dataset_dir: str | Path, output_dir: str | Path, source: str | Path, 
                                 "dataset_fingerprint": old["dataset"].get("fingerprint"),
                                 "answers_added": added, "seconds": round(time.time() - started, 1)}
     manifest["metrics"] = {"validation": old["metrics"].get("validation", {})}
+    manifest["calibration"] = scorer.manifest.get("calibration")
     scorer.manifest = manifest
-    scorer.use_calibration(_recalibrated(scorer, [r for r in rows if str(r.get("id") or "")
-                                                  not in known], old.get("calibration")))
     comparison = None
     if test_rows:
         report = evaluate_rows(scorer, test_rows)
@@ -363,6 +360,28 @@ def update(dataset_dir: str | Path, output_dir: str | Path, source: str | Path, 
     scorer.manifest = manifest
     _finish(staging, output_dir, manifest, comparison)
     return TrainResult(output_dir, manifest, comparison)
+
+
+def learn(scorer, rows: list[dict], held_out: list[dict] | None = None) -> int:
+    """A scorer's step between retrains, in memory (what `update` writes; a course simulation
+    takes it every round): `rows` (teacher-scored answers) join its graded-answer memory,
+    only new ones embedded, and its calibration is refitted on `held_out` (answers its
+    cross-encoder and heads never fitted on; default: `rows` new to the memory), or kept when
+    they are too few. The manifest's memory counts and calibration change, so its version
+    does (train/checks.py: an older version's checks do not count for it). Returns the
+    answers added."""
+    consultant = scorer.consultant
+    known = set(consultant.memory.ids)
+    old = scorer.manifest.get("calibration")
+    consultant.memory, added = consultant.memory.updated(rows, consultant.embedder,
+                                                         scorer.scale)
+    if held_out is None:
+        held_out = [r for r in rows if str(r.get("id") or "") not in known]
+    counts = consultant.to_manifest()
+    scorer.manifest["memory"] = {**(scorer.manifest.get("memory") or {}),
+                                 "answers": counts["answers"], "questions": counts["questions"]}
+    scorer.use_calibration(_recalibrated(scorer, held_out, old))
+    return added
 
 
 def _recalibrated(scorer, new_rows: list[dict], old: dict | None) -> dict | None:
