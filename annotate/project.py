@@ -16,8 +16,8 @@ import click
 
 from asag.annotate import screen
 from asag.annotate.connection import Api, no_retry, plain
-from asag.annotate.screen import COMMENT_FROM, SCORE_FROM, TEXT_TO  # noqa: F401 (re-exported)
 from asag.answers import TEXT_FIELDS
+from asag.hints import SCORE_FROM
 from asag.scale import Scale
 
 TASK_FIELDS = ("answer_id", "question_id", *TEXT_FIELDS)

@@ -26,9 +26,8 @@ from fastjsonschema import JsonSchemaException
 
 from asag.annotate.connection import NO_RETRY, Api, no_retry, plain
 from asag.annotate.groups import member_records
-from asag.annotate.project import COMMENT_FROM, SCORE_FROM
-from asag.annotate.screen import predicted_score
 from asag.errors import InputError
+from asag.hints import COMMENT_FROM, SCORE_FROM, predicted_score
 from asag.records import ANNOTATION, ShapeValidator, atomic_writer
 from asag.scale import Scale
 

@@ -305,7 +305,7 @@ def push_records(
 ) -> PushReport:
     """Import the records the project lacks, in batches, in the given order.
 
-    `predictions` maps answer ids to Label Studio predictions (predictions.task_prediction), shown
+    `predictions` maps answer ids to Label Studio predictions (asag.hints.task_prediction), shown
     to teachers as suggestions; `predict(missing)` makes them for the answers about to be
     imported only, and returns those answers in the order to import them
     (annotate/predictions.py: labelling_order). `before_batch(k)` is called before

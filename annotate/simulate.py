@@ -22,10 +22,10 @@ import click
 from label_studio_sdk.core.api_error import ApiError
 
 from asag.annotate.connection import Api, every, no_retry, plain
-from asag.annotate.project import SCORE_FROM, TEXT_TO
 from asag.annotate.races import create_retrying
 from asag.errors import InputError
 from asag.gather import GatherOptions, gather
+from asag.hints import SCORE_FROM, TEXT_TO
 from asag.records import read_jsonl
 from asag.scale import Scale
 from asag.tables import column_index, open_table

@@ -161,7 +161,8 @@ def learn_and_decide(course: dict, embedder, scored: list[int], unscored: list[i
 
 def simulate(course: dict, embedder, *, order: str, seed: int, max_error: float,
              round_share: float) -> dict:
-    from asag.annotate.predictions import certainty, labelling_order
+    from asag.annotate.predictions import labelling_order
+    from asag.hints import certainty
 
     rng = np.random.default_rng(seed)
     n = len(course["rows"])
@@ -230,7 +231,7 @@ def _oracle(course: dict, unscored, predictions) -> tuple[int, list]:
     been known, the most confident first, error <= the target: the scorer's bound, apart
     from what certifying it costs; the curve [teacher's share, error] of auto-scoring the k
     most confident, at 40 values of k)."""
-    from asag.annotate.predictions import certainty
+    from asag.hints import certainty
 
     scale, rows, tol = course["scale"], course["rows"], course["tolerance"]
     if not predictions:

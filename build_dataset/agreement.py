@@ -193,8 +193,8 @@ def gaps(item: np.ndarray, idx: np.ndarray, n_items: int) -> tuple[np.ndarray, n
 
 def model_hints(shown: list[tuple], scale) -> dict:
     """How often teachers kept the model's score they were shown (annotate pull's
-    `prediction`), overall and by the confidence band the hint named (screen.BANDS)."""
-    from asag.annotate.screen import BANDS, confidence_band
+    `prediction`), overall and by the confidence band the hint named (asag.hints.BANDS)."""
+    from asag.hints import BANDS, confidence_band
 
     bands = {name: {"shown": 0, "kept": 0} for _, name in BANDS}
     bands["no confidence"] = {"shown": 0, "kept": 0}

@@ -53,7 +53,7 @@ class Settings:
     model_dir: Path
     token: str | None = None  # the server's token: every route
     labelstudio_token: str | None = None  # Label Studio's (LABELSTUDIO_PATHS only); None:
-    # derived from `token` (asag.serve.cli.labelstudio_token), as connect-model derives it
+    # derived from `token` (asag.tokens.labelstudio_token), as connect-model derives it
     max_body: int = 2_000_000  # bytes
     max_answers: int = 1000  # per request
     # Label Studio's requests (/predict, /setup, /webhook): its "Retrieve predictions" sends
@@ -159,7 +159,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     # called with (action, event) for each handled webhook event (HANDLED_EVENTS); what
     # they return is added to the webhook's reply. START_TRAINING is one of them.
     app.state.event_hooks = []
-    from asag.serve.cli import labelstudio_token
+    from asag.tokens import labelstudio_token
 
     app.add_middleware(Guard, token=settings.token, max_body=settings.max_body,
                        max_labelstudio_body=settings.max_labelstudio_body,
@@ -216,7 +216,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         to a step); `set` (labels) or `interval` (numeric scales) the conformal prediction at
         the manifest's calibration level. A blank student answer, or a text that is not valid
         Unicode, is a 422 naming it (`answers[3].student_answer: ...`)."""
-        from asag.annotate.predictions import certainty
+        from asag.hints import certainty
         from asag.train.scorer import unscorable
 
         too_many(len(answers), "answers", settings.max_answers, "split the request, or start "

@@ -451,7 +451,7 @@ def prequential_checks(model_dir: Path, model, records: list[dict]) -> int:
         from asag.train.checks import Checks
     except ImportError:
         return 0
-    from asag.annotate.predictions import certainty
+    from asag.hints import certainty
 
     rows = [{"id": r["answer_id"], "question_id": r["question_id"],
              **{k: r[k] for k in TEXT_KEYS}} for r in records]

@@ -147,9 +147,8 @@ def _quiet_logging():
 
 
 def _spec(scorer, model_dir: Path, names: list[str], int8: bool) -> dict:
-    from asag.annotate.predictions import model_version
     from asag.train.args import parse_template
-    from asag.train.scorer import model_summary
+    from asag.train.scorer import model_summary, model_version
 
     scale = scorer.scale
     first, second = parse_template(scorer.template)

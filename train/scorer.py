@@ -91,6 +91,16 @@ def read_manifest(path: str | Path) -> dict:
     return manifest
 
 
+def model_version(model_dir: Path, manifest: dict) -> str:
+    """The model directory's name plus a short hash of its manifest (dataset fingerprint,
+    training settings and run, metrics), so a retraining into the same folder is told apart:
+    the version that predictions, checks and the served model carry."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode())
+    return f"{Path(model_dir).resolve().name}@{digest.hexdigest()[:8]}"
+
+
 def sha256_file(path: Path) -> str:
     import hashlib
 
@@ -240,11 +250,9 @@ class Scorer:
 
     @property
     def version(self) -> str | None:
-        """The model version its predictions and checks carry (annotate's model_version:
-        the directory's name and a hash of the manifest); None when not loaded from one."""
+        """The model version its predictions and checks carry (model_version: the
+        directory's name and a hash of the manifest); None when not loaded from one."""
         if self._version is None and self.path is not None:
-            from asag.annotate.predictions import model_version
-
             self._version = model_version(self.path, self.manifest)
         return self._version
 
