@@ -167,9 +167,9 @@ class TaskIndex:
 
     def _list(self, after: int | None) -> dict[int, str]:
         """Task id -> answer id from the data manager (only id and data, no URL resolving)."""
-        from asag.annotate.races import list_tasks
+        from asag.annotate.races import task_answers
 
-        return {t: a for t, (a, _) in list_tasks(self.api, self.project_id, after=after).items()}
+        return {t: a for t, (a, _) in task_answers(self.api, self.project_id, after=after).items()}
 
     def _read_cache(self) -> dict[int, str] | None:
         try:

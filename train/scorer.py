@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asag.errors import InputError
+from asag.records import sha256_file
 from asag.scale import Scale
 from asag.train.data import encode
 
@@ -99,16 +100,6 @@ def model_version(model_dir: Path, manifest: dict) -> str:
 
     digest = hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode())
     return f"{Path(model_dir).resolve().name}@{digest.hexdigest()[:8]}"
-
-
-def sha256_file(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # sub-folders a scorer loads from (train/memory.py): the sentence model and graded answers
@@ -367,14 +358,6 @@ class Scorer:
                 "held_out": len(self.calibration.confidence),
                 "checks": 0 if checks is None else len(checks),
                 "threshold": None if math.isinf(cut) else round(cut, 6)}
-
-    def raw(self, rows: list[dict], *, batch_size: int = 32,
-            on_batch: Callable[[int], None] | None = None):
-        """Model outputs (logits rows) in input order; batches of similar length so padding
-        is small. `on_batch(n)` is told each batch's size (progress bars). With a graded-answer
-        memory, the cross-encoder's outputs go through its heads (train/memory.py)."""
-        out = self.cross_encoder_outputs(rows, batch_size=batch_size, on_batch=on_batch)
-        return self.consultant(out, rows) if self.consultant is not None and len(rows) else out
 
     def cross_encoder_outputs(self, rows: list[dict], *, batch_size: int = 32,
                               on_batch: Callable[[int], None] | None = None):
