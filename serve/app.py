@@ -381,6 +381,16 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
     return app
 
 
+def _all_routes(app: FastAPI) -> list:
+    """The app's routes, its routers' included: FastAPI 0.165 keeps an included router as one
+    entry of app.routes (without a path), earlier versions copy its routes in."""
+    out = []
+    for route in app.routes:
+        router = getattr(route, "original_router", None)
+        out += router.routes if router is not None else [route]
+    return out
+
+
 async def _call(hook, action: str, event: dict) -> dict | None:
     """A hook may be a plain function or a coroutine function."""
     result = hook(action, event)
@@ -424,7 +434,7 @@ def _offline_docs(app: FastAPI) -> None:
     async def plain_docs() -> HTMLResponse:
         routes = "".join(f"<li><code>{', '.join(sorted(r.methods or []))} {r.path}</code> "
                          f"{getattr(r, 'summary', '') or ''}</li>"
-                         for r in app.routes if getattr(r, "include_in_schema", False))
+                         for r in _all_routes(app) if getattr(r, "include_in_schema", False))
         return HTMLResponse(f"<!doctype html><title>asag scorer</title><h1>asag scorer</h1>"
                             f"<ul>{routes}</ul><p>The full description: "
                             f"<a href=\"/openapi.json\">/openapi.json</a> (pip install "
@@ -498,7 +508,7 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
         if exc.status_code == 404:
-            routes = sorted({r.path for r in app.routes if not r.path.startswith("/docs")})
+            routes = sorted({r.path for r in _all_routes(app) if not r.path.startswith("/docs")})
             return error(404, f"no route {request.method} {request.url.path}; routes: "
                               f"{', '.join(routes)}")
         if exc.status_code == 405:
