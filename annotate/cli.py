@@ -10,7 +10,7 @@ import click
 
 from asag.annotate.labelstudio_cli import connect_to, connection_options
 from asag.annotate.screen import LANGUAGES
-from asag.params import FiniteFloatRange
+from asag.params import FiniteFloatRange, TokenFile
 from asag.scale import SCALE
 
 
@@ -198,14 +198,14 @@ def pull(ctx: click.Context, project: str, output: Path, full: bool, scale,
               help="Where `asag serve` listens, e.g. http://127.0.0.1:8000.")
 @click.option("--title", default="asag", show_default=True,
               help="The backend's name in the project's Model settings.")
-@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--token-file", type=TokenFile(),
               default=None, help="The server's token file (Label Studio gets only the "
                                  "low-privilege token derived from it) or its Label Studio "
                                  "token [default: $ASAG_SERVE_LABELSTUDIO_TOKEN, else "
                                  "$ASAG_SERVE_TOKEN].")
 @click.pass_context
 def connect_model(ctx: click.Context, project: str, model_url: str, title: str,
-                  token_file: Path | None) -> None:
+                  token_file: str | None) -> None:
     """Connect an `asag serve` server to the project as its ML backend (model).
 
     Teachers who open a task without a prediction then see the served model's hint. The
@@ -215,9 +215,10 @@ def connect_model(ctx: click.Context, project: str, model_url: str, title: str,
     from asag.annotate.connection import api_errors
     from asag.annotate.ml_backend import connect_model as connect
     from asag.console import info
-    from asag.serve.cli import LABELSTUDIO_TOKEN_ENV, read_token
+    from asag.tokens import LABELSTUDIO_TOKEN_ENV, TOKEN_ENV, env_token
 
-    token = read_token(token_file, LABELSTUDIO_TOKEN_ENV) or read_token(None)
+    # (--token-file gives the token the file holds: TokenFile)
+    token = token_file or env_token(LABELSTUDIO_TOKEN_ENV) or env_token(TOKEN_ENV)
     api = connect_to(ctx.meta["asag.annotate.conn"])
     with api_errors(api.url, f"connecting the model at {model_url} to project '{project}'"):
         proj, scale = _asag_project(api, project)

@@ -5,8 +5,9 @@ own; without them the embedded server's stored credentials are used. The SDK han
 legacy tokens and personal access tokens (JWT refresh tokens).
 
 Calls go through the SDK's public resource methods (`api.sdk.tasks.list`, ...), except the
-three named below: push's import and task listing (measured: the SDK costs 1.1x and 1.3x
-there, 1.5x and 2.5x under load) and the data manager's columns (no SDK method). Pull reads
+ones named below: push's import and task listing (measured: the SDK costs 1.1x and 1.3x
+there, 1.5x and 2.5x under load), the data manager's columns (no SDK method), and the web
+app's own pages and probes (health, a token check, sign-up and log-in: no API does them). Pull reads
 the export's bytes through the SDK's `exports.download`: no task becomes an SDK model.
 README's Architecture says where a new call goes."""
 
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from asag.annotate import server as local_server
 from asag.errors import LabelStudioError, OptionError
 
 # Calls that create things must never be repeated blindly: a timed-out import that the
@@ -174,6 +175,8 @@ def resolve(url: str | None, api_key: str | None, data_dir) -> tuple[str, str]:
         raise OptionError("the key holds characters no API key has (non-ASCII or control "
                           "characters); copy it again from Label Studio's Account & Settings",
                           option="--api-key / LABEL_STUDIO_API_KEY")
+    from asag.annotate import server as local_server
+
     creds = local_server.local_credentials(data_dir)
     if url and api_key:
         return url.rstrip("/"), api_key
@@ -284,3 +287,64 @@ def detail(body: Any) -> str:
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:160] or type(exc).__name__
+
+
+# -- the web app's own pages and probes: no API call does these -----------------------------
+
+def health(url: str, timeout: float = 2.0) -> bool:
+    """Whether the server at `url` answers GET /health with status UP. urllib, not the SDK:
+    `asag labelstudio start` polls it while the server comes up, and `status` stays fast."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as resp:  # noqa: S310
+            return json.loads(resp.read() or b"{}").get("status") == "UP"
+    except (OSError, ValueError):
+        return False
+
+
+def token_works(url: str, token: str, timeout: float = 10.0) -> bool:
+    """Whether `token` (a legacy token) opens the API at `url` (GET whoami), without the SDK:
+    the embedded server's stored credentials are checked before a start is skipped."""
+    req = urllib.request.Request(
+        f"{url}/api/current-user/whoami", headers={"Authorization": f"Token {token}"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            return resp.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def sign_up(link: str, email: str, password: str):
+    """Submit the sign-up form at an invite `link` as a teacher's browser would (the API can
+    make users but not give them a password); Label Studio's answer (302: made)."""
+    import httpx
+
+    with httpx.Client(timeout=60, follow_redirects=False) as browser:
+        page = browser.get(link)
+        page.raise_for_status()
+        csrf = browser.cookies.get("csrftoken", "")
+        return browser.post(
+            link,
+            data={"email": email, "password": password, "csrfmiddlewaretoken": csrf},
+            headers={"Referer": link},
+        )
+
+
+def login(url: str, email: str, password: str):
+    """A logged-in browser-like session (cookies + CSRF header), as a teacher in the web app."""
+    import httpx
+
+    session = httpx.Client(base_url=url, timeout=60, follow_redirects=False)
+    session.get("/user/login/")
+    csrf = session.cookies.get("csrftoken", "")
+    response = session.post(
+        "/user/login/",
+        data={"email": email, "password": password, "csrfmiddlewaretoken": csrf},
+        headers={"Referer": f"{url}/user/login/"},
+    )
+    if response.status_code != 302:
+        session.close()
+        raise LabelStudioError(f"could not log in to {url} as {email}")
+    session.headers["X-CSRFToken"] = session.cookies.get("csrftoken", "")
+    session.headers["Referer"] = url
+    return session

@@ -12,7 +12,7 @@ that leaves no window: the webhook first, with its token already in its headers 
 Studio adds a headerless one for a new backend only where none has the URL), the hint box,
 the backend; a failure on the way undoes what this run changed.
 
-Label Studio gets only the server's low-privilege token (asag.serve.cli.labelstudio_token:
+Label Studio gets only the server's low-privilege token (asag.tokens.labelstudio_token:
 /predict, /setup, /webhook, never /reload or /score), as the backend's HTTP Basic password
 (write-only in Label Studio's API) and as a bearer header on the webhook (readable by every
 account of the Label Studio server)."""
@@ -65,7 +65,7 @@ def token_for_labelstudio(url: str, token: str | None) -> str | None:
     given (Label Studio's own, or any token for a server without one)."""
     import httpx
 
-    from asag.serve.cli import labelstudio_token
+    from asag.tokens import labelstudio_token
 
     if token is None:
         return None

@@ -15,12 +15,10 @@ half keeps the scored answers representative of the course."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
-from asag.annotate.screen import HINT_FROM, SCORE_FROM, TEXT_TO, hint_text
 from asag.errors import InputError
+from asag.hints import certainty, task_prediction
 from asag.scale import Scale
 
 CHUNK = 512  # answers scored per progress-bar step
@@ -43,23 +41,6 @@ def labelling_order(certainty: list[float], seed: int = 0) -> list[int]:
     return order
 
 
-def model_version(model_dir: Path, manifest: dict) -> str:
-    """The model directory's name plus a short hash of its manifest (dataset fingerprint,
-    training settings and run, metrics), so a retraining into the same folder is told apart."""
-    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode())
-    return f"{Path(model_dir).resolve().name}@{digest.hexdigest()[:8]}"
-
-
-def certainty(scale: Scale, prediction) -> float:
-    """The calibrated confidence; uncalibrated scorers: the top probability (label scales) or
-    the closeness of the output to the nearest step (numeric scales)."""
-    if prediction.confidence is not None:
-        return float(prediction.confidence)
-    step = scale.step or 1
-    distance = abs(float(prediction.score) - float(prediction.step))
-    return round(max(0.0, 1.0 - 2.0 * distance / step), 6)
-
-
 def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32, language: str = "en",
               prefill: bool = False):
     """A `push_records(predict=...)` callback: scores the answers about to be imported and
@@ -73,7 +54,7 @@ def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32, language: 
         raise InputError(
             f"--predictions-from {model_dir} scores on the scale '{scorer.scale.spec}' but the "
             f"project on '{scale.spec}'; use a model trained on this project's scores")
-    version = model_version(model_dir, scorer.manifest)
+    version = scorer.version
 
     def predict(records: list[dict]) -> tuple[list[dict], dict[str, dict]]:
         if not records:
@@ -93,27 +74,3 @@ def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32, language: 
 
     predict.model_version = version
     return predict
-
-
-def task_prediction(scale: Scale, prediction, *, model_version: str, confidence_words: str = "en",
-                    prefill: bool = False) -> dict:
-    """A scorer's Prediction (train.scorer.Prediction: `step`/`score`, `confidence`) as the
-    Label Studio prediction of one task. Its result fills the read-only hint box with "model:
-    3, unsure" (`confidence_words`: the language of those words) and keeps the model's score
-    in `value.model_score` for `annotate pull`; only with `prefill` does it also select the
-    score choice. Its `score` is `certainty` (the calibrated confidence). Pure: the
-    ML backend's /predict calls it too, so both show the same hint; the project's config
-    needs the hint box for it (screen.update_project(..., hint=True) adds it)."""
-    value = prediction.step if getattr(prediction, "step", None) is not None else prediction.score
-    value = scale.coerce(value)
-    sure = certainty(scale, prediction)
-    hint = {"from_name": HINT_FROM, "to_name": TEXT_TO, "type": "textarea", "readonly": True,
-            "value": {"text": [hint_text(scale, value, sure, confidence_words)],
-                      "model_score": str(value)}}
-    result = [hint]
-    if prefill:
-        result.append({"from_name": SCORE_FROM, "to_name": TEXT_TO, "type": "choices",
-                       "value": {"choices": [str(value)]}})
-    out = {"model_version": model_version, "result": result}
-    out["score"] = float(sure)
-    return out

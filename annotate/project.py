@@ -14,9 +14,9 @@ import xml.etree.ElementTree as ET
 
 from asag.annotate import screen
 from asag.annotate.connection import Api, no_retry, plain
-from asag.annotate.screen import COMMENT_FROM, SCORE_FROM, TEXT_TO  # noqa: F401 (re-exported)
 from asag.answers import TEXT_FIELDS
 from asag.errors import LabelStudioError, OptionError
+from asag.hints import SCORE_FROM
 from asag.scale import Scale
 
 TASK_FIELDS = ("answer_id", "question_id", *TEXT_FIELDS)

@@ -165,9 +165,9 @@ class TaskIndex:
 
     def _list(self, after: int | None) -> dict[int, str]:
         """Task id -> answer id from the data manager (only id and data, no URL resolving)."""
-        from asag.annotate.races import list_tasks
+        from asag.annotate.races import task_answers
 
-        return {t: a for t, (a, _) in list_tasks(self.api, self.project_id, after=after).items()}
+        return {t: a for t, (a, _) in task_answers(self.api, self.project_id, after=after).items()}
 
     def _read_cache(self) -> dict[int, str] | None:
         try:
@@ -303,7 +303,7 @@ def push_records(
 ) -> PushReport:
     """Import the records the project lacks, in batches, in the given order.
 
-    `predictions` maps answer ids to Label Studio predictions (predictions.task_prediction), shown
+    `predictions` maps answer ids to Label Studio predictions (asag.hints.task_prediction), shown
     to teachers as suggestions; `predict(missing)` makes them for the answers about to be
     imported only, and returns those answers in the order to import them
     (annotate/predictions.py: labelling_order). `before_batch(k)` is called before

@@ -98,7 +98,7 @@ def retire_project(api: Api, project: dict, winner: dict) -> None:
 
 # -- tasks ---------------------------------------------------------------------------------
 
-def list_tasks(api: Api, project_id: int, *, after: int | None) -> dict[int, tuple[str, int]]:
+def task_answers(api: Api, project_id: int, *, after: int | None) -> dict[int, tuple[str, int]]:
     """Task id -> (answer id, annotations incl. skipped) for tasks with an id above `after`.
 
     Paged by id (each page: the next ids above the last one seen), not by page number:
@@ -136,7 +136,7 @@ def settle_tasks(api: Api, project_id: int, mine: Mapping[int, str]
 
     Returns (how many of other runs' tasks were deleted here, at least; ours kept because
     annotated; task id -> answer id of every task that remains)."""
-    tasks = list_tasks(api, project_id, after=None)
+    tasks = task_answers(api, project_id, after=None)
     lowest: dict[str, int] = {}
     for task_id, (answer_id, _) in sorted(tasks.items()):
         lowest.setdefault(answer_id, task_id)

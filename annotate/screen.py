@@ -5,7 +5,7 @@ Two rules keep the scores honest. Every score choice carries its own `hotkey` (L
 would otherwise number the choices 1..N, so on 0-5 the key `3` recorded 2). And the model's
 score is never pre-selected unless asked for (`push --prefill`): it is a Label Studio
 prediction whose result fills a separate read-only text box ("model: 3, unsure"), so a
-teacher's choice is always the teacher's. `predictions.task_prediction` is the one place
+teacher's choice is always the teacher's. `asag.hints.task_prediction` is the one place
 that turns a scorer's output into what Label Studio gets, for `annotate push` and any ML
 backend alike."""
 
@@ -15,14 +15,11 @@ import json
 import re
 from xml.sax.saxutils import escape
 
+from asag import hints
+from asag.hints import COMMENT_FROM, HINT_FROM, LANGUAGES, SCORE_FROM, TEXT_TO
 from asag.scale import Scale
 
-SCORE_FROM = "score"  # <Choices name=...>
-COMMENT_FROM = "comment"  # <TextArea name=...>
-HINT_FROM = "model_hint"  # read-only <TextArea> a prediction fills with the model's hint
-TEXT_TO = "student_answer"
 RUBRIC_FIELD = "rubric"  # task data: the question's rubric as text, PATCHed when it changes
-LANGUAGES = ("en", "hu", "de")
 _SETTINGS = re.compile(r"<!--\s*asag-screen:\s*(.*?)\s*-->")
 # keys for scales whose values are not the digits 0-9, in the order of the scale's values
 _KEY_SEQUENCE = "1234567890qwertyuiopasdfghjklzxcvbnm"
@@ -56,10 +53,6 @@ _WORDS = {
         "Keine Punktzahl gewählt: Drücken Sie die Taste der Punktzahl (ein zweiter Druck auf "
         "dieselbe Taste hebt die Wahl auf), dann Strg+Enter.",
     ),
-    "model": ("model", "modell", "Modell"),
-    "sure": ("sure", "biztos", "sicher"),
-    "fairly_sure": ("fairly sure", "elég biztos", "ziemlich sicher"),
-    "unsure": ("unsure", "bizonytalan", "unsicher"),
     "instructions": (
         "Read the question, the reference answer and the student's answer, then choose "
         "the score the answer deserves under the rubric. Type the score's key ({keys}; the "
@@ -79,19 +72,9 @@ _WORDS = {
         "nie für Sie ausgewählt.",
     ),
 }
-WORDS = {lang: {k: v[i] for k, v in _WORDS.items()} for i, lang in enumerate(LANGUAGES)}
-# confidence bands (lower bounds), most certain first; shared by the hint and build-dataset
-BANDS = ((0.8, "sure"), (0.5, "fairly_sure"), (0.0, "unsure"))
-
-
-def confidence_band(confidence: float) -> str:
-    """'sure' | 'fairly_sure' | 'unsure' for a confidence in [0, 1]."""
-    return next(name for low, name in BANDS if float(confidence) >= low)
-
-
-def confidence_in_words(confidence: float, language: str = "en") -> str:
-    """The confidence as a teacher reads it ('unsure'), in the screen's language."""
-    return WORDS[language][confidence_band(confidence)]
+# the hint's own words (model, sure, ...) are asag.hints'
+WORDS = {lang: {**{k: v[i] for k, v in _WORDS.items()}, **hints.WORDS[lang]}
+         for i, lang in enumerate(LANGUAGES)}
 
 
 def hotkeys(scale: Scale) -> list[str]:
@@ -236,27 +219,6 @@ def instructions_html(scale: Scale, language: str = "en", extra: str | dict = ""
         if para:
             html += f"<p>{escape(para)}</p>".replace("\n", "<br/>")
     return html
-
-
-def hint_text(scale: Scale, score, confidence: float | None, language: str = "en") -> str:
-    """'model: 3, unsure' (the confidence left out when the scorer gives none)."""
-    words = WORDS[language]
-    text = f"{words['model']}: {scale.coerce(score)}"
-    return text if confidence is None else f"{text}, {confidence_in_words(confidence, language)}"
-
-
-def predicted_score(prediction: dict, scale: Scale):
-    """The model's score a stored prediction carries (hint box or score choice), or None."""
-    for item in prediction.get("result") or []:
-        value = item.get("value") or {}
-        raw = value.get("model_score") if item.get("from_name") == HINT_FROM else (
-            (value.get("choices") or [None])[0] if item.get("from_name") == SCORE_FROM else None)
-        if raw is not None:
-            try:
-                return scale.coerce(raw)
-            except ValueError:
-                return None
-    return None
 
 
 def update_project(api, project: dict, scale: Scale, *, language: str | None = None,

@@ -19,12 +19,11 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from asag.annotate.connection import health, token_works
 from asag.errors import LabelStudioError
 from asag.records import atomic_writer
 
@@ -249,25 +248,6 @@ def child_env(server: ServerDir, creds: Credentials) -> dict[str, str]:
     if creds.database:
         env.update(Database.parse(creds.database, "the stored database URL").env())
     return env
-
-
-def health(url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as resp:  # noqa: S310
-            return json.loads(resp.read() or b"{}").get("status") == "UP"
-    except (OSError, ValueError):
-        return False
-
-
-def token_works(url: str, token: str, timeout: float = 10.0) -> bool:
-    req = urllib.request.Request(
-        f"{url}/api/current-user/whoami", headers={"Authorization": f"Token {token}"}
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-            return resp.status == 200
-    except (OSError, ValueError):
-        return False
 
 
 def start(

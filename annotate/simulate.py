@@ -21,10 +21,10 @@ from pathlib import Path
 from label_studio_sdk.core.api_error import ApiError
 
 from asag.annotate.connection import Api, every, no_retry, plain
-from asag.annotate.project import SCORE_FROM, TEXT_TO
 from asag.annotate.races import create_retrying
 from asag.errors import InputError, LabelStudioError, OptionError
 from asag.gather import GatherOptions, gather
+from asag.hints import SCORE_FROM, TEXT_TO
 from asag.records import read_jsonl
 from asag.scale import Scale
 from asag.tables import column_index, open_table
@@ -119,7 +119,7 @@ def ensure_teacher(api: Api, email: str) -> tuple[dict, bool]:
     return user, True
 
 
-def list_tasks(api: Api, project_id: int) -> list[dict]:
+def every_task(api: Api, project_id: int) -> list[dict]:
     """Every task with its answer id, who annotated it and its predictions, by task id."""
     pages = api.sdk.tasks.list(project=project_id, fields="all", resolve_uri=False,
                                page_size=PAGE)
@@ -177,7 +177,7 @@ def simulate(
     for column in columns:
         user, new = ensure_teacher(api, teacher_email(column))
         report.teachers[column] = {"id": user["id"], "email": user["email"], "new": new}
-    tasks = list_tasks(api, project["id"])
+    tasks = every_task(api, project["id"])
     report.tasks = len(tasks)
     maximum = int(project.get("maximum_annotations") or 1)
     todo: list[tuple[str, dict, object]] = []
@@ -244,7 +244,7 @@ def simulate(
             pool.shutdown(cancel_futures=True)  # no new POSTs after a failure or Ctrl-C
             raise
     # one listing of the project's tasks serves both checks, unless annotations were deleted
-    tasks = list_tasks(api, project["id"])
+    tasks = every_task(api, project["id"])
     report.concurrent = remove_concurrent_annotations(api, tasks, posted, report)
     report.miscounted = miscounted_tasks(api, project, None if report.concurrent else tasks)
     if report.miscounted and repair_counters(api, project, report.miscounted):
@@ -263,7 +263,7 @@ def repair_counters(api: Api, project: dict, task_ids: list[int]) -> int:
                                  (u.get("email") or "").lower())}
     saved = 0
     wanted = set(task_ids)
-    for task in list_tasks(api, project["id"]):
+    for task in every_task(api, project["id"]):
         if task["id"] not in wanted:
             continue
         ann = next((a for a in sorted(task.get("annotations") or [], key=lambda a: a["id"])
@@ -281,7 +281,7 @@ def miscounted_tasks(api: Api, project: dict, tasks: list[dict] | None = None) -
     teachers for its overlap) disagree with the annotations they hold (`tasks`: a listing
     of the project just made, else it is listed here)."""
     bad = []
-    for task in list_tasks(api, project["id"]) if tasks is None else tasks:
+    for task in every_task(api, project["id"]) if tasks is None else tasks:
         anns = task.get("annotations") or []
         done = sum(1 for a in anns if not a.get("was_cancelled"))
         overlap = int(task.get("overlap") or project.get("maximum_annotations") or 1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 
-from asag.annotate.connection import Api, plain
+from asag.annotate.connection import Api, plain, sign_up
 from asag.errors import LabelStudioError
 
 
@@ -18,22 +18,12 @@ def invite_url(api: Api) -> str:
 
 def create_account(api: Api, email: str, password: str | None = None) -> tuple[dict, str]:
     """Sign a teacher up through the invite link; returns (user, password)."""
-    import httpx
-
     password = password or secrets.token_urlsafe(10)
     link = invite_url(api)
-    with httpx.Client(timeout=60, follow_redirects=False) as browser:
-        page = browser.get(link)
-        page.raise_for_status()
-        csrf = browser.cookies.get("csrftoken", "")
-        response = browser.post(
-            link,
-            data={"email": email, "password": password, "csrfmiddlewaretoken": csrf},
-            headers={"Referer": link},
-        )
-        if response.status_code != 302:
-            raise LabelStudioError(
-                f"Label Studio did not create the account {email}: {_refusal(response)}")
+    response = sign_up(link, email, password)
+    if response.status_code != 302:
+        raise LabelStudioError(
+            f"Label Studio did not create the account {email}: {_refusal(response)}")
     user = find_user(api, email)
     if user is None:  # pragma: no cover - the form said yes
         raise LabelStudioError(f"account {email} was not found after sign-up")
@@ -44,26 +34,6 @@ def find_user(api: Api, email: str) -> dict | None:
     """The account with this email (any case), or None."""
     return next((u for u in plain(api.sdk.users.list())
                  if (u.get("email") or "").lower() == email.lower()), None)
-
-
-def login(url: str, email: str, password: str):
-    """A logged-in browser-like session (cookies + CSRF header), as a teacher in the web app."""
-    import httpx
-
-    session = httpx.Client(base_url=url, timeout=60, follow_redirects=False)
-    session.get("/user/login/")
-    csrf = session.cookies.get("csrftoken", "")
-    response = session.post(
-        "/user/login/",
-        data={"email": email, "password": password, "csrfmiddlewaretoken": csrf},
-        headers={"Referer": f"{url}/user/login/"},
-    )
-    if response.status_code != 302:
-        session.close()
-        raise LabelStudioError(f"could not log in to {url} as {email}")
-    session.headers["X-CSRFToken"] = session.cookies.get("csrftoken", "")
-    session.headers["Referer"] = url
-    return session
 
 
 def _refusal(response) -> str:

@@ -34,3 +34,11 @@ def progress(items: Iterable[T], *, length: int | None = None, label: str = "") 
         items, length=length, label=label, file=sys.stderr, show_pos=True
     ) as bar:
         yield from bar
+
+
+def figure(value, digits: int = 4) -> str:
+    """A figure as the cards and reports write it: '–' for none, floats to `digits`
+    decimals, anything else as it is."""
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)

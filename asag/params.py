@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import click
 
@@ -16,3 +17,23 @@ class FiniteFloatRange(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return super().convert(number, param, ctx)
+
+
+class TokenFile(click.Path):
+    """An existing file holding a token: the option's value is the token (surrounding
+    whitespace removed); an unreadable or empty file is refused in one line."""
+
+    name = "file"
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            self.fail(f"cannot read {path} ({exc})", param, ctx)
+        if not token:
+            self.fail(f"{path} is empty; put the token in it", param, ctx)
+        return token

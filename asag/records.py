@@ -142,6 +142,18 @@ def atomic_writer(path: str | os.PathLike, mode: str = "w", *, private: bool = F
         raise
 
 
+def sha256_file(path: str | os.PathLike) -> str:
+    """The file's SHA-256 (hex), read in 1 MiB blocks: the inputs a dataset was built from,
+    the files a scorer directory seals, the model and input a resumed `asag score` checks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def umask() -> int:
     """The process umask (reading it means setting it; it is put straight back)."""
     mask = os.umask(0)

@@ -49,12 +49,12 @@ def push_all(records: Path, title: str, writers: int, extra: list[str]) -> list[
 
 def census(api, title: str) -> tuple[int, Counter]:
     """(projects with the title, answer id -> tasks) straight from the server."""
-    from asag.annotate.races import list_tasks, titled
+    from asag.annotate.races import task_answers, titled
 
     projects = titled(api, title, "id,title")
     if not projects:
         return 0, Counter()
-    tasks = list_tasks(api, projects[0]["id"], after=None)
+    tasks = task_answers(api, projects[0]["id"], after=None)
     return len(projects), Counter(answer for answer, _ in tasks.values())
 
 

@@ -350,7 +350,8 @@ def build_dataset(rows: list[dict], scale, path: Path) -> None:
 
 def simulate(course: dict, learner, *, order: str, seed: int, max_error: float,
              round_share: float) -> dict:
-    from asag.annotate.predictions import certainty, labelling_order
+    from asag.annotate.predictions import labelling_order
+    from asag.hints import certainty
 
     rng = np.random.default_rng(seed)
     n = len(course["rows"])
@@ -426,7 +427,7 @@ def _oracle(course: dict, unscored, predictions) -> tuple[int, list]:
     been known, the most confident first, error <= the target: the scorer's bound, apart
     from what certifying it costs; the curve [teacher's share, error] of auto-scoring the k
     most confident, at 40 values of k)."""
-    from asag.annotate.predictions import certainty
+    from asag.hints import certainty
 
     scale, rows, tol = course["scale"], course["rows"], course["tolerance"]
     if not predictions:

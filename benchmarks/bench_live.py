@@ -59,8 +59,8 @@ def main() -> None:
 
     from asag.annotate import project as projects
     from asag.annotate import server
-    from asag.annotate.connection import connect
-    from asag.annotate.users import create_account, login
+    from asag.annotate.connection import connect, login
+    from asag.annotate.users import create_account
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=Path("/tmp/asag-bench/serve-model"))

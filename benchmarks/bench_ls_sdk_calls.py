@@ -1,5 +1,5 @@
 """The SDK's public methods vs asag's raw JSON calls (annotate/connection.py: import_tasks,
-and task_page through races.list_tasks) on push's two hot calls: importing N answers in
+and task_page through races.task_answers) on push's two hot calls: importing N answers in
 batches of 2,500 and listing the project's tasks (id, data), alternated, best of 2, against
 a running embedded server:
 
@@ -19,7 +19,7 @@ from asag.annotate import project as projects
 from asag.annotate import server
 from asag.annotate.connection import connect, every, import_tasks, no_retry
 from asag.annotate.push import task_data
-from asag.annotate.races import list_tasks
+from asag.annotate.races import task_answers
 
 BATCH = 2500
 FIELDS = dict(fields="task_only", include="id,data,total_annotations,cancelled_annotations")
@@ -41,7 +41,7 @@ def sdk_list(api, pid):  # page by page to the end, as pages of 5,000
 
 
 def raw_list(api, pid):  # push's own listing: task_page by id cursor, pages of 5,000
-    return list_tasks(api, pid, after=None)
+    return task_answers(api, pid, after=None)
 
 
 def main() -> None:

@@ -189,11 +189,11 @@ def check(url: str, key: str, title: str, args, records: list[dict]) -> dict:
     """Counts straight from the server, and the pull compared with the table."""
     from asag.annotate import project as projects
     from asag.annotate.connection import connect
-    from asag.annotate.simulate import list_tasks, miscounted_tasks, teacher_email
+    from asag.annotate.simulate import every_task, miscounted_tasks, teacher_email
 
     api = connect(url, key)
     project = projects.find(api, title)
-    tasks = list_tasks(api, project["id"])
+    tasks = every_task(api, project["id"])
     users = Counter()
     exact = 0
     for task in tasks:

@@ -12,9 +12,6 @@ import numpy as np
 
 from asag.scale import Scale
 
-POLICIES = ("mean", "median", "majority", "adjudicated")
-FALLBACKS = ("mean", "median", "majority")
-
 
 def check_policy(policy: str, fallback: str, scale: Scale) -> None:
     used = {policy} | ({fallback} if policy == "adjudicated" else set())

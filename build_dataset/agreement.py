@@ -56,29 +56,6 @@ def alpha_from_coincidences(o: np.ndarray, metric: str) -> np.ndarray:
     return np.where((n > 1) & (expected > 0), alpha, np.nan)
 
 
-def value_pairs(units, values) -> pd.DataFrame:
-    """All unordered pairs of observations within each unit: unit, a, b, weight 1/(m_u - 1)."""
-    frame = pd.DataFrame({"unit": np.asarray(units), "v": np.asarray(values, dtype=np.int64)})
-    frame["k"] = np.arange(len(frame))
-    m = frame.groupby("unit")["v"].transform("size").to_numpy()
-    frame = frame[m >= 2]
-    pairs = frame.merge(frame, on="unit", suffixes=("_a", "_b"))
-    pairs = pairs[pairs["k_a"] < pairs["k_b"]]
-    m_u = pairs.groupby("unit")["v_a"].transform("size").to_numpy()  # m(m-1)/2 pairs
-    m_unit = (1 + np.sqrt(1 + 8 * m_u)) / 2
-    return pd.DataFrame({"unit": pairs["unit"].to_numpy(), "a": pairs["v_a"].to_numpy(),
-                         "b": pairs["v_b"].to_numpy(), "weight": 1 / (m_unit - 1)})
-
-
-def krippendorff_alpha(units, values, metric: str = "interval") -> float:
-    """Alpha of (unit, value-index) observations; units observed once are not pairable."""
-    p = value_pairs(units, values)
-    n_values = int(np.max(values)) + 1
-    o = coincidences(np.zeros(len(p), dtype=np.int64), p["a"].to_numpy(), p["b"].to_numpy(),
-                     p["weight"].to_numpy(), 1, n_values)
-    return float(alpha_from_coincidences(o, metric)[0])
-
-
 def qwk(a, b, n_values: int) -> float:
     """Quadratic weighted kappa of two raters over the whole scale (NaN when undefined)."""
     from sklearn.metrics import cohen_kappa_score
@@ -193,8 +170,8 @@ def gaps(item: np.ndarray, idx: np.ndarray, n_items: int) -> tuple[np.ndarray, n
 
 def model_hints(shown: list[tuple], scale) -> dict:
     """How often teachers kept the model's score they were shown (annotate pull's
-    `prediction`), overall and by the confidence band the hint named (screen.BANDS)."""
-    from asag.annotate.screen import BANDS, confidence_band
+    `prediction`), overall and by the confidence band the hint named (asag.hints.BANDS)."""
+    from asag.hints import BANDS, confidence_band
 
     bands = {name: {"shown": 0, "kept": 0} for _, name in BANDS}
     bands["no confidence"] = {"shown": 0, "kept": 0}

@@ -3,16 +3,14 @@ Parquet files, features, split sizes) and a short human account of how it was bu
 
 from __future__ import annotations
 
+from asag.console import figure
+
 _SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
           (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"))
 
 
 def _size_category(n: int) -> str:
     return next((name for limit, name in _SIZES if n < limit), "n>10M")
-
-
-def _fmt(x) -> str:
-    return "–" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
 
 
 def render_card(manifest: dict, feats) -> str:
@@ -91,8 +89,8 @@ def _body(manifest: dict, feats) -> str:
         "| QWK (pairwise mean) | Krippendorff's alpha "
         f"({agreement['alpha_metric']}) | exact | adjacent (±1 step) |",
         "|---|---|---|---|",
-        f"| {_fmt(agreement['qwk'])} | {_fmt(agreement['alpha'])} | "
-        f"{_fmt(agreement['exact'])} | {_fmt(agreement['adjacent'])} |",
+        f"| {figure(agreement['qwk'], 3)} | {figure(agreement['alpha'], 3)} | "
+        f"{figure(agreement['exact'], 3)} | {figure(agreement['adjacent'], 3)} |",
         "",
         f"Answers whose teachers differ by more than {manifest['agreement']['max_gap']}: "
         f"{counts['disagreements']} (listed in `disagreements.csv`).",
@@ -118,11 +116,11 @@ def _hint_lines(hints: dict | None) -> list[str]:
         "## Teachers and the model's hints",
         "",
         f"{hints['shown']} scores were given with the model's score shown as a hint; the "
-        f"teacher kept it {hints['kept']} times ({_fmt(hints['rate'])}).",
+        f"teacher kept it {hints['kept']} times ({figure(hints['rate'], 3)}).",
         "",
         "| model confidence | shown | kept | rate |",
         "|---|---|---|---|",
-        *[f"| {band.replace('_', ' ')} | {b['shown']} | {b['kept']} | {_fmt(b['rate'])} |"
+        *[f"| {band.replace('_', ' ')} | {b['shown']} | {b['kept']} | {figure(b['rate'], 3)} |"
           for band, b in hints["by_band"].items()],
         "",
     ]

@@ -9,8 +9,6 @@ one line naming file, line and column."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from asag.build_dataset import jsonl_fast
 from asag.build_dataset.splits import SPLIT_NAME
 from asag.console import progress
 from asag.errors import InputError, ScaleError
-from asag.records import ANNOTATION, RAW_ANSWER, read_jsonl, schema
+from asag.records import ANNOTATION, RAW_ANSWER, read_jsonl, schema, sha256_file
 from asag.scale import Scale
 
 TEXT_COLUMNS = ("id", "question_id", *TEXT_FIELDS)
@@ -54,14 +52,6 @@ class Chunk:
         column = self.column if isinstance(self.column, str) else self.column[k]
         return {"file": self.file, "line": _line(self.file, self.lines, int(self.record[k])),
                 "column": column}
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_split(name, file: str, line: int | None, column: str = "split") -> str | None:
@@ -161,8 +151,8 @@ def read_annotations(paths, items_path, scale: Scale | None, adjudicator: str | 
         from asag.build_dataset.agreement import model_hints
 
         stats["model_hints"] = model_hints(shown, scale)
-    inputs = [{"path": str(items_path), "role": "items", "sha256": file_sha256(items_path)}]
-    inputs += [{"path": str(p), "role": "annotations", "sha256": file_sha256(p)} for p in paths]
+    inputs = [{"path": str(items_path), "role": "items", "sha256": sha256_file(items_path)}]
+    inputs += [{"path": str(p), "role": "annotations", "sha256": sha256_file(p)} for p in paths]
     return Collected(items, votes, scale, inputs, stats)
 
 

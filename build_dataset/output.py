@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from asag.dataset_layout import MANIFEST, PARQUET_DIR
-from asag.records import atomic_writer, schema, umask, validation_error
+from asag.records import DATASET_ROW, atomic_writer, schema, umask, validation_error
 from asag.scale import Scale
 
 FORMAT_VERSION = 1
 # The row contract, schemas/dataset_row.schema.json: its columns, in its order, and their
 # types make the Features; every built split is checked against it (check_rows).
-ROW = schema("dataset_row")
+ROW = schema(DATASET_ROW)
 COLUMNS = tuple(ROW["required"])
 STRING_COLUMNS = tuple(c for c in COLUMNS if ROW["properties"][c]["type"] == "string")
 _ARROW = {"string": "string", "integer": "int32", "number": "float32"}
@@ -54,7 +54,7 @@ def check_rows(table, split: str) -> None:
             raise AssertionError(f"split {split}: a {name} shorter than {low} characters "
                                  "breaks schemas/dataset_row.schema.json")
     if table.num_rows:
-        problem = validation_error("dataset_row", table.slice(0, 1).to_pylist()[0])
+        problem = validation_error(DATASET_ROW, table.slice(0, 1).to_pylist()[0])
         if problem:
             raise AssertionError(f"split {split}: {problem} (schemas/dataset_row.schema.json)")
 

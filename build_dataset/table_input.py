@@ -22,13 +22,13 @@ from asag.build_dataset.inputs import (
     Chunk,
     Collected,
     check_split,
-    file_sha256,
     finish,
     objects,
 )
 from asag.build_dataset.splits import split_from_filename
 from asag.console import progress
 from asag.errors import InputError
+from asag.records import sha256_file
 from asag.scale import Scale
 from asag.tables import alias_index, column_index, open_table
 
@@ -143,7 +143,7 @@ def read_tables(sources, scale: Scale | None, *, score_cols=(), annotator_col=No
                             np.zeros(len(v["item"]), dtype=bool),
                             np.asarray(lines, dtype=np.int64), v["column"]))
     votes_arrays, scale = finish(chunks, {}, scale, stats, [str(p) for p, _ in sources])
-    inputs = [{"path": str(p), "role": "table", "split": s, "sha256": file_sha256(p)}
+    inputs = [{"path": str(p), "role": "table", "split": s, "sha256": sha256_file(p)}
               for p, s in sources]
     items = {c: objects(v) for c, v in items.items()}
     return Collected(items, votes_arrays, scale, inputs, stats)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
@@ -54,7 +54,7 @@ class Settings:
     model_dir: Path
     token: str | None = None  # the server's token: every route
     labelstudio_token: str | None = None  # Label Studio's (LABELSTUDIO_PATHS only); None:
-    # derived from `token` (asag.serve.cli.labelstudio_token), as connect-model derives it
+    # derived from `token` (asag.tokens.labelstudio_token), as connect-model derives it
     max_body: int = 2_000_000  # bytes
     max_answers: int = 1000  # per request
     # Label Studio's requests (/predict, /setup, /webhook): its "Retrieve predictions" sends
@@ -74,7 +74,8 @@ class Settings:
 # -- request bodies ---------------------------------------------------------------------
 
 class Answer(BaseModel):
-    """One answer to score; `id` comes back with its result."""
+    """One answer to score. `id`, the answer's id, comes back with its result, and a scorer
+    with a graded-answer memory never consults that answer's own score (as everywhere)."""
 
     model_config = ConfigDict(extra="ignore")
     id: StrictStr | StrictInt | None = None  # strict: true is not 1, "5" is not 5
@@ -106,212 +107,288 @@ class SetupRequest(BaseModel):
     label_config: str | None = Field(None, alias="schema")
 
 
+class FastJSON(JSONResponse):
+    """orjson, and returned as is: the hot path skips FastAPI's jsonable_encoder pass."""
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content)
+
+
+# -- the state both routers share ------------------------------------------------------------
+
+class Service:
+    """What the scoring API and the Label Studio backend share (app.state.service): the
+    settings, the batcher with the model now serving, the live loop (serve/live.py) and the
+    webhook's count of new annotations."""
+
+    def __init__(self, settings: Settings, model: LoadedModel | None = None) -> None:
+        from asag.serve.live import LiveLoop
+
+        self.settings = settings
+        self.live = LiveLoop(settings.journal, retrain_command=settings.retrain_command,
+                             model_dir=settings.model_dir)
+        model = self.live.restore(model) if model is not None else self.load()
+        self.batcher = Batcher(model, max_batch=settings.max_batch,
+                               max_wait=settings.max_wait, batch_size=settings.batch_size)
+        self.annotations = AnnotationCounter(settings.retrain_after)
+
+    def load(self) -> LoadedModel:
+        settings = self.settings
+        return self.live.restore(load_model(settings.model_dir, quantize=settings.quantize,
+                                            threads=settings.threads))
+
+    async def reload(self) -> dict:
+        """Load the model directory again and swap it in; 409 (the old model serving on)
+        when it fails."""
+        try:
+            old, new = await self.batcher.reload(self.load)
+        except Exception as exc:  # noqa: BLE001 - the old model keeps serving
+            raise ProtocolError(409, f"reload failed, still serving "
+                                     f"{self.batcher.model.version}: {one_line(exc)}") from None
+        self.annotations.reset()
+        log.info("reloaded %s: %s -> %s", self.settings.model_dir, old.version, new.version)
+        return {"model_version": new.version, "previous": old.version}
+
+    async def score(self, rows: list[dict]):
+        """(predictions, the model that made them), a failure answered as one line."""
+        try:
+            return await self.batcher.score(rows)
+        except Exception as exc:  # noqa: BLE001 - answered as one line, not a traceback
+            log.error("scoring failed: %s: %s", type(exc).__name__, exc)
+            raise ProtocolError(500, f"scoring failed ({type(exc).__name__}: {exc})") from None
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def _too_many(n: int, what: str, limit: int, fix: str) -> None:
+    if n > limit:
+        raise ProtocolError(413, f"{n:,} {what} in one request; at most {limit:,} ({fix})")
+
+
+# -- the scoring API, for other applications -------------------------------------------------
+
+scoring = APIRouter()
+
+
+@scoring.get("/metrics", summary="Counters: batches and answers scored, new annotations")
+async def metrics(request: Request) -> dict:
+    service = _service(request)
+    batcher = service.batcher
+    return {"model_version": batcher.model.version, "batches": batcher.batches,
+            "answers": batcher.answers, "annotations": service.annotations.to_dict()}
+
+
+@scoring.get("/model", summary="The scorer now serving: version and manifest")
+async def model_info(request: Request) -> dict:
+    from asag.train.scorer import model_summary
+
+    service = _service(request)
+    batcher, current = service.batcher, service.batcher.model
+    manifest = current.scorer.manifest
+    return {"model_version": current.version, "path": str(current.path),
+            "loaded_at": current.loaded_at, **model_summary(manifest),
+            "manifest": manifest,
+            "served": {"batches": batcher.batches, "answers": batcher.answers},
+            "annotations": service.annotations.to_dict(), "live": service.live.to_dict()}
+
+
+@scoring.post("/score", summary="Score a list of answers", response_class=FastJSON)
+async def score(answers: list[Answer], request: Request) -> FastJSON:
+    """A JSON list of {question, reference_answer, student_answer, id (optional)}; the
+    results come back in the same order, with the version of the model that scored them.
+    A scorer with a graded-answer memory never consults the score of an answer with the
+    same id (an answer the teachers scored is scored as if it were new).
+    `confidence` is the calibrated probability that the score is the teachers' (scorers
+    trained before calibration: the top class probability, or how close the output lies
+    to a step); `set` (labels) or `interval` (numeric scales) the conformal prediction at
+    the manifest's calibration level. A blank student answer, or a text that is not valid
+    Unicode, is a 422 naming it (`answers[3].student_answer: ...`)."""
+    from asag.hints import certainty
+    from asag.train.scorer import unscorable
+
+    service = _service(request)
+    _too_many(len(answers), "answers", service.settings.max_answers, "split the request, or "
+              "start the server with a larger --max-answers")
+    rows = [a.model_dump() for a in answers]  # the id too: the memory leaves it out
+    bad = [f"answers[{i}].{problem}" for i, row in enumerate(rows)
+           if (problem := unscorable(row))]
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ProtocolError(422, bad[0] + more)
+    outputs, used = await service.score(rows)
+    results = []
+    for answer, p in zip(answers, outputs, strict=True):
+        item = {"id": answer.id} if answer.id is not None else {}
+        item.update(p.to_dict())
+        item["confidence"] = certainty(used.scorer.scale, p)
+        results.append(item)
+    return FastJSON({"model_version": used.version, "results": results})
+
+
+@scoring.post("/reload", summary="Load the model directory again and swap it in")
+async def reload_route(request: Request) -> dict:
+    """Needs the server's token. Requests in flight finish on the old model; a model that
+    fails to load leaves the old one serving (409). SIGHUP does the same."""
+    service = _service(request)
+    if service.settings.token is None:
+        raise ProtocolError(403, "reload over HTTP needs a token: start the server with "
+                                 "--token-file or ASAG_SERVE_TOKEN, or send it SIGHUP")
+    return await service.reload()
+
+
+# -- Label Studio's ML backend protocol ------------------------------------------------------
+
+labelstudio = APIRouter()
+
+
+@labelstudio.get("/health", summary="Liveness; Label Studio's health check")
+@labelstudio.get("/", summary="Liveness, as the reference ML backend answers its root",
+                 include_in_schema=False)
+async def health(request: Request) -> dict:
+    return {"status": "UP", "model_class": "asag",
+            "model_version": _service(request).batcher.model.version}
+
+
+@labelstudio.get("/versions", summary="Label Studio: the model versions this backend can serve")
+async def versions(request: Request) -> dict:
+    """One: the scorer now serving (a reload replaces it)."""
+    service = _service(request)
+    return {"versions": [service.batcher.model.version],
+            "model_dir": str(service.settings.model_dir)}
+
+
+@labelstudio.post("/setup", summary="Label Studio: connect a project")
+async def setup(body: SetupRequest, request: Request) -> dict:
+    """422 in one line when the project is not an asag project (no score control) or
+    scores on another scale than the model."""
+    model = _service(request).batcher.model
+    project_target(body.label_config, model.scorer.scale)
+    return {"model_version": model.version}
+
+
+@labelstudio.post("/predict", summary="Label Studio: predictions for tasks",
+                  response_class=FastJSON)
+async def predict(body: PredictRequest, request: Request) -> FastJSON:
+    """One result per task, in order: the score in the project's own score control (or
+    asag's hint box where the project has it). A task that cannot be scored (a blank
+    answer, text fields missing) gets an empty result with an `error` naming it; a
+    request none of whose tasks can be scored is a 422 naming the first. Label Studio's
+    whole "Retrieve predictions" batch is scored in batches of --max-batch tasks, so
+    other clients' requests are answered between them."""
+    service = _service(request)
+    settings, batcher = service.settings, service.batcher
+    _too_many(len(body.tasks), "tasks", settings.max_tasks, "select fewer tasks in Label "
+              "Studio before Retrieve predictions")
+    target = project_target(body.label_config, batcher.model.scorer.scale)
+    rows = [task_row(n, task) for n, task in enumerate(body.tasks)]
+    good = [n for n, row in enumerate(rows) if isinstance(row, dict)]
+    bad = [row for row in rows if isinstance(row, str)]
+    if bad and not good:
+        raise ProtocolError(422, bad[0] + (f" (and {len(bad) - 1} more)"
+                                           if len(bad) > 1 else ""))
+    results: list = list(rows)
+    version = batcher.model.version
+    for start in range(0, len(good), settings.max_batch):
+        part = good[start:start + settings.max_batch]
+        outputs, used = await service.score([rows[n] for n in part])
+        if used.scorer.scale.spec != target.scale.spec:  # a reload changed the scale
+            target = project_target(body.label_config, used.scorer.scale)
+        version = used.version
+        for n, output in zip(part, outputs, strict=True):
+            results[n] = prediction(target, output, used.version)
+    if bad:
+        log.warning("no prediction for %d of %d tasks: %s", len(bad), len(rows), bad[0])
+    for n, row in enumerate(rows):
+        if isinstance(row, str):
+            results[n] = no_prediction(version, row)
+    return FastJSON({"results": results, "model_version": version})
+
+
+@labelstudio.post("/webhook", summary="Label Studio: project events (201 for handled events; "
+                                      "teachers' scores teach the memory, serve/live.py)")
+async def webhook(event: dict[str, Any], request: Request) -> JSONResponse:
+    """ANNOTATION_CREATED / _UPDATED / _DELETED and START_TRAINING are handled (201) and
+    handed to the server's event hooks; other events get 200, as the reference backend
+    answers. New annotations are counted towards --retrain-after, and teachers' scores
+    reach the scorer's graded-answer memory at once (serve/live.py)."""
+    service = _service(request)
+    annotations = service.annotations
+    action = event.get("action")
+    was_due = annotations.retrain_due
+    annotations.add(event)
+    if annotations.retrain_due and not was_due:
+        log.info("retrain due: %d new annotations since %s was loaded (pull, build-dataset "
+                 "and train, then POST /reload)", annotations.count,
+                 service.batcher.model.version)
+    learned = await service.live.handle(event, service.batcher, annotations, service.reload)
+    if action not in HANDLED_EVENTS:
+        return JSONResponse({"status": "Unknown event", "action": action, "live": learned},
+                            200)
+    if action == "START_TRAINING":
+        log.info("Label Studio asked to train (project %s): retrain with pull, "
+                 "build-dataset and train, then POST /reload", _project_id(event))
+    reply = {"status": "ok", "action": action, **annotations.to_dict(), "live": learned}
+    for hook in request.app.state.event_hooks:
+        reply.update(await _call(hook, action, event) or {})
+    return JSONResponse(reply, 201)
+
+
 # -- the app ------------------------------------------------------------------------------
 
 def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
-    """The app, serving `model` (default: loaded from settings.model_dir)."""
-    from asag.serve.live import LiveLoop
+    """The app, serving `model` (default: loaded from settings.model_dir): both routers,
+    the token and body-size guard, one-line JSON errors and the offline docs."""
+    from asag.tokens import labelstudio_token
 
-    live = LiveLoop(settings.journal, retrain_command=settings.retrain_command,
-                    model_dir=settings.model_dir)
-
-    def load() -> LoadedModel:
-        return live.restore(load_model(settings.model_dir, quantize=settings.quantize,
-                                       threads=settings.threads))
-
-    model = live.restore(model) if model is not None else load()
-    batcher = Batcher(model, max_batch=settings.max_batch, max_wait=settings.max_wait,
-                      batch_size=settings.batch_size)
-    annotations = AnnotationCounter(settings.retrain_after)
-
-    async def reload() -> dict:
-        try:
-            old, new = await batcher.reload(load)
-        except Exception as exc:  # noqa: BLE001 - the old model keeps serving
-            raise ProtocolError(409, f"reload failed, still serving "
-                                     f"{batcher.model.version}: {one_line(exc)}") from None
-        annotations.reset()
-        log.info("reloaded %s: %s -> %s", settings.model_dir, old.version, new.version)
-        return {"model_version": new.version, "previous": old.version}
+    service = Service(settings, model)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await batcher.start()
+        await service.batcher.start()
         loop = asyncio.get_running_loop()
         try:  # SIGHUP reloads, where this is the main thread of a process
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_hup()))
         except (ValueError, RuntimeError, NotImplementedError):
             pass
         yield
-        await batcher.stop()
-        live.close()
+        await service.batcher.stop()
+        service.live.close()
 
     async def _hup() -> None:
         try:
-            await reload()
+            await service.reload()
         except ProtocolError as exc:
             log.error("%s", exc.message)
 
     app = FastAPI(title="asag scorer", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Scores short answers with an asag scorer; also a Label Studio "
                               "ML backend. Errors are JSON: {\"error\": \"...\"}.")
-    app.state.batcher, app.state.live = batcher, live
+    app.state.service = service
+    app.state.batcher, app.state.live = service.batcher, service.live
     # called with (action, event) for each handled webhook event (HANDLED_EVENTS); what
     # they return is added to the webhook's reply. START_TRAINING is one of them.
     app.state.event_hooks = []
-    from asag.serve.cli import labelstudio_token
-
     app.add_middleware(Guard, token=settings.token, max_body=settings.max_body,
                        max_labelstudio_body=settings.max_labelstudio_body,
                        labelstudio_token=settings.labelstudio_token or (
                            settings.token and labelstudio_token(settings.token)))
     _error_handlers(app)
     _offline_docs(app)
-
-    def too_many(n: int, what: str, limit: int, fix: str) -> None:
-        if n > limit:
-            raise ProtocolError(413, f"{n:,} {what} in one request; at most {limit:,} ({fix})")
-
-    async def scored(rows: list[dict]):
-        try:
-            return await batcher.score(rows)
-        except Exception as exc:  # noqa: BLE001 - answered as one line, not a traceback
-            log.error("scoring failed: %s: %s", type(exc).__name__, exc)
-            raise ProtocolError(500, f"scoring failed ({type(exc).__name__}: {exc})") from None
-
-    @app.get("/health", summary="Liveness; Label Studio's health check")
-    @app.get("/", summary="Liveness, as the reference ML backend answers its root",
-             include_in_schema=False)
-    async def health() -> dict:
-        return {"status": "UP", "model_class": "asag", "model_version": batcher.model.version}
-
-    @app.get("/metrics", summary="Counters: batches and answers scored, new annotations")
-    async def metrics() -> dict:
-        return {"model_version": batcher.model.version, "batches": batcher.batches,
-                "answers": batcher.answers, "annotations": annotations.to_dict()}
-
-    @app.get("/versions", summary="Label Studio: the model versions this backend can serve")
-    async def versions() -> dict:
-        """One: the scorer now serving (a reload replaces it)."""
-        return {"versions": [batcher.model.version], "model_dir": str(settings.model_dir)}
-
-    @app.get("/model", summary="The scorer now serving: version and manifest")
-    async def model_info() -> dict:
-        from asag.train.scorer import model_summary
-
-        current = batcher.model
-        manifest = current.scorer.manifest
-        return {"model_version": current.version, "path": str(current.path),
-                "loaded_at": current.loaded_at, **model_summary(manifest),
-                "manifest": manifest,
-                "served": {"batches": batcher.batches, "answers": batcher.answers},
-                "annotations": annotations.to_dict(), "live": live.to_dict()}
-
-    @app.post("/score", summary="Score a list of answers", response_class=FastJSON)
-    async def score(answers: list[Answer]) -> FastJSON:
-        """A JSON list of {question, reference_answer, student_answer, id (optional)}; the
-        results come back in the same order, with the version of the model that scored them.
-        `confidence` is the calibrated probability that the score is the teachers' (scorers
-        trained before calibration: the top class probability, or how close the output lies
-        to a step); `set` (labels) or `interval` (numeric scales) the conformal prediction at
-        the manifest's calibration level. A blank student answer, or a text that is not valid
-        Unicode, is a 422 naming it (`answers[3].student_answer: ...`)."""
-        from asag.annotate.predictions import certainty
-        from asag.train.scorer import unscorable
-
-        too_many(len(answers), "answers", settings.max_answers, "split the request, or start "
-                 "the server with a larger --max-answers")
-        rows = [a.model_dump(exclude={"id"}) for a in answers]
-        bad = [f"answers[{i}].{problem}" for i, row in enumerate(rows)
-               if (problem := unscorable(row))]
-        if bad:
-            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-            raise ProtocolError(422, bad[0] + more)
-        outputs, used = await scored(rows)
-        results = []
-        for answer, p in zip(answers, outputs, strict=True):
-            item = {"id": answer.id} if answer.id is not None else {}
-            item.update(p.to_dict())
-            item["confidence"] = certainty(used.scorer.scale, p)
-            results.append(item)
-        return FastJSON({"model_version": used.version, "results": results})
-
-    @app.post("/reload", summary="Load the model directory again and swap it in")
-    async def reload_route() -> dict:
-        """Needs the server's token. Requests in flight finish on the old model; a model that
-        fails to load leaves the old one serving (409). SIGHUP does the same."""
-        if settings.token is None:
-            raise ProtocolError(403, "reload over HTTP needs a token: start the server with "
-                                     "--token-file or ASAG_SERVE_TOKEN, or send it SIGHUP")
-        return await reload()
-
-    @app.post("/setup", summary="Label Studio: connect a project")
-    async def setup(body: SetupRequest) -> dict:
-        """422 in one line when the project is not an asag project (no score control) or
-        scores on another scale than the model."""
-        project_target(body.label_config, batcher.model.scorer.scale)
-        return {"model_version": batcher.model.version}
-
-    @app.post("/predict", summary="Label Studio: predictions for tasks", response_class=FastJSON)
-    async def predict(body: PredictRequest) -> FastJSON:
-        """One result per task, in order: the score in the project's own score control (or
-        asag's hint box where the project has it). A task that cannot be scored (a blank
-        answer, text fields missing) gets an empty result with an `error` naming it; a
-        request none of whose tasks can be scored is a 422 naming the first. Label Studio's
-        whole "Retrieve predictions" batch is scored in batches of --max-batch tasks, so
-        other clients' requests are answered between them."""
-        too_many(len(body.tasks), "tasks", settings.max_tasks, "select fewer tasks in Label "
-                 "Studio before Retrieve predictions")
-        target = project_target(body.label_config, batcher.model.scorer.scale)
-        rows = [task_row(n, task) for n, task in enumerate(body.tasks)]
-        good = [n for n, row in enumerate(rows) if isinstance(row, dict)]
-        bad = [row for row in rows if isinstance(row, str)]
-        if bad and not good:
-            raise ProtocolError(422, bad[0] + (f" (and {len(bad) - 1} more)"
-                                               if len(bad) > 1 else ""))
-        results: list = list(rows)
-        version = batcher.model.version
-        for start in range(0, len(good), settings.max_batch):
-            part = good[start:start + settings.max_batch]
-            outputs, used = await scored([rows[n] for n in part])
-            if used.scorer.scale.spec != target.scale.spec:  # a reload changed the scale
-                target = project_target(body.label_config, used.scorer.scale)
-            version = used.version
-            for n, output in zip(part, outputs, strict=True):
-                results[n] = prediction(target, output, used.version)
-        if bad:
-            log.warning("no prediction for %d of %d tasks: %s", len(bad), len(rows), bad[0])
-        for n, row in enumerate(rows):
-            if isinstance(row, str):
-                results[n] = no_prediction(version, row)
-        return FastJSON({"results": results, "model_version": version})
-
-    @app.post("/webhook", summary="Label Studio: project events (201 for handled events; "
-                                    "teachers' scores teach the memory, serve/live.py)")
-    async def webhook(event: dict[str, Any]) -> JSONResponse:
-        """ANNOTATION_CREATED / _UPDATED / _DELETED and START_TRAINING are handled (201) and
-        handed to the server's event hooks; other events get 200, as the reference backend
-        answers. New annotations are counted towards --retrain-after, and teachers' scores
-        reach the scorer's graded-answer memory at once (serve/live.py)."""
-        action = event.get("action")
-        was_due = annotations.retrain_due
-        annotations.add(event)
-        if annotations.retrain_due and not was_due:
-            log.info("retrain due: %d new annotations since %s was loaded (pull, build-dataset "
-                     "and train, then POST /reload)", annotations.count, batcher.model.version)
-        learned = await live.handle(event, batcher, annotations, reload)
-        if action not in HANDLED_EVENTS:
-            return JSONResponse({"status": "Unknown event", "action": action, "live": learned},
-                                200)
-        if action == "START_TRAINING":
-            log.info("Label Studio asked to train (project %s): retrain with pull, "
-                     "build-dataset and train, then POST /reload", _project_id(event))
-        reply = {"status": "ok", "action": action, **annotations.to_dict(), "live": learned}
-        for hook in app.state.event_hooks:
-            reply.update(await _call(hook, action, event) or {})
-        return JSONResponse(reply, 201)
-
+    app.include_router(labelstudio)
+    app.include_router(scoring)
     return app
+
+
+def _all_routes(app: FastAPI) -> list:
+    """The app's routes, its routers' included: FastAPI 0.165 keeps an included router as one
+    entry of app.routes (without a path), earlier versions copy its routes in."""
+    out = []
+    for route in app.routes:
+        router = getattr(route, "original_router", None)
+        out += router.routes if router is not None else [route]
+    return out
 
 
 async def _call(hook, action: str, event: dict) -> dict | None:
@@ -357,18 +434,11 @@ def _offline_docs(app: FastAPI) -> None:
     async def plain_docs() -> HTMLResponse:
         routes = "".join(f"<li><code>{', '.join(sorted(r.methods or []))} {r.path}</code> "
                          f"{getattr(r, 'summary', '') or ''}</li>"
-                         for r in app.routes if getattr(r, "include_in_schema", False))
+                         for r in _all_routes(app) if getattr(r, "include_in_schema", False))
         return HTMLResponse(f"<!doctype html><title>asag scorer</title><h1>asag scorer</h1>"
                             f"<ul>{routes}</ul><p>The full description: "
                             f"<a href=\"/openapi.json\">/openapi.json</a> (pip install "
                             f"'asag[serve]' adds the browsable Swagger UI)</p>")
-
-
-class FastJSON(JSONResponse):
-    """orjson, and returned as is: the hot path skips FastAPI's jsonable_encoder pass."""
-
-    def render(self, content) -> bytes:
-        return orjson.dumps(content)
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -438,7 +508,7 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
         if exc.status_code == 404:
-            routes = sorted({r.path for r in app.routes if not r.path.startswith("/docs")})
+            routes = sorted({r.path for r in _all_routes(app) if not r.path.startswith("/docs")})
             return error(404, f"no route {request.method} {request.url.path}; routes: "
                               f"{', '.join(routes)}")
         if exc.status_code == 405:

@@ -40,8 +40,7 @@ class LoadedModel:
 def load_model(path: str | Path, *, quantize: bool = False,
                threads: int | str | None = "auto") -> LoadedModel:
     """Scorer.load (which checks the directory) plus its version name."""
-    from asag.annotate.predictions import model_version
-    from asag.train.scorer import Scorer
+    from asag.train.scorer import Scorer, model_version
 
     scorer = Scorer.load(path, quantize=quantize, threads=threads)
     return LoadedModel(scorer, model_version(Path(path), scorer.manifest), Path(path))

@@ -8,40 +8,10 @@ from pathlib import Path
 
 import click
 
-from asag.params import FiniteFloatRange
+from asag.params import FiniteFloatRange, TokenFile
+from asag.tokens import LABELSTUDIO_TOKEN_ENV, TOKEN_ENV, env_token
 
-TOKEN_ENV = "ASAG_SERVE_TOKEN"
-LABELSTUDIO_TOKEN_ENV = "ASAG_SERVE_LABELSTUDIO_TOKEN"
 BACKLOG = 2048
-
-
-def read_token(token_file: Path | None, env: str = TOKEN_ENV,
-               option: str = "--token-file") -> str | None:
-    """The token from the file, else $env, else None."""
-    if token_file is not None:
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise click.BadParameter(f"cannot read {token_file} ({exc})",
-                                     param_hint=f"'{option}'") from None
-        if not token:
-            raise click.BadParameter(f"{token_file} is empty; put the token in it",
-                                     param_hint=f"'{option}'")
-        return token
-    return os.environ.get(env, "").strip() or None
-
-
-def labelstudio_token(token: str) -> str:
-    """The low-privilege token Label Studio gets, derived from the server's own token (HMAC:
-    it cannot be turned back into it). Label Studio shows it to every account that can read
-    the project's webhooks, so it opens only what Label Studio calls (/predict, /setup,
-    /webhook), never /reload or /score; `connect-model`, given the server's token, hands
-    over this one instead."""
-    import hashlib
-    import hmac
-
-    return "ls-" + hmac.new(token.encode(), b"asag serve: label studio",
-                            hashlib.sha256).hexdigest()[:40]
 
 
 def is_loopback(address: str) -> bool:
@@ -89,11 +59,10 @@ def bind(host: str, port: int):
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0: every interface; use a token then).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--token-file", type=TokenFile(),
               default=None, help=f"File holding the server's token: every route but /health "
                                  f"and the docs needs it [default: ${TOKEN_ENV}; none: no auth].")
-@click.option("--labelstudio-token-file",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--labelstudio-token-file", type=TokenFile(), default=None,
               help=f"File holding Label Studio's token, which opens only /predict, /setup and "
                    f"/webhook [default: ${LABELSTUDIO_TOKEN_ENV}, else derived from the "
                    "server's token; `annotate connect-model` derives it too].")
@@ -124,8 +93,8 @@ def bind(host: str, port: int):
               help="Where the live loop keeps teachers' scores from the webhook (replayed at "
                    "start) [default: MODEL.live.jsonl beside MODEL].")
 @click.option("--access-log", is_flag=True, help="Log every request (method, path, status).")
-def serve(model: Path, host: str, port: int, token_file: Path | None,
-          labelstudio_token_file: Path | None, max_body_mb: float, max_answers: int,
+def serve(model: Path, host: str, port: int, token_file: str | None,
+          labelstudio_token_file: str | None, max_body_mb: float, max_answers: int,
           max_batch: int, max_wait_ms: float, batch_size: int, int8: bool, threads: int | None,
           retrain_after: int | None, retrain_command: str | None, journal: Path | None,
           access_log: bool) -> None:
@@ -143,9 +112,9 @@ def serve(model: Path, host: str, port: int, token_file: Path | None,
     if retrain_command and not retrain_after:
         raise click.BadParameter("needs --retrain-after N (after how many new annotations)",
                                  param_hint="'--retrain-command'")
-    token = read_token(token_file)
-    ls_token = read_token(labelstudio_token_file, LABELSTUDIO_TOKEN_ENV,
-                          "--labelstudio-token-file")
+    # (the --*-token-file options give the tokens the files hold: TokenFile)
+    token = token_file or env_token(TOKEN_ENV)
+    ls_token = labelstudio_token_file or env_token(LABELSTUDIO_TOKEN_ENV)
     if ls_token is not None and ls_token == token:
         raise click.BadParameter("is the server's own token; give Label Studio a token of "
                                  "its own (or leave it out: it is derived from the server's)",

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from asag.annotate.project import TASK_FIELDS
-from asag.annotate.screen import HINT_FROM, SCORE_FROM
 from asag.errors import AsagError
+from asag.hints import HINT_FROM, SCORE_FROM
 
 TEXT_FIELDS = tuple(f for f in TASK_FIELDS if f not in ("answer_id", "question_id"))
 SCORE_TAGS = ("Choices", "Number", "Rating")  # the controls a score can be predicted into
@@ -125,10 +125,10 @@ def task_row(n: int, task) -> dict | str:
 
 
 def prediction(target: Target, output, version: str) -> dict:
-    """One task's Label Studio prediction: the hint (annotate.predictions.task_prediction,
+    """One task's Label Studio prediction: the hint (asag.hints.task_prediction,
     the same as push's pre-annotations) where the project has the hint box, else the score
     as a region of its own score control, which Label Studio's prediction check accepts."""
-    from asag.annotate.predictions import certainty, task_prediction
+    from asag.hints import certainty, task_prediction
 
     if target.hint:
         return task_prediction(target.scale, output, model_version=version,

@@ -218,7 +218,7 @@ def aggregated(scale, votes: list[tuple[object, bool]]):
 def records_of(event: Mapping, scale) -> tuple[list[dict], str | None]:
     """The annotation records of a created/updated event, and why none (tasks not made by
     `asag annotate push`, an event without its task)."""
-    from asag.annotate.pull import _read_result
+    from asag.annotate.snapshot import read_result
 
     annotations = event.get("annotation")
     tasks = event.get("task")
@@ -240,7 +240,7 @@ def records_of(event: Mapping, scale) -> tuple[list[dict], str | None]:
                 isinstance(data.get(k), str) for k in TEXT_KEYS):
             why = "the task was not made by `asag annotate push` (no answer_id or texts)"
             continue
-        score, _ = _read_result(ann.get("result") or [], scale)
+        score, _ = read_result(ann.get("result") or [], scale)
         skipped = bool(ann.get("was_cancelled"))
         out.append({
             "project": project, "annotation_id": ann["id"], "task_id": task.get("id"),
@@ -451,7 +451,7 @@ def prequential_checks(model_dir: Path, model, records: list[dict]) -> int:
         from asag.train.checks import Checks
     except ImportError:
         return 0
-    from asag.annotate.predictions import certainty
+    from asag.hints import certainty
 
     rows = [{"id": r["answer_id"], "question_id": r["question_id"],
              **{k: r[k] for k in TEXT_KEYS}} for r in records]

@@ -166,7 +166,8 @@ def tasks_by_answer(api, project_id: int) -> dict[str, list[int]]:
 
 def teacher(api, email: str):
     """A new teacher account (made through the invite sign-up) and its logged-in session."""
-    from asag.annotate.users import create_account, login
+    from asag.annotate.connection import login
+    from asag.annotate.users import create_account
 
     user, password = create_account(api, email)
     return user, login(api.url, email, password)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from asag.build_dataset.agreement import agreement, krippendorff_alpha, qwk, qwk_batched
+from asag.build_dataset.agreement import agreement, qwk, qwk_batched
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 observers,
 # 12 units, values 1-5, missing data ('.' as None). Published: nominal .743, ordinal .815,
@@ -21,21 +21,24 @@ RELIABILITY_DATA = [
 ]
 
 
-def _observations():
-    units, values = [], []
-    for row in RELIABILITY_DATA:
-        for unit, value in enumerate(row):
-            if value is not None:
-                units.append(unit)
-                values.append(value - 1)  # value index on the 1-5 scale
-    return units, values
+def _alpha(units, observers, values, n_values: int, metric: str) -> float:
+    """Alpha of (unit, observer, value-index) observations, all of one question, as
+    build-dataset computes it (units observed once are not pairable)."""
+    units = np.asarray(units)
+    question = np.array(["q"] * (int(units.max()) + 1), dtype=object)
+    figures = agreement(units, np.asarray(observers), np.asarray(values), question, n_values,
+                        metric)
+    return figures["overall"]["alpha"]
 
 
 @pytest.mark.parametrize(("metric", "published"),
                          [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849)])
 def test_alpha_reproduces_krippendorff_2011_worked_example(metric, published):
-    units, values = _observations()
-    assert round(krippendorff_alpha(units, values, metric), 3) == published
+    seen = [(unit, observer, value - 1)  # value index on the 1-5 scale
+            for observer, row in enumerate(RELIABILITY_DATA)
+            for unit, value in enumerate(row) if value is not None]
+    units, observers, values = zip(*seen, strict=True)
+    assert round(_alpha(units, observers, values, 5, metric), 3) == published
 
 
 def _figures(a, b, n_values, metric="interval"):
@@ -116,5 +119,5 @@ def test_ordinal_alpha_on_three_teachers_is_between_zero_and_one():
     truth = rng.integers(0, 3, 200)
     units = np.repeat(np.arange(200), 3)
     values = np.clip(np.repeat(truth, 3) + rng.integers(-1, 2, 600), 0, 2)
-    alpha = krippendorff_alpha(units, values, "ordinal")
+    alpha = _alpha(units, np.tile([0, 1, 2], 200), values, 3, "ordinal")
     assert 0 < alpha < 1 and not math.isnan(alpha)

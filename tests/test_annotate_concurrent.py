@@ -208,7 +208,7 @@ def test_teachers_scoring_at_once_leave_exactly_their_annotations_and_right_coun
     if ls_server.database != "postgresql":
         pytest.skip("many teachers at once: the PostgreSQL server's case")
 
-    from asag.annotate.simulate import list_tasks, miscounted_tasks, teacher_email
+    from asag.annotate.simulate import every_task, miscounted_tasks, teacher_email
 
     monkeypatch.chdir(tmp_path)
     name = f"teachers-{uuid.uuid4().hex[:6]}"
@@ -238,7 +238,7 @@ def test_teachers_scoring_at_once_leave_exactly_their_annotations_and_right_coun
 
     api = ls_server.api()
     project = projects.find(api, name)
-    tasks = list_tasks(api, project["id"])
+    tasks = every_task(api, project["id"])
     assert miscounted_tasks(api, project, tasks) == []
     def who(ann):
         user = ann["completed_by"]

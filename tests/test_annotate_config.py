@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from asag import hints
 from asag.annotate import screen
-from asag.annotate.predictions import task_prediction
 from asag.annotate.project import label_config, scale_of
 from asag.annotate.push import task_data
 from asag.annotate.rubric import read_rubric
 from asag.annotate.views import disagreeing_tasks
 from asag.errors import InputError
+from asag.hints import task_prediction
 from asag.scale import Scale
 from asag.train.scorer import Prediction
 
@@ -112,7 +113,7 @@ def test_the_hint_is_a_read_only_text_and_nothing_is_preselected_unless_prefill(
                                "type": "textarea", "readonly": True,
                                "value": {"text": ["modell: 3, bizonytalan"],
                                          "model_score": "3"}}]
-    assert screen.predicted_score(pred, scale) == 3
+    assert hints.predicted_score(pred, scale) == 3
     filled = task_prediction(scale, Prediction(score=3.0, step=3), model_version="m1",
                              prefill=True)
     assert filled["result"][0]["value"]["text"] == ["model: 3, sure"]
@@ -125,9 +126,9 @@ def test_the_hint_is_a_read_only_text_and_nothing_is_preselected_unless_prefill(
 
 
 def test_confidence_words_by_band():
-    assert [screen.confidence_in_words(c) for c in (0.95, 0.8, 0.6, 0.1)] == [
+    assert [hints.confidence_in_words(c) for c in (0.95, 0.8, 0.6, 0.1)] == [
         "sure", "sure", "fairly sure", "unsure"]
-    assert screen.confidence_in_words(0.9, "de") == "sicher"
+    assert hints.confidence_in_words(0.9, "de") == "sicher"
 
 
 def test_rubric_from_yaml_and_csv_in_scale_order(tmp_path):

@@ -3,7 +3,7 @@ comments, and which model suggestion the teacher saw."""
 
 from __future__ import annotations
 
-from asag.annotate.pull import normalise
+from asag.annotate.snapshot import normalise
 from asag.records import validation_error
 from asag.scale import Scale
 

@@ -14,9 +14,10 @@ from ls_server import ls_server, ls_server_each_database  # noqa: F401
 
 from asag.annotate import project as projects
 from asag.annotate.connection import every
-from asag.annotate.predictions import certainty, labelling_order
+from asag.annotate.predictions import labelling_order
 from asag.annotate.simulate import miscounted_tasks, teacher_email
 from asag.cli import cli
+from asag.hints import certainty
 from asag.records import ANNOTATION, read_jsonl
 from asag.scale import Scale
 from asag.train.scorer import Prediction

@@ -70,7 +70,7 @@ def test_a_model_on_another_scale_is_refused_and_the_project_is_left_as_it_was(
 
 def test_label_studio_gets_only_the_low_privilege_token_in_a_webhook_made_complete(
         ls_server, model_url, tmp_path, monkeypatch):
-    from asag.serve.cli import labelstudio_token
+    from asag.tokens import labelstudio_token
 
     monkeypatch.chdir(tmp_path)
     name = push(ls_server, tmp_path, "incorrect,correct")
@@ -100,7 +100,7 @@ def test_label_studio_gets_only_the_low_privilege_token_in_a_webhook_made_comple
 
 def test_connecting_with_label_studios_own_token_works_and_with_a_wrong_one_is_refused(
         ls_server, model_url, tmp_path, monkeypatch):
-    from asag.serve.cli import labelstudio_token
+    from asag.tokens import labelstudio_token
 
     monkeypatch.chdir(tmp_path)
     name = push(ls_server, tmp_path, "incorrect,correct")

@@ -80,7 +80,7 @@ def test_docs_onnx_example_runs_standalone_and_matches_the_scorer(exported, plai
     row = {"question": "Why does ice float on water?",
            "reference_answer": "Ice is less dense than liquid water.",
            "student_answer": "because it is lighter than water"}
-    expected = scorer.prediction(scorer.raw([row])[0])  # the graph's own, uncalibrated softmax
+    expected = scorer.prediction(scorer.cross_encoder_outputs([row])[0])  # the graph's own
     assert label == expected.score
     assert float(confidence) == pytest.approx(expected.confidence, abs=1e-3)
 

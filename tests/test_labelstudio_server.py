@@ -146,7 +146,7 @@ def test_credentials_are_private_and_printed_only_when_asked(ls_server):  # noqa
 
 @pytest.mark.labelstudio
 def test_admin_can_log_in_to_the_web_page(ls_server):  # noqa: F811
-    from asag.annotate.users import login
+    from asag.annotate.connection import login
 
     session = login(ls_server.url, ls_server.username, ls_server.password)
     assert session.get("/api/current-user/whoami").json()["email"] == ls_server.username
@@ -173,7 +173,7 @@ def _listening_addresses(port: int) -> set[str]:
 
 @pytest.mark.labelstudio
 def test_add_user_makes_an_account_that_can_log_in(ls_server):  # noqa: F811
-    from asag.annotate.users import login
+    from asag.annotate.connection import login
 
     email = f"teacher-{uuid.uuid4().hex[:6]}@school.test"
     made = run("labelstudio", "add-user", email, env=ls_server.cli_env())

@@ -38,7 +38,7 @@ def bearer(token: str) -> dict:
 @pytest.fixture(scope="module")
 def two_tokens(trained_scorer):
     from asag.serve.app import Settings, create_app
-    from asag.serve.cli import labelstudio_token
+    from asag.tokens import labelstudio_token
 
     ls_token = labelstudio_token(TOKEN)
     app = create_app(Settings(model_dir=trained_scorer, token=TOKEN, labelstudio_token=ls_token))
@@ -79,7 +79,7 @@ def test_the_servers_token_opens_every_route_and_no_token_opens_none(two_tokens)
 
 
 def test_label_studios_token_is_derived_one_way_and_differs_from_the_servers():
-    from asag.serve.cli import labelstudio_token
+    from asag.tokens import labelstudio_token
 
     derived = labelstudio_token(TOKEN)
     assert derived == labelstudio_token(TOKEN) != labelstudio_token(TOKEN + "x")

@@ -168,6 +168,10 @@ def evaluate(model: Path, dataset: Path, splits: tuple[str, ...], output: Path |
 @click.option("--question-col", default=None, help="Question column [default: found by name].")
 @click.option("--reference-col", default=None, help="Reference answer column.")
 @click.option("--answer-col", default=None, help="Student answer column.")
+@click.option("--answer-id-col", default=None,
+              help="Answer id column: a scorer's graded-answer memory never consults the "
+                   "score of an answer with the row's id [default: found by name: answer_id, "
+                   "id, ...].")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--int8", is_flag=True, help="Int8 dynamic quantisation (CPU): faster.")
 @click.option("--threads", type=click.IntRange(0), default=None,
@@ -186,7 +190,8 @@ def evaluate(model: Path, dataset: Path, splits: tuple[str, ...], output: Path |
               help="With --max-error on numeric scales: an auto-score is an error only when "
                    "more than T from the teachers' score (0: exact; 1: within one point).")
 def score(model: Path, input_path: Path, output: Path, fmt: str | None, question_col: str | None,
-          reference_col: str | None, answer_col: str | None, batch_size: int, int8: bool,
+          reference_col: str | None, answer_col: str | None, answer_id_col: str | None,
+          batch_size: int, int8: bool,
           threads: int | None, resume: bool, raw_csv: bool, max_error: float | None,
           tolerance: float) -> None:
     """Score the answers in INPUT (CSV/TSV/JSONL/XLSX) with MODEL; rows keep their columns.
@@ -196,7 +201,7 @@ def score(model: Path, input_path: Path, output: Path, fmt: str | None, question
     from asag.train.scoring import score_table
 
     columns = {"question": question_col, "reference_answer": reference_col,
-               "student_answer": answer_col}
+               "student_answer": answer_col, "answer_id": answer_id_col}
     try:
         stats = score_table(model, input_path, output, fmt=fmt, columns=columns,
                             batch_size=batch_size, quantize=int8, resume=resume,

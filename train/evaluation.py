@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from asag.console import figure
 from asag.errors import InputError
 from asag.scale import Scale
 from asag.train import data as D
@@ -75,7 +76,7 @@ def comparison_table(comparison: dict) -> str:
     lines = ["| metric | previous | new | change |", "|---|---:|---:|---:|"]
     for row in comparison["metrics"]:
         change = "" if row["change"] is None else f"{row['change']:+.4f}"
-        cells = (row["metric"], _fmt(row["previous"]), _fmt(row["new"]), change)
+        cells = (row["metric"], figure(row["previous"]), figure(row["new"]), change)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -86,15 +87,9 @@ def metrics_table(by_split: dict[str, dict], first: str = "split") -> str:
     lines = [f"| {first} | n | " + " | ".join(names) + " |",
              "|---|---:|" + "---:|" * len(names)]
     for split, overall in by_split.items():
-        cells = " | ".join(_fmt(overall.get(m)) for m in names)
+        cells = " | ".join(figure(overall.get(m)) for m in names)
         lines.append(f"| {split} | {overall.get('n', 0)} | {cells} |")
     return "\n".join(lines)
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def confusion_png(path: Path, names: list[str], matrix: list[list[int]], title: str) -> None:
@@ -142,8 +137,8 @@ def markdown_report(model_dir: str, manifest: dict, dataset_dir: str, reports: d
                       "", *markdown(report["calibration"]), ""]
         if report.get("per_class"):
             lines += ["| label | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
-            lines += [f"| {c['label']} | {_fmt(c['precision'])} | {_fmt(c['recall'])} | "
-                      f"{_fmt(c['f1'])} | {c['support']} |" for c in report["per_class"]]
+            lines += [f"| {c['label']} | {figure(c['precision'])} | {figure(c['recall'])} | "
+                      f"{figure(c['f1'])} | {c['support']} |" for c in report["per_class"]]
             lines.append("")
         lines += [f"### Per question ({len(report['per_question'])})", "",
                   metrics_table(report["per_question"], "question")]

@@ -85,7 +85,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, *, int8: bool = Fals
 
             with _quiet_logging():  # its advice to pre-process is for CNNs, not this graph
                 quantize_dynamic(str(work / FP32), str(work / INT8), weight_type=QuantType.QInt8)
-        worst = max_difference(scorer, work, SAMPLE)
+        worst = agreement(scorer, work, SAMPLE)["max_abs_difference"]
         if worst > TOLERANCE:  # pragma: no cover - an exporter bug, not user input
             raise RuntimeError(f"ONNX Runtime differs from PyTorch by {worst:.2g} on the "
                                "sample answers; the export is not kept")
@@ -147,9 +147,8 @@ def _quiet_logging():
 
 
 def _spec(scorer, model_dir: Path, names: list[str], int8: bool) -> dict:
-    from asag.annotate.predictions import model_version
     from asag.train.args import parse_template
-    from asag.train.scorer import model_summary
+    from asag.train.scorer import model_summary, model_version
 
     scale = scorer.scale
     first, second = parse_template(scorer.template)
@@ -288,14 +287,6 @@ def onnx_logits(onnx_dir: str | Path, rows: list[dict], *, int8: bool = False,
         out[idx] = session.run(None, {k: np.asarray(feed[k], dtype=np.int64)
                                       for k in spec["inputs"]})[0]
     return out
-
-
-def max_difference(scorer, onnx_dir: str | Path, rows: list[dict], *, int8: bool = False) -> float:
-    """Largest absolute difference between PyTorch's and ONNX Runtime's logits."""
-    import numpy as np
-
-    torch_out = scorer.cross_encoder_outputs(rows)
-    return float(np.abs(torch_out - onnx_logits(onnx_dir, rows, int8=int8)).max())
 
 
 def agreement(scorer, onnx_dir: str | Path, rows: list[dict], *, int8: bool = False) -> dict:

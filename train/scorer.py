@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asag.errors import InputError
+from asag.records import sha256_file
 from asag.scale import Scale
 from asag.train.data import encode
 
@@ -91,14 +92,14 @@ def read_manifest(path: str | Path) -> dict:
     return manifest
 
 
-def sha256_file(path: Path) -> str:
+def model_version(model_dir: Path, manifest: dict) -> str:
+    """The model directory's name plus a short hash of its manifest (dataset fingerprint,
+    training settings and run, metrics), so a retraining into the same folder is told apart:
+    the version that predictions, checks and the served model carry."""
     import hashlib
 
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode())
+    return f"{Path(model_dir).resolve().name}@{digest.hexdigest()[:8]}"
 
 
 # sub-folders a scorer loads from (train/memory.py): the sentence model and graded answers
@@ -240,11 +241,9 @@ class Scorer:
 
     @property
     def version(self) -> str | None:
-        """The model version its predictions and checks carry (annotate's model_version:
-        the directory's name and a hash of the manifest); None when not loaded from one."""
+        """The model version its predictions and checks carry (model_version: the
+        directory's name and a hash of the manifest); None when not loaded from one."""
         if self._version is None and self.path is not None:
-            from asag.annotate.predictions import model_version
-
             self._version = model_version(self.path, self.manifest)
         return self._version
 
@@ -359,14 +358,6 @@ class Scorer:
                 "held_out": len(self.calibration.confidence),
                 "checks": 0 if checks is None else len(checks),
                 "threshold": None if math.isinf(cut) else round(cut, 6)}
-
-    def raw(self, rows: list[dict], *, batch_size: int = 32,
-            on_batch: Callable[[int], None] | None = None):
-        """Model outputs (logits rows) in input order; batches of similar length so padding
-        is small. `on_batch(n)` is told each batch's size (progress bars). With a graded-answer
-        memory, the cross-encoder's outputs go through its heads (train/memory.py)."""
-        out = self.cross_encoder_outputs(rows, batch_size=batch_size, on_batch=on_batch)
-        return self.consultant(out, rows) if self.consultant is not None and len(rows) else out
 
     def cross_encoder_outputs(self, rows: list[dict], *, batch_size: int = 32,
                               on_batch: Callable[[int], None] | None = None):

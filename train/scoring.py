@@ -9,9 +9,15 @@ import os
 import time
 from pathlib import Path
 
-from asag.answers import TEXT_FIELDS, resolve_columns
+from asag.answers import TEXT_FIELDS, normalize, resolve_columns
 from asag.errors import InputError, Interrupted
 from asag.tables import FORMATS, open_table
+
+
+def answer_id(cell) -> str | None:
+    """A table's answer id as gather records it (normalised), or None for an empty cell."""
+    text = normalize(str(cell)) if cell is not None else ""
+    return text or None
 
 
 def output_columns(scale, *, calibrated: bool = False, decision: bool = False) -> list[str]:
@@ -42,8 +48,9 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
     last chunk written, and the result is byte for byte the uninterrupted run's. With
     `max_error` each row is marked auto or needs_teacher (train/calibration.py), an error
     being a score more than `tolerance` from the teachers' (numeric scales)."""
+    from asag.records import sha256_file
     from asag.train.progress import counter
-    from asag.train.scorer import MANIFEST, Scorer, sha256_file, unscorable
+    from asag.train.scorer import MANIFEST, Scorer, unscorable
 
     output_path = Path(output_path)
     out_fmt = FORMATS.get(output_path.suffix.lower())
@@ -51,8 +58,10 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
         raise InputError("unknown output format", file=str(output_path),
                          fix="end -o with .csv, .tsv or .jsonl")
     table = open_table(input_path, fmt)
-    found = resolve_columns(table, columns or {}, fields=TEXT_FIELDS, required=TEXT_FIELDS)
+    found = resolve_columns(table, columns or {}, fields=(*TEXT_FIELDS, "answer_id"),
+                            required=TEXT_FIELDS)
     where = {f: found[f] for f in TEXT_FIELDS}
+    id_col = found.get("answer_id")  # the memory never consults a row's own score
     records = list(table.rows)
     scorer = Scorer.load(model_dir, quantize=quantize, threads=threads)
     if max_error is not None and scorer.calibration is None:
@@ -67,7 +76,8 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
     chunk = batch_size * CHUNK_BATCHES
     job = PartialOutput(output_path, {
         "model": sha256_file(Path(model_dir) / MANIFEST), "input": sha256_file(table.path),
-        "columns": where, "format": out_fmt, "raw_csv": raw_csv, "chunk": chunk,
+        "columns": {**where, **({"answer_id": id_col} if id_col is not None else {})},
+        "format": out_fmt, "raw_csv": raw_csv, "chunk": chunk,
         "batch_size": batch_size, "int8": quantize, "rows": len(records),
         "max_error": max_error, **({"tolerance": tolerance} if tolerance else {})})
     encode = _encoder(out_fmt, header, raw_csv)
@@ -79,6 +89,9 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
                 part = records[first:first + chunk]
                 rows = [{f: (cells[i] if i < len(cells) else None) or "" for f, i in where.items()}
                         for _, cells in part]
+                if id_col is not None:
+                    for row, (_, cells) in zip(rows, part, strict=True):
+                        row["id"] = answer_id(cells[id_col] if id_col < len(cells) else None)
                 # a row that cannot be scored (blank answer, text that is not Unicode) is
                 # named and written with empty score cells; the others are scored
                 problems = [unscorable(row) for row in rows]
