@@ -12,7 +12,7 @@ import re
 
 import click
 
-OLDEST = "1.16.0"
+OLDEST = "1.13.1"
 NEWEST = "1.23.2"
 SUPPORTED = f"label-studio>={OLDEST},<={NEWEST}"
 

@@ -57,9 +57,9 @@ def test_a_release_in_the_supported_range_passes_silently(release):
 
 def test_a_server_older_than_the_oldest_supported_is_refused_with_the_range_and_the_fix():
     with pytest.raises(click.ClickException) as refused:
-        versions.check(URL, "1.13.1", "Community")
+        versions.check(URL, "1.12.1", "Community")
     assert refused.value.message == (
-        f"Label Studio at {URL} is 1.13.1, older than asag supports ({versions.OLDEST} to "
+        f"Label Studio at {URL} is 1.12.1, older than asag supports ({versions.OLDEST} to "
         f"{versions.NEWEST}); upgrade the server (pip install 'label-studio>={versions.OLDEST},"
         f"<={versions.NEWEST}'), or for the embedded one run scripts/setup.sh or set "
         "ASAG_LABEL_STUDIO to a newer label-studio")
