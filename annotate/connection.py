@@ -217,7 +217,26 @@ def connect(url: str, api_key: str, *, timeout: float = 600.0) -> Api:
                 raise LabelStudioError(
                     f"{url} does not look like a Label Studio server (404); fix --url") from None
             raise
+        check_version(api)
     return api
+
+
+def check_version(api: Api) -> None:
+    """Refuse a server older than the supported releases, warn (one line) above the newest
+    tested (annotate/versions.py). GET api/version is public; a server or proxy that does not
+    answer it is let through: the key was already checked."""
+    from asag.annotate import versions
+
+    try:
+        found = plain(api.sdk.versions.get(request_options={"timeout": 30, "max_retries": 0}))
+    except _sdk_api_error():
+        return
+    found = found if isinstance(found, dict) else {}
+    release, edition = found.get("release"), found.get("edition")
+    warning = versions.check(api.url, release if isinstance(release, str) else None,
+                             edition if isinstance(edition, str) else None)
+    if warning:
+        click.echo(warning, err=True)
 
 
 @contextlib.contextmanager

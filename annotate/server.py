@@ -238,6 +238,9 @@ def child_env(server: ServerDir, creds: Credentials) -> dict[str, str]:
         LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN="true",
         LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
         LATEST_VERSION_CHECK="false",
+        # 1.20 and older ignore LATEST_VERSION_CHECK and ask PyPI at start-up unless
+        # they think they run under uwsgi (APP_WEBSERVER is read nowhere else)
+        APP_WEBSERVER="uwsgi",
         COLLECT_ANALYTICS="false",
         SENTRY_DSN="",
         FRONTEND_SENTRY_DSN="",

@@ -2,6 +2,8 @@
 # Creates (or brings up to date) the two virtual environments:
 #   .venv              the asag project (CPU torch from constraints/cpu.txt unless a GPU is seen)
 #   .venv-labelstudio  the Label Studio server, apart, since it pins many packages
+#   .venv-labelstudio-oldest  the oldest supported Label Studio release, only with
+#                      ASAG_SETUP_OLDEST_LABEL_STUDIO=1 (scripts/test.sh)
 # Idempotent: a stamp of the install inputs makes a second run a no-op (about a second).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,12 +56,23 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.asag-stamp 2>/dev/null)" != "$wa
   echo "$want" > .venv/.asag-stamp
 fi
 
-want_ls=$(stamp_of constraints/labelstudio.txt)
-if [ ! -x .venv-labelstudio/bin/label-studio ] || [ "$(cat .venv-labelstudio/.asag-stamp 2>/dev/null)" != "$want_ls" ]; then
-  echo "setup: installing the Label Studio server into .venv-labelstudio" >&2
-  [ -x .venv-labelstudio/bin/python ] || "$PYTHON" -m venv .venv-labelstudio
-  .venv-labelstudio/bin/python -m pip install -q -r constraints/labelstudio.txt 2>&1 | grep -v '^WARNING: Location' >&2 || true
-  [ -x .venv-labelstudio/bin/label-studio ] \
-    || { echo "setup: the Label Studio install failed; see the pip output above" >&2; exit 1; }
-  echo "$want_ls" > .venv-labelstudio/.asag-stamp
+# A Label Studio server in its own venv from a constraints file: labelstudio_venv DIR FILE.
+labelstudio_venv() {
+  local dir=$1 pins=$2 want
+  want=$(stamp_of "$pins")
+  if [ ! -x "$dir/bin/label-studio" ] || [ "$(cat "$dir/.asag-stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing the Label Studio server ($(cat "$pins")) into $dir" >&2
+    [ -x "$dir/bin/python" ] || "$PYTHON" -m venv "$dir"
+    "$dir/bin/python" -m pip install -q -r "$pins" 2>&1 | grep -v '^WARNING: Location' >&2 || true
+    [ -x "$dir/bin/label-studio" ] \
+      || { echo "setup: the Label Studio install failed; see the pip output above" >&2; exit 1; }
+    echo "$want" > "$dir/.asag-stamp"
+  fi
+}
+
+# the newest supported release: the embedded server
+labelstudio_venv .venv-labelstudio constraints/labelstudio.txt
+# the oldest supported release, for the tests only (scripts/test.sh asks for it)
+if [ "${ASAG_SETUP_OLDEST_LABEL_STUDIO:-}" = 1 ]; then
+  labelstudio_venv .venv-labelstudio-oldest constraints/labelstudio-oldest.txt
 fi
