@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -236,7 +237,7 @@ def check_version(api: Api) -> None:
     warning = versions.check(api.url, release if isinstance(release, str) else None,
                              edition if isinstance(edition, str) else None)
     if warning:
-        click.echo(warning, err=True)
+        print(warning, file=sys.stderr)
 
 
 @contextlib.contextmanager

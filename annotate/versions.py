@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-import click
+from asag.errors import LabelStudioError
 
 OLDEST = "1.13.1"
 NEWEST = "1.23.2"
@@ -24,7 +24,7 @@ def _release(text: str) -> tuple[int, ...] | None:
 
 
 def check(url: str, release: str | None, edition: str | None = None) -> str | None:
-    """Refuse (ClickException) a Community server older than OLDEST; a warning line for one
+    """Refuse (LabelStudioError) a Community server older than OLDEST; a warning line for one
     newer than NEWEST; None when it is in the range, unreadable, or not the Community edition."""
     if edition not in (None, "Community") or not release:
         return None
@@ -32,7 +32,7 @@ def check(url: str, release: str | None, edition: str | None = None) -> str | No
     if have is None:
         return None
     if have < _release(OLDEST):
-        raise click.ClickException(
+        raise LabelStudioError(
             f"Label Studio at {url} is {release}, older than asag supports ({OLDEST} to "
             f"{NEWEST}); upgrade the server (pip install '{SUPPORTED}'), or for the embedded "
             f"one run scripts/setup.sh or set ASAG_LABEL_STUDIO to a newer label-studio")

@@ -15,7 +15,6 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 from ls_server import LabelStudioServer, ls_server, teacher  # noqa: F401
@@ -26,6 +25,7 @@ from asag.annotate.connection import plain
 from asag.annotate.screen import settings_of
 from asag.annotate.simulate import teacher_email
 from asag.cli import cli
+from asag.errors import LabelStudioError
 from asag.records import ANNOTATION, read_jsonl
 from tests.model_fixtures import (  # noqa: F401  (fixtures)
     tiny_base,
@@ -56,7 +56,7 @@ def test_a_release_in_the_supported_range_passes_silently(release):
 
 
 def test_a_server_older_than_the_oldest_supported_is_refused_with_the_range_and_the_fix():
-    with pytest.raises(click.ClickException) as refused:
+    with pytest.raises(LabelStudioError) as refused:
         versions.check(URL, "1.12.1", "Community")
     assert refused.value.message == (
         f"Label Studio at {URL} is 1.12.1, older than asag supports ({versions.OLDEST} to "
