@@ -274,7 +274,7 @@ def create_app(settings: Settings, model: LoadedModel | None = None) -> FastAPI:
         for start in range(0, len(good), settings.max_batch):
             part = good[start:start + settings.max_batch]
             outputs, used = await scored([rows[n] for n in part])
-            if used.scorer.scale.spec != target.scale.spec:  # a reload changed the scale
+            if not used.scorer.scale.same_as(target.scale):  # a reload changed the scale
                 target = project_target(body.label_config, used.scorer.scale)
             version = used.version
             for n, output in zip(part, outputs, strict=True):

@@ -203,7 +203,7 @@ class Calibration:
                                   "class-conditional split conformal sets (crepes)"})
         values = np.array([scale.from_unit(float(v)) for v in held.outputs[:, 0]])
         truth = np.array([scale.from_unit(float(v)) for v in held.y])
-        steps = scale.low + np.round((values - scale.low) / scale.step) * scale.step
+        steps = scale.nearest_step(values)
         correct = np.isclose(steps, truth)
         x = difficulty(scale, held.outputs, held.ce, held.seen, held.knn)
         correctness = _logistic(x, correct)
@@ -257,9 +257,9 @@ class Calibration:
         cr.fit(self.scores)
         raw = cr.predict_int(np.asarray(values, dtype=np.float64), confidence=level or self.level,
                              y_min=scale.low, y_max=scale.high)
-        low = scale.low + np.ceil((raw[:, 0] - scale.low) / scale.step - 1e-9) * scale.step
-        high = scale.low + np.floor((raw[:, 1] - scale.low) / scale.step + 1e-9) * scale.step
-        nearest = scale.low + np.round((np.asarray(values) - scale.low) / scale.step) * scale.step
+        low = scale.at(np.ceil((raw[:, 0] - scale.low) / scale.step - 1e-9))
+        high = scale.at(np.floor((raw[:, 1] - scale.low) / scale.step + 1e-9))
+        nearest = scale.nearest_step(np.asarray(values, dtype=np.float64))
         empty = low > high  # no step inside: the nearest step (never less coverage)
         low[empty], high[empty] = nearest[empty], nearest[empty]
         return np.column_stack([low, high])
@@ -429,7 +429,7 @@ def recalibrate(model_dir, dataset_dir, *, batch_size: int = 64) -> dict:
         raise InputError("is not the dataset the scorer was trained on (its fingerprint "
                          "differs), so its held-out answers are unknown", file=str(dataset_dir),
                          fix=f"give the dataset of {model_dir}'s manifest ('dataset.path')")
-    if scale.spec != scorer.scale.spec:
+    if not scale.same_as(scorer.scale):
         raise InputError(f"the scorer scores on '{scorer.scale.spec}', the dataset on "
                          f"'{scale.spec}'", file=str(dataset_dir), fix="give its own dataset")
     saved = scorer.manifest.get("training_args") or {}
@@ -463,8 +463,8 @@ def measure(scale: Scale, truth: list, predictions: list, calibration: Calibrati
         return None
     conf = np.array([p.confidence for p in predictions], dtype=np.float64)
     if scale.is_numeric:
-        right = np.array([M.snap(scale, [t])[0] == M.snap(scale, [p.score])[0]
-                          for t, p in zip(truth, predictions, strict=True)])
+        right = (scale.nearest_index(np.asarray(truth, dtype=np.float64))
+                 == scale.nearest_index(np.array([p.score for p in predictions], dtype=np.float64)))
         predicted = [p.score for p in predictions]
     else:
         predicted = [p.index for p in predictions]

@@ -138,9 +138,7 @@ class Checks:
         predicted, truth = record["predicted"], record["teacher_score"]
         if not self.scale.is_numeric:
             return float(predicted != truth)
-        s = self.scale
-        step = s.low + round((float(predicted) - s.low) / s.step) * s.step
-        return abs(step - float(truth))
+        return abs(self.scale.nearest_step(predicted) - float(truth))
 
     def summary(self) -> dict:
         """Per model version: checks, errors (exact) and checks per question."""

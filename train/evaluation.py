@@ -165,7 +165,7 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, splits: list[str],
         raise InputError(f"no split '{unknown[0]}'", file=str(dataset_dir),
                          fix=f"choose one of {', '.join(dsd)} with --split")
     scorer = Scorer.load(model_dir, quantize=quantize)
-    if scorer.scale.spec != scale.spec:
+    if not scorer.scale.same_as(scale):
         raise InputError(f"the model scores on '{scorer.scale.spec}', the dataset on "
                          f"'{scale.spec}'", file=str(dataset_dir),
                          fix="evaluate on a dataset with the model's scale")

@@ -406,7 +406,7 @@ class Scorer:
 
         if self.scale.is_numeric:
             value = round(self.scale.from_unit(float(logits[0])), 6)
-            index = round((value - self.scale.low) / self.scale.step)
+            index = self.scale.nearest_index(value)
             return Prediction(score=value, step=self.scale.values[index], index=index)
         z = np.asarray(logits, dtype=np.float64)
         p = np.exp(z - z.max())

@@ -131,8 +131,8 @@ def teachers_differ(scorer, tolerance: float) -> float | None:
             "agreement"]["overall"]
     except (TypeError, OSError, ValueError, KeyError):
         return None
-    step = scorer.scale.step if scorer.scale.is_numeric else 1
-    key = "exact" if not tolerance else "adjacent" if abs(tolerance - step) < 1e-9 else None
+    key = ("exact" if not tolerance else "adjacent"
+           if abs(tolerance - scorer.scale.unit) < 1e-9 else None)
     share = agreement.get(key) if key and agreement.get("pairs") else None
     return None if share is None else round(1 - float(share), 6)
 

@@ -144,7 +144,7 @@ def _load_dataset(dataset_dir, previous):
     """The built dataset, refused early when it cannot be trained on or compared."""
     dsd, ds_manifest, scale = D.load_for_training(dataset_dir)
     prev_manifest = read_manifest(previous) if previous else None
-    if prev_manifest and prev_manifest["scale"] != scale.spec:
+    if prev_manifest and not scale.same_as(prev_manifest["scale"]):
         raise InputError(f"--previous scores on '{prev_manifest['scale']}', the dataset on "
                          f"'{scale.spec}'", file=str(previous),
                          fix="compare models trained on the same scale")
@@ -325,7 +325,7 @@ def update(dataset_dir: str | Path, output_dir: str | Path, source: str | Path, 
                          fix="write the new version to another -o (the old one is the baseline)")
     check_output_dir(output_dir, resume=False, overwrite=overwrite)
     dsd, ds_manifest, scale = D.load_for_training(dataset_dir)
-    if old["scale"] != scale.spec:
+    if not scale.same_as(old["scale"]):
         raise InputError(f"scores on '{old['scale']}', the dataset on '{scale.spec}'",
                          file=str(source), fix="update a scorer trained on the same scale")
     rows = [r for name in ("train", "validation") if name in dsd
