@@ -107,9 +107,9 @@ def build(items: Path | None, annotations: list[Path], opts: Options, *,
 
 
 def _model_scale(model: Path) -> Scale:
-    from asag.train.scorer import read_manifest
+    from asag.train.directory import read
 
-    return Scale.parse(read_manifest(model)["scale"])
+    return Scale.parse(read(model).scale)
 
 
 def _read_answers(items: Path) -> dict:

@@ -60,7 +60,7 @@ def _edit_manifest(directory, change):
 
 
 def test_the_manifest_lists_every_file_the_scorer_loads_with_its_hash(trained_scorer):
-    from asag.train.scorer import sha256_file
+    from asag.train.directory import sha256_file
 
     manifest = json.loads((trained_scorer / "asag_scorer.json").read_text())
     assert manifest["format_version"] == 2

@@ -47,7 +47,7 @@ def evaluate_rows(scorer, rows: list[dict], *, batch_size: int = 64, on_batch=No
     }
     if not scale.is_numeric:
         report["per_class"] = M.per_class(scale, truth, predicted)
-    from asag.train.calibration import measure
+    from asag.train.reliability import measure
 
     calibration = measure(scale, truth, preds, scorer.calibration)
     if calibration is not None:
@@ -136,7 +136,7 @@ def markdown_report(model_dir: str, manifest: dict, dataset_dir: str, reports: d
     for split, report in reports.items():
         lines += ["", f"## {split}", "", f"![confusion matrix](confusion-{split}.png)", ""]
         if report.get("calibration"):
-            from asag.train.calibration import markdown
+            from asag.train.reliability import markdown
 
             lines += ["### Confidence", "", f"![reliability diagram](reliability-{split}.png)",
                       "", *markdown(report["calibration"]), ""]
@@ -180,7 +180,7 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, splits: list[str],
         confusion_png(out / f"confusion-{split}.png", report["confusion"]["labels"],
                       report["confusion"]["matrix"], f"{Path(model_dir).name} on {split}")
         if report.get("calibration"):
-            from asag.train.calibration import reliability_png
+            from asag.train.reliability import reliability_png
 
             reliability_png(out / f"reliability-{split}.png", report["calibration"],
                             f"{Path(model_dir).name} on {split}")

@@ -42,8 +42,9 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
     last chunk written, and the result is byte for byte the uninterrupted run's. With
     `max_error` each row is marked auto or needs_teacher (train/calibration.py), an error
     being a score more than `tolerance` from the teachers' (numeric scales)."""
+    from asag.train.directory import MANIFEST, sha256_file
     from asag.train.progress import counter
-    from asag.train.scorer import MANIFEST, Scorer, sha256_file, unscorable
+    from asag.train.scorer import Scorer, unscorable
 
     output_path = Path(output_path)
     out_fmt = FORMATS.get(output_path.suffix.lower())
