@@ -143,7 +143,7 @@ class Scale:
         """The index of the step nearest a number on a numeric scale, clipped to the scale:
         a number gives an int, a numpy array an int64 array (ties to even, as round())."""
         last = len(self.values) - 1
-        if hasattr(value, "__array__"):
+        if getattr(value, "ndim", 0):  # an array (a numpy scalar is a number)
             import numpy as np
 
             pos = np.rint((np.asarray(value, dtype=np.float64) - self.low) / self.step)
@@ -154,7 +154,7 @@ class Scale:
         """The step nearest a number on a numeric scale (clipped to it): what a regression
         output or an aggregate is shown and judged as. Arrays give float arrays."""
         index = self.nearest_index(value)
-        if hasattr(index, "__array__"):
+        if getattr(index, "ndim", 0):
             import numpy as np
 
             return np.asarray(self.values, dtype=np.float64)[index]

@@ -94,6 +94,7 @@ def test_nearest_step_and_index_round_to_the_closest_step_and_clip_to_the_scale(
     values = np.array([0.2, 0.3, 1.74, -1, 9])
     assert half.nearest_index(values).tolist() == [0, 1, 3, 0, 4]
     assert half.nearest_step(values).tolist() == [0, 0.5, 1.5, 0, 2]
+    assert half.nearest_index(np.float64(0.3)) == 1 and half.nearest_step(np.float64(2.2)) == 2
     assert half.at(np.array([0, 3, np.nan]))[:2].tolist() == [0, 1.5]
     assert np.isnan(half.at(np.array([np.nan]))[0]) and half.at(4) == 2
 
