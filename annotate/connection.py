@@ -237,7 +237,7 @@ def check_version(api: Api) -> None:
     warning = versions.check(api.url, release if isinstance(release, str) else None,
                              edition if isinstance(edition, str) else None)
     if warning:
-        print(warning, file=sys.stderr)
+        print(warning, file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager

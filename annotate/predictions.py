@@ -50,7 +50,7 @@ def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32, language: 
     from asag.train import Scorer
 
     scorer = Scorer.load(model_dir)
-    if scorer.scale.spec != scale.spec:
+    if not scorer.scale.same_as(scale):
         raise InputError(
             f"--predictions-from {model_dir} scores on the scale '{scorer.scale.spec}' but the "
             f"project on '{scale.spec}'; use a model trained on this project's scores")

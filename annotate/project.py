@@ -161,7 +161,7 @@ def ensure(api: Api, title: str, scale: Scale, *, annotations_per_answer: int | 
              f" using it; the empty copy made here is renamed 'asag duplicate {mine['id']} "
              "(empty)'")
     existing = scale_of(project.get("label_config", ""))
-    if existing is not None and existing.spec != scale.spec:
+    if existing is not None and not existing.same_as(scale):
         raise LabelStudioError(
             f"project '{title}' scores on the scale '{existing.spec}', not '{scale.spec}'; "
             f"push with --scale '{existing.spec}' or choose another --project"

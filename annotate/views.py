@@ -102,6 +102,5 @@ def disagreeing_tasks(records: Iterable[dict], scale: Scale, max_gap: float) -> 
         low[t], high[t] = min(low.get(t, i), i), max(high.get(t, i), i)
         who = r.get("annotator_email") or r.get("annotator") or "?"
         given.setdefault(t, []).append(f"{who}: {scale.coerce(r['score'])}")
-    unit = scale.step if scale.is_numeric else 1
     return {t: " · ".join(sorted(given[t])) for t in low
-            if (high[t] - low[t]) * unit > max_gap + 1e-9}
+            if scale.too_far_apart(low[t], high[t], max_gap)}

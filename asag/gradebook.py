@@ -70,7 +70,7 @@ def build(items: Path | None, annotations: list[Path], opts: Options, *,
     model_scale = _model_scale(opts.model) if opts.model is not None else None
     if dataset is not None:
         answers, teachers, scale, notes = _from_dataset(dataset, items)
-        if opts.scale is not None and opts.scale.spec != scale.spec:
+        if opts.scale is not None and not opts.scale.same_as(scale):
             raise InputError(f"the dataset is on the scale '{scale.spec}', --scale says "
                              f"'{opts.scale.spec}'", file=str(dataset),
                              fix="drop --scale or give the dataset's scale")
@@ -78,7 +78,7 @@ def build(items: Path | None, annotations: list[Path], opts: Options, *,
         answers, teachers, scale, notes = _from_annotations(items, annotations, opts,
                                                              model_scale)
     scale = scale or opts.scale or model_scale
-    if model_scale is not None and scale is not None and model_scale.spec != scale.spec:
+    if model_scale is not None and scale is not None and not model_scale.same_as(scale):
         raise InputError(f"the scorer scores on the scale '{model_scale.spec}', the teachers "
                          f"on '{scale.spec}'", file=str(opts.model),
                          fix="give the scorer trained on this course's scale")
@@ -107,9 +107,9 @@ def build(items: Path | None, annotations: list[Path], opts: Options, *,
 
 
 def _model_scale(model: Path) -> Scale:
-    from asag.train.scorer import read_manifest
+    from asag.train.directory import read
 
-    return Scale.parse(read_manifest(model)["scale"])
+    return Scale.parse(read(model).scale)
 
 
 def _read_answers(items: Path) -> dict:

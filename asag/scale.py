@@ -117,6 +117,58 @@ class Scale:
         """A regression output back onto the scale, clipped to it (not rounded to a step)."""
         return min(self.high, max(self.low, self.low + float(x) * (self.high - self.low)))
 
+    def same_as(self, other: Scale | str) -> bool:
+        """Whether `other` (a Scale, or a spec as a manifest stores it) is this scale: specs
+        are compared in their canonical form, so '0 - 5' and '0-5:1' are '0-5'."""
+        if not isinstance(other, Scale):
+            try:
+                other = Scale.parse(str(other))
+            except ValueError:  # a damaged manifest's spec
+                return False
+        return other.spec == self.spec
+
+    @property
+    def unit(self) -> float:
+        """One position on the scale in its own units: the step (numeric), 1 (labels, whose
+        distances count positions)."""
+        return self.step if self.is_numeric else 1
+
+    def at(self, index):
+        """The numeric value at a step index (an int, a float, a numpy array; NaN stays NaN):
+        the inverse of `index`, for aggregates computed on indices."""
+        return self.low + index * self.step
+
+    def nearest_index(self, value):
+        """The index of the step nearest a number on a numeric scale, clipped to the scale:
+        a number gives an int, a numpy array an int64 array (ties to even, as round())."""
+        last = len(self.values) - 1
+        if getattr(value, "ndim", 0):  # an array (a numpy scalar is a number)
+            import numpy as np
+
+            pos = np.rint((np.asarray(value, dtype=np.float64) - self.low) / self.step)
+            return np.clip(pos, 0, last).astype(np.int64)
+        return min(last, max(0, round((float(value) - self.low) / self.step)))
+
+    def nearest_step(self, value):
+        """The step nearest a number on a numeric scale (clipped to it): what a regression
+        output or an aggregate is shown and judged as. Arrays give float arrays."""
+        index = self.nearest_index(value)
+        if getattr(index, "ndim", 0):
+            import numpy as np
+
+            return np.asarray(self.values, dtype=np.float64)[index]
+        return self.values[index]
+
+    def gap(self, low_index, high_index):
+        """How far apart two scores (as indices) are in scale units (positions on label
+        scales). Numbers or numpy arrays."""
+        return (high_index - low_index) * self.unit
+
+    def too_far_apart(self, low_index, high_index, max_gap: float):
+        """The disagreement rule (build-dataset's list, the review view): two scores further
+        apart than `max_gap` scale units."""
+        return self.gap(low_index, high_index) > max_gap + 1e-9
+
     def __str__(self) -> str:
         return self.spec
 

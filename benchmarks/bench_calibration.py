@@ -32,7 +32,7 @@ SPLITS = ("test_ua", "test_uq")
 def measure_split(scorer, rows: list[dict]) -> dict:
     """Uncalibrated and calibrated figures from one pass of the model over the rows."""
     from asag.train import data as D
-    from asag.train.calibration import TARGET, measure
+    from asag.train.reliability import TARGET, measure
 
     scale = scorer.scale
     ce = scorer.cross_encoder_outputs(rows, batch_size=64)
@@ -81,7 +81,8 @@ def main() -> None:
     opts = parser.parse_args()
 
     from asag.train import data as D
-    from asag.train.calibration import recalibrate, reliability_png
+    from asag.train.calibration import recalibrate
+    from asag.train.reliability import reliability_png
     from asag.train.scorer import Scorer
 
     opts.workdir.mkdir(parents=True, exist_ok=True)

@@ -88,7 +88,7 @@ def scorer_from_checkpoint(checkpoint: Path, data: Path, out: Path) -> None:
 
     from asag.train import data as D
     from asag.train.args import TrainArgs
-    from asag.train.scorer import MANIFEST
+    from asag.train.directory import MANIFEST
 
     out.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):

@@ -22,10 +22,6 @@ def check_policy(policy: str, fallback: str, scale: Scale) -> None:
         )
 
 
-def _values(idx: np.ndarray, scale: Scale) -> np.ndarray:
-    return scale.low + idx.astype(np.float64) * scale.step
-
-
 def _grouped(item: np.ndarray, idx: np.ndarray, n_items: int):
     """Votes sorted by (item, idx) with each item's start offset and vote count."""
     order = np.lexsort((idx, item))
@@ -37,7 +33,7 @@ def _grouped(item: np.ndarray, idx: np.ndarray, n_items: int):
 def _mean(item, idx, n_items, scale):
     counts = np.bincount(item, minlength=n_items)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.bincount(item, weights=_values(idx, scale), minlength=n_items) / counts, 0
+        return np.bincount(item, weights=scale.at(idx), minlength=n_items) / counts, 0
 
 
 def _median(item, idx, n_items, scale):
@@ -46,7 +42,7 @@ def _median(item, idx, n_items, scale):
     lo = np.where(has, starts + (counts - 1) // 2, 0)
     hi = np.where(has, starts + counts // 2, 0)
     if scale.is_numeric:
-        out = (_values(s[lo], scale) + _values(s[hi], scale)) / 2
+        out = (scale.at(s[lo]) + scale.at(s[hi])) / 2
     else:
         out = s[lo].astype(np.float64)
     return np.where(has, out, np.nan), 0
@@ -64,7 +60,7 @@ def _majority(item, idx, n_items, scale):
     out = np.full(n_items, np.nan)
     out[key_item[winners][first]] = key_idx[winners][first]
     if scale.is_numeric:
-        out = _values(out, scale)
+        out = scale.at(out)
     return out, ties
 
 

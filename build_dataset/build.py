@@ -82,7 +82,7 @@ def guard_resplit(output: Path, split: dict, resplit: bool) -> None:
 def _label_counts(scores: np.ndarray, scale: Scale) -> dict:
     if scale.is_numeric:  # bin to the nearest scale step
         keys = [str(v) for v in scale.values]
-        pos = np.rint((scores - scale.low) / scale.step).astype(np.int64)
+        pos = scale.nearest_index(scores)
     else:
         keys, pos = list(scale.labels), scores.astype(np.int64)
     n = np.bincount(pos, minlength=len(keys))
@@ -139,7 +139,7 @@ class Votes:
         order = np.lexsort((code, votes["item"]))
         item, idx = votes["item"][order], votes["idx"][order].astype(np.int64)
         counts = np.bincount(item, minlength=n_items)
-        value = (scale.low + idx * scale.step) if scale.is_numeric else idx.astype(np.float64)
+        value = scale.at(idx) if scale.is_numeric else idx.astype(np.float64)
         return cls(item, votes["annotator"][order], code[order], idx, votes["gt"][order], value,
                    counts, np.concatenate([[0], np.cumsum(counts)[:-1]]))
 
@@ -187,8 +187,8 @@ def build(data: Collected, output: Path, opts: Options,
     metric = "interval" if scale.is_numeric else "ordinal"
     agree = agreement(v.item, v.code, v.idx, items["question_id"], len(scale.values), metric)
     low, high = gaps(v.item, v.idx, n_items)
-    gap = (high - low) * (scale.step if scale.is_numeric else 1)
-    flagged = np.flatnonzero((v.counts >= 2) & (gap > opts.max_gap + 1e-9))
+    gap = scale.gap(low, high)
+    flagged = np.flatnonzero((v.counts >= 2) & scale.too_far_apart(low, high, opts.max_gap))
     flagged = flagged[np.argsort(items["id"][flagged], kind="stable")]
 
     keep = v.counts >= max(opts.min_annotators, 1)

@@ -171,7 +171,7 @@ def resolve_scale(option: Scale | None, scales: dict, files: list) -> Scale:
         raise InputError(f"mixed scales: '{specs[1]}' here, '{specs[0]}' earlier", file=file,
                          line=line, column="scale", fix="build one dataset per scale")
     if option is not None:
-        if specs and specs[0] != option.spec:
+        if specs and not option.same_as(specs[0]):
             file, line = canonical[specs[0]]
             raise InputError(f"mixed scales: the records say '{specs[0]}', --scale says "
                              f"'{option.spec}'", file=file, line=line, column="scale",

@@ -293,7 +293,7 @@ async def predict(body: PredictRequest, request: Request) -> FastJSON:
     for start in range(0, len(good), settings.max_batch):
         part = good[start:start + settings.max_batch]
         outputs, used = await service.score([rows[n] for n in part])
-        if used.scorer.scale.spec != target.scale.spec:  # a reload changed the scale
+        if not used.scorer.scale.same_as(target.scale):  # a reload changed the scale
             target = project_target(body.label_config, used.scorer.scale)
         version = used.version
         for n, output in zip(part, outputs, strict=True):

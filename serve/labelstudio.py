@@ -71,7 +71,7 @@ def project_target(label_config: str | None, scorer_scale) -> Target:
         scale = _scale_of_control(control)
     else:
         scale = scale_of(label_config)  # asag's marker, else the score choices' values
-    if scale is not None and scale.spec != scorer_scale.spec:
+    if scale is not None and not scale.same_as(scorer_scale):
         raise ProtocolError(422, f"the project scores on '{scale.spec}' but this model on "
                                  f"'{scorer_scale.spec}'; serve a model trained on this "
                                  "project's scores")

@@ -142,7 +142,8 @@ def test_prequential_checks_of_this_version_feed_the_auto_scoring_decision(score
 
 def test_checks_of_another_version_do_not_count_and_wrong_ones_keep_answers_with_teachers(
         scorer_copy):
-    from asag.train.scorer import MANIFEST, Scorer
+    from asag.train.directory import MANIFEST
+    from asag.train.scorer import Scorer
 
     rows = yes_no_rows(300, seed=22)
     scorer = Scorer.load(scorer_copy)

@@ -76,3 +76,40 @@ def test_scales_of_up_to_101_values_are_accepted(spec):
 def test_ranges_a_float_cannot_hold_are_refused_in_one_line(spec, message):
     with pytest.raises(ScaleError, match=message):
         Scale.parse(spec)
+
+
+def test_same_as_compares_canonical_specs_and_manifest_strings():
+    scale = Scale.parse("0-5")
+    assert scale.same_as(Scale.parse("0 - 5")) and scale.same_as("0-5:1")
+    assert not scale.same_as("0-10") and not scale.same_as(Scale.parse("a,b"))
+    assert not scale.same_as("not a scale")  # a damaged manifest's spec is another scale
+    assert Scale.parse("incorrect, correct").same_as("incorrect,correct")
+
+
+def test_nearest_step_and_index_round_to_the_closest_step_and_clip_to_the_scale():
+    import numpy as np
+
+    half = Scale.parse("0-2 step 0.5")
+    assert [half.nearest_index(v) for v in (0.2, 0.3, 1.74, -1, 9)] == [0, 1, 3, 0, 4]
+    assert [half.nearest_step(v) for v in (0.2, 0.3, 1.74, -1, 9)] == [0, 0.5, 1.5, 0, 2]
+    assert half.nearest_step(0.1 + 0.2) == 0.5  # a value on the scale, not 0.30000000000000004
+    values = np.array([0.2, 0.3, 1.74, -1, 9])
+    assert half.nearest_index(values).tolist() == [0, 1, 3, 0, 4]
+    assert half.nearest_step(values).tolist() == [0, 0.5, 1.5, 0, 2]
+    assert half.nearest_index(np.float64(0.3)) == 1 and half.nearest_step(np.float64(2.2)) == 2
+    assert half.at(np.array([0, 3, np.nan]))[:2].tolist() == [0, 1.5]
+    assert np.isnan(half.at(np.array([np.nan]))[0]) and half.at(4) == 2
+
+
+@pytest.mark.parametrize("spec,low,high,max_gap,far", [
+    ("0-5", 1, 2, 1, False), ("0-5", 1, 3, 1, True),  # numeric: scale units
+    ("0-2 step 0.5", 0, 2, 1, False), ("0-2 step 0.5", 0, 3, 1, True),  # steps of 0.5
+    ("a,b,c", 0, 1, 1, False), ("a,b,c", 0, 2, 1, True),  # labels: positions
+])
+def test_too_far_apart_measures_the_gap_in_scale_units(spec, low, high, max_gap, far):
+    import numpy as np
+
+    scale = Scale.parse(spec)
+    assert scale.too_far_apart(low, high, max_gap) is far
+    assert scale.too_far_apart(np.array([low]), np.array([high]), max_gap).tolist() == [far]
+    assert scale.gap(low, high) == (high - low) * (scale.step if scale.is_numeric else 1)

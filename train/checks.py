@@ -53,11 +53,11 @@ class Checks:
 
     def __init__(self, model_dir: str | Path) -> None:
         from asag.scale import Scale
-        from asag.train.scorer import read_manifest
+        from asag.train.directory import read
 
         self.dir = Path(model_dir)
         self.path = self.dir / CHECKS
-        self.scale = Scale.parse(read_manifest(self.dir)["scale"])
+        self.scale = Scale.parse(read(self.dir).scale)
 
     def add(self, model_version: str, question_id, answer_id, predicted, confidence: float,
             teacher_score) -> dict:
@@ -138,9 +138,7 @@ class Checks:
         predicted, truth = record["predicted"], record["teacher_score"]
         if not self.scale.is_numeric:
             return float(predicted != truth)
-        s = self.scale
-        step = s.low + round((float(predicted) - s.low) / s.step) * s.step
-        return abs(step - float(truth))
+        return abs(self.scale.nearest_step(predicted) - float(truth))
 
     def summary(self) -> dict:
         """Per model version: checks, errors (exact) and checks per question."""

@@ -115,7 +115,7 @@ def train(dataset: Path, output: Path, previous: Path | None, update_from: Path 
 def _interrupted(output: Path):
     """Ctrl-C in training: where the last checkpoint is and the --resume that continues."""
     from asag.errors import Interrupted
-    from asag.train.training import CHECKPOINTS
+    from asag.train.directory import CHECKPOINTS
 
     saved = sorted((output / CHECKPOINTS).glob("checkpoint-*")) if output.is_dir() else []
     if saved:

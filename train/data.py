@@ -8,7 +8,7 @@ from pathlib import Path
 
 from asag.errors import InputError
 from asag.scale import Scale
-from asag.train.args import parse_template
+from asag.train.args import TrainArgs, parse_template
 
 TEXT_COLUMNS = ("question", "reference_answer", "student_answer")
 
@@ -95,3 +95,26 @@ def value_of(scale: Scale, label) -> float | str:
 
 def split_rows(dataset) -> list[dict]:
     return [dict(r) for r in dataset]
+
+
+def validation_split(dsd, fraction: float, seed: int) -> tuple[list[dict], list[dict], str]:
+    """(train rows, validation rows, where validation came from): the dataset's validation
+    split, or `fraction` of train carved with `seed` (the answers the model never trains on,
+    which early stopping, the graded-answer heads and the calibration are fitted on)."""
+    if "validation" in dsd and len(dsd["validation"]) > 0:
+        rows = split_rows(dsd["train"]), split_rows(dsd["validation"])
+        return *rows, "the dataset's validation split"
+    if len(dsd["train"]) < 10:
+        raise InputError(f"only {len(dsd['train'])} training answers and no validation split",
+                         fix="label more answers (10 or more) before training")
+    parts = dsd["train"].train_test_split(test_size=fraction, seed=seed)
+    return (split_rows(parts["train"]), split_rows(parts["test"]),
+            f"{fraction:.0%} of train, seed {seed}")
+
+
+def trained_split(dsd, training_args: dict | None) -> tuple[list[dict], list[dict], str]:
+    """validation_split as a scorer's training made it, from its manifest's "training_args"
+    (TrainArgs' defaults for what an older version did not record)."""
+    saved = training_args or {}
+    return validation_split(dsd, saved.get("validation_fraction", TrainArgs.validation_fraction),
+                            saved.get("seed", TrainArgs.seed))

@@ -48,7 +48,7 @@ def evaluate_rows(scorer, rows: list[dict], *, batch_size: int = 64, on_batch=No
     }
     if not scale.is_numeric:
         report["per_class"] = M.per_class(scale, truth, predicted)
-    from asag.train.calibration import measure
+    from asag.train.reliability import measure
 
     calibration = measure(scale, truth, preds, scorer.calibration)
     if calibration is not None:
@@ -131,7 +131,7 @@ def markdown_report(model_dir: str, manifest: dict, dataset_dir: str, reports: d
     for split, report in reports.items():
         lines += ["", f"## {split}", "", f"![confusion matrix](confusion-{split}.png)", ""]
         if report.get("calibration"):
-            from asag.train.calibration import markdown
+            from asag.train.reliability import markdown
 
             lines += ["### Confidence", "", f"![reliability diagram](reliability-{split}.png)",
                       "", *markdown(report["calibration"]), ""]
@@ -160,7 +160,7 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, splits: list[str],
         raise InputError(f"no split '{unknown[0]}'", file=str(dataset_dir),
                          fix=f"choose one of {', '.join(dsd)} with --split")
     scorer = Scorer.load(model_dir, quantize=quantize)
-    if scorer.scale.spec != scale.spec:
+    if not scorer.scale.same_as(scale):
         raise InputError(f"the model scores on '{scorer.scale.spec}', the dataset on "
                          f"'{scale.spec}'", file=str(dataset_dir),
                          fix="evaluate on a dataset with the model's scale")
@@ -175,7 +175,7 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, splits: list[str],
         confusion_png(out / f"confusion-{split}.png", report["confusion"]["labels"],
                       report["confusion"]["matrix"], f"{Path(model_dir).name} on {split}")
         if report.get("calibration"):
-            from asag.train.calibration import reliability_png
+            from asag.train.reliability import reliability_png
 
             reliability_png(out / f"reliability-{split}.png", report["calibration"],
                             f"{Path(model_dir).name} on {split}")

@@ -56,9 +56,10 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, *, int8: bool = Fals
     """Write the ONNX scorer directory; returns its spec (what asag_onnx.json holds).
     A scorer with a graded-answer memory is exported only as its cross-encoder, and only
     when asked (`cross_encoder_only`): its scores then differ from the whole scorer's."""
-    from asag.train.scorer import Scorer, read_manifest
+    from asag.train.directory import read
+    from asag.train.scorer import Scorer
 
-    if read_manifest(model_dir).get("memory") and not cross_encoder_only:
+    if read(model_dir).memory and not cross_encoder_only:
         raise InputError("this scorer also consults a memory of graded answers, which an ONNX "
                          "graph of its cross-encoder does not hold (its scores would differ)",
                          file=str(model_dir), fix="serve it with `asag serve`, or pass "
@@ -214,11 +215,7 @@ def whole_scorer_distance(scorer, *, limit: int = MAX_COMPARED) -> dict:
 def _held_out_rows(scorer) -> tuple[list[dict] | None, str]:
     """(rows, which split) of the scorer's dataset (manifest "dataset.path", same
     fingerprint): its test split, else the validation carve; (None, why) when absent."""
-    from types import SimpleNamespace
-
     from asag.train import data as D
-    from asag.train.args import TrainArgs
-    from asag.train.training import _train_validation
 
     dataset = scorer.manifest.get("dataset") or {}
     path = dataset.get("path")
@@ -234,10 +231,7 @@ def _held_out_rows(scorer) -> tuple[list[dict] | None, str]:
     if tests:
         name = "test" if "test" in tests else sorted(tests)[0]
         return D.split_rows(dsd[name]), f"{name} ({path})"
-    saved = scorer.manifest.get("training_args") or {}
-    carve = SimpleNamespace(**{k: saved.get(k, getattr(TrainArgs, k)) for k in (
-        "validation_fraction", "seed")})
-    _, held_out, source = _train_validation(dsd, carve)
+    _, held_out, source = D.trained_split(dsd, scorer.manifest.get("training_args"))
     return held_out, f"validation: {source} ({path})"
 
 

@@ -24,9 +24,8 @@ import numpy as np
 
 from asag.errors import InputError
 from asag.scale import Scale
+from asag.train.directory import EMBEDDER, MEMORY
 
-EMBEDDER = "embedder"
-MEMORY = "memory"
 NEIGHBOURS = 10  # graded answers of the same question that vote
 TEMPERATURE = 0.05  # softmax temperature of the similarity-weighted vote
 MIN_HELD_OUT = 8  # fewer held-out answers than this: no head is fitted (cross-encoder alone)
@@ -335,8 +334,8 @@ class Consultant:
         self.memory.save(directory / MEMORY)
 
     @classmethod
-    def load(cls, directory: Path, manifest: dict, scale: Scale, device=None) -> Consultant:
-        info = manifest["memory"]
+    def load(cls, directory: Path, info: dict, scale: Scale, device=None) -> Consultant:
+        """From a scorer directory and its manifest's "memory" (`to_manifest`)."""
         heads = [Head.from_dict(info[k]) if info.get(k) else None
                  for k in ("seen_head", "unseen_head")]
         if not (directory / EMBEDDER).is_dir():

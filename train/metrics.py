@@ -22,12 +22,6 @@ def primary_metric(scale: Scale) -> tuple[str, bool]:
     return PRIMARY["numeric" if scale.is_numeric else "labels"]
 
 
-def snap(scale: Scale, values) -> list[int]:
-    """Numeric values as step indices on the scale (nearest step)."""
-    n = len(scale.values) - 1
-    return [min(n, max(0, round((float(v) - scale.low) / scale.step))) for v in values]
-
-
 def _clean(x: float) -> float | None:
     x = float(x)
     return None if math.isnan(x) or math.isinf(x) else round(x, 6)
@@ -49,7 +43,7 @@ def compute(scale: Scale, truth, predicted) -> dict:
         out["mae"] = _clean(np.mean(np.abs(t - p)))
         out["pearson"] = _correlation(t, p, "pearson")
         out["spearman"] = _correlation(t, p, "spearman")
-        ti, pi = snap(scale, t), snap(scale, p)
+        ti, pi = scale.nearest_index(t).tolist(), scale.nearest_index(p).tolist()
         out["accuracy"] = _clean(accuracy_score(ti, pi))
         out["within_one_step"] = _clean(np.mean(np.abs(np.subtract(ti, pi)) <= 1))
         classes = list(range(len(scale.values)))
@@ -111,9 +105,12 @@ def per_question(scale: Scale, question_ids, truth, predicted) -> dict[str, dict
 
 def confusion(scale: Scale, truth, predicted) -> tuple[list[str], list[list[int]]]:
     """(class names, matrix[true][predicted]) on the scale's classes or steps."""
+    import numpy as np
+
     if scale.is_numeric:
         names = [str(v) for v in scale.values]
-        ti, pi = snap(scale, truth), snap(scale, predicted)
+        ti = scale.nearest_index(np.asarray(truth, dtype=float)).tolist()
+        pi = scale.nearest_index(np.asarray(predicted, dtype=float)).tolist()
     else:
         names = list(scale.labels)
         ti, pi = [int(x) for x in truth], [int(x) for x in predicted]

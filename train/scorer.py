@@ -6,33 +6,21 @@
 
 The directory is a plain Hugging Face model directory (config, safetensors weights,
 tokenizer) plus `asag_scorer.json` (scale, template, max_length, base model, dataset
-fingerprint, metrics). Loading reads safetensors only: nothing is ever unpickled."""
+fingerprint, metrics); train/directory.py owns its layout and writes it. Loading reads
+safetensors only: nothing is ever unpickled."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from asag.errors import InputError
-from asag.records import sha256_file
 from asag.scale import Scale
 from asag.train.data import encode
-
-MANIFEST = "asag_scorer.json"
-FORMAT_VERSION = 2  # 2: the manifest lists every file with its sha256 ("files")
-# written beside the model for people, not read when scoring: not sealed
-UNSEALED = frozenset({MANIFEST, "README.md", "comparison.json", "checks.jsonl"})
-# what transformers may read from a model directory: an added one could mix two scorers
-LOADABLE_NAMES = frozenset({
-    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-    "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt",
-    "model.safetensors.index.json", "chat_template.jinja", "chat_template.json",
-    "preprocessor_config.json"})
-LOADABLE_SUFFIXES = frozenset({".safetensors", ".bin", ".model", ".tiktoken", ".msgpack", ".h5"})
-REQUIRED_KEYS = {"scale": str, "template": str, "max_length": int}
+from asag.train.directory import ScorerManifest, read, verify
+from asag.train.directory import version as model_version
 
 
 @dataclass
@@ -70,105 +58,6 @@ class Prediction:
         if self.auto is not None:
             out["auto"] = self.auto
         return out
-
-
-def read_manifest(path: str | Path) -> dict:
-    path = Path(path)
-    file = path / MANIFEST
-    if not file.is_file():
-        raise InputError(f"not an asag scorer directory (no {MANIFEST})", file=str(path),
-                         fix="give the -o directory of a finished 'asag train'")
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{MANIFEST} is not valid JSON ({exc})", file=str(file),
-                         fix="restore the scorer directory from its source, or retrain"
-                         ) from None
-    bad = [k for k, kind in REQUIRED_KEYS.items()
-           if not isinstance(manifest, dict) or not isinstance(manifest.get(k), kind)]
-    if bad:
-        raise InputError(f"{MANIFEST} lacks a valid {', '.join(bad)}", file=str(file),
-                         fix="restore the scorer directory from its source, or retrain")
-    return manifest
-
-
-def model_version(model_dir: Path, manifest: dict) -> str:
-    """The model directory's name plus a short hash of its manifest (dataset fingerprint,
-    training settings and run, metrics), so a retraining into the same folder is told apart:
-    the version that predictions, checks and the served model carry."""
-    import hashlib
-
-    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode())
-    return f"{Path(model_dir).resolve().name}@{digest.hexdigest()[:8]}"
-
-
-# sub-folders a scorer loads from (train/memory.py): the sentence model and graded answers
-SEALED_DIRS = ("embedder", "memory")
-
-
-def _scorer_files(directory: Path) -> list[tuple[str, Path]]:
-    """(name relative to the directory, path) of every top-level file and every file in the
-    scorer's own sub-folders; reports (eval/) and checkpoints are not the scorer's."""
-    found = [(p.name, p) for p in directory.iterdir() if p.is_file()]
-    for sub in SEALED_DIRS:
-        if (directory / sub).is_dir():
-            found += [(p.relative_to(directory).as_posix(), p)
-                      for p in (directory / sub).rglob("*") if p.is_file()]
-    return sorted(found)
-
-
-def seal(directory: Path) -> dict[str, str]:
-    """file name -> sha256 of every file the scorer loads (all top-level files but the
-    manifest and the documents, and the files of its sub-folders), for the manifest's
-    "files"."""
-    return {name: sha256_file(p) for name, p in _scorer_files(directory)
-            if name not in UNSEALED}
-
-
-def verify(directory: Path, manifest: dict) -> None:
-    """Refuse a damaged or mixed scorer directory, naming the first file that differs from
-    what the manifest recorded at training time. Scorers saved before the manifest listed
-    its files (format_version 1) load with a warning: they cannot prove they are whole."""
-    files = manifest.get("files")
-    if files is None and manifest.get("format_version", 1) < 2:
-        import click
-
-        click.echo(f"warning: {directory} is a scorer saved before asag recorded file hashes, "
-                   "so it cannot be checked for damaged or mixed files; retrain it (asag "
-                   "train) to get one that is checked", err=True)
-        for name in ("config.json", "model.safetensors"):
-            if not (directory / name).is_file():
-                raise InputError(f"{name} is missing", file=str(directory),
-                                 fix="restore the scorer directory from its source, or retrain")
-        return
-    if not isinstance(files, dict) or not files:
-        raise InputError(f"{MANIFEST} lists no files with their hashes", file=str(directory),
-                         fix="restore the scorer directory from its source, or retrain")
-    fix = ("restore the scorer directory from its source, or retrain; never mix the files of "
-           "two scorers")
-    for name, digest in sorted(files.items()):
-        file = directory / name
-        parts = Path(name).parts
-        if Path(name).is_absolute() or ".." in parts or (
-                len(parts) > 1 and parts[0] not in SEALED_DIRS):
-            raise InputError(f"{MANIFEST} names a file outside the directory: {name}",
-                             file=str(directory), fix=fix)
-        if not file.is_file():
-            raise InputError(f"{name} is missing", file=str(directory), fix=fix)
-        if sha256_file(file) != digest:
-            raise InputError(f"{name} is damaged or comes from another scorer (its sha256 "
-                             f"differs from the one in {MANIFEST})", file=str(directory), fix=fix)
-    extra = sorted(set(seal_names(directory)) - set(files))
-    if extra:
-        raise InputError(f"{extra[0]} was not part of this scorer when it was trained",
-                         file=str(directory), fix=f"remove it ({fix})")
-
-
-def seal_names(directory: Path) -> list[str]:
-    """Files transformers could read from the directory (so an added one could mix scorers)."""
-    return [name for name, p in _scorer_files(directory) if name not in UNSEALED
-            and (p.name in LOADABLE_NAMES or p.suffix in LOADABLE_SUFFIXES
-                 or "/" in name)]  # anything in the scorer's sub-folders is read
 
 
 def configure_quiet_loading() -> None:
@@ -216,12 +105,14 @@ def pick_device(device: str | None = None):
 class Scorer:
     """A loaded scorer: tokenizer, model and manifest, ready to score answers."""
 
-    def __init__(self, model, tokenizer, manifest: dict, device=None, consultant=None) -> None:
-        self.model, self.tokenizer, self.manifest = model, tokenizer, manifest
+    def __init__(self, model, tokenizer, manifest: ScorerManifest | dict, device=None,
+                 consultant=None) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.manifest = manifest
         self.consultant = consultant  # graded answers + similarity heads (train/memory.py)
-        self.scale = Scale.parse(manifest["scale"])
-        self.template: str = manifest["template"]
-        self.max_length: int = int(manifest["max_length"])
+        self.scale = Scale.parse(self._manifest.scale)
+        self.template: str = self._manifest.template
+        self.max_length: int = int(self._manifest.max_length)
         self.device = pick_device(device) if not hasattr(device, "type") else device
         self.model.to(self.device).eval()
         self.truncated = 0  # answers scored so far whose input was cut to max_length
@@ -229,22 +120,34 @@ class Scorer:
         self._version: str | None = None
         from asag.train.calibration import Calibration
 
-        self.calibration = Calibration.from_manifest(self.scale, manifest.get("calibration"))
+        self.calibration = Calibration.from_manifest(self.scale, self._manifest.calibration)
+
+    @property
+    def manifest(self) -> dict:
+        """The manifest as JSON (a copy: change it through `manifest = ...` or
+        `use_calibration`)."""
+        return self._manifest.to_dict()
+
+    @manifest.setter
+    def manifest(self, manifest: ScorerManifest | dict) -> None:
+        self._manifest = (manifest if isinstance(manifest, ScorerManifest)
+                          else ScorerManifest.from_dict(manifest))
+        self._version = None
 
     def use_calibration(self, data: dict | None) -> None:
         """Take a newly fitted "calibration" (train/calibration.py) into the manifest."""
         from asag.train.calibration import Calibration
 
-        self.manifest["calibration"] = data
+        self._manifest.calibration = data
         self.calibration = Calibration.from_manifest(self.scale, data)
         self._version = None
 
     @property
     def version(self) -> str | None:
-        """The model version its predictions and checks carry (model_version: the
+        """The model version its predictions and checks carry (directory.version: the
         directory's name and a hash of the manifest); None when not loaded from one."""
         if self._version is None and self.path is not None:
-            self._version = model_version(self.path, self.manifest)
+            self._version = model_version(self.path, self._manifest)
         return self._version
 
     def checks(self):
@@ -262,7 +165,7 @@ class Scorer:
         `threads`: torch's CPU threads for this process, "auto" (half the cores: see
         default_threads), a number, or None / 0 to leave torch's setting alone."""
         path = Path(path)
-        manifest = read_manifest(path)
+        manifest = read(path)
         if not (path / "model.safetensors").is_file():
             raise InputError("no model.safetensors (this tool loads safetensors only)",
                              file=str(path), fix="re-save the model with safe_serialization")
@@ -290,17 +193,18 @@ class Scorer:
                                                                torch.qint8)
             device = "cpu"
         consultant = None
-        if manifest.get("memory"):
+        if manifest.memory:
             from asag.train.memory import Consultant
 
-            consultant = Consultant.load(path, manifest, Scale.parse(manifest["scale"]), device)
+            consultant = Consultant.load(path, manifest.memory, Scale.parse(manifest.scale),
+                                         device)
         scorer = cls(model, tokenizer, manifest, device=device, consultant=consultant)
         scorer.path = path
         return scorer
 
     @property
     def metrics(self) -> dict:
-        return self.manifest.get("metrics", {})
+        return self._manifest.metrics or {}
 
     def score(self, question: str, reference_answer: str, student_answer: str) -> Prediction:
         return self.score_many([(question, reference_answer, student_answer)])[0]
@@ -397,7 +301,7 @@ class Scorer:
 
         if self.scale.is_numeric:
             value = round(self.scale.from_unit(float(logits[0])), 6)
-            index = round((value - self.scale.low) / self.scale.step)
+            index = self.scale.nearest_index(value)
             return Prediction(score=value, step=self.scale.values[index], index=index)
         z = np.asarray(logits, dtype=np.float64)
         p = np.exp(z - z.max())

