@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import email.utils
 import json
+import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,9 +91,10 @@ def pull(api: Api, project: dict, output: Path, *, scale: Scale, full: bool = Fa
     since = state["watermark"] if old is not None else None  # no output: start again
     report.mode = "incremental" if since else "full"
 
-    tasks, server_now = export_tasks(api, project["id"], since=since)
-    fresh, foreign = _normalise_all(tasks, project, scale, report)
-    task_ids = {t["id"] for t in tasks}
+    with tempfile.TemporaryDirectory(prefix="asag-pull-") as tmp:
+        spool = Path(tmp) / "export.json"
+        server_now = export_tasks(api, project["id"], since=since, spool=spool)
+        fresh, foreign, task_ids = _normalise_all(read_export(spool), project, scale, report)
     if since:
         merged = _merge(old, fresh, task_ids, report)
         foreign = {**{k: n for k, n in state.get("foreign", {}).items()
@@ -127,10 +130,11 @@ def pull(api: Api, project: dict, output: Path, *, scale: Scale, full: bool = Fa
 
 # -- export -----------------------------------------------------------------------------
 
-def export_tasks(api: Api, project_id: int, *, since: str | None) -> tuple[list[dict], datetime]:
+def export_tasks(api: Api, project_id: int, *, since: str | None, spool: Path) -> datetime:
     """Tasks (with annotations, completed_by expanded, predictions) through a snapshot export
-    limited by a temporary view, and the server's time just before it; the view and the export
-    are deleted afterwards."""
+    limited by a temporary view, written to `spool` as it downloads (`read_export` reads it
+    task by task: a course's export is never whole in memory); returns the server's time
+    just before it. The view and the export are deleted afterwards."""
     if since is None:
         filters = {"conjunction": "or", "items": [
             _number_filter("total_annotations", 0), _number_filter("cancelled_annotations", 0)]}
@@ -150,14 +154,24 @@ def export_tasks(api: Api, project_id: int, *, since: str | None) -> tuple[list[
             project_id, title="asag pull", task_filter_options={"view": view.id},
             serialization_options=SERIALIZATION, request_options=no_retry(timeout=1800)))
         export = _wait_export(api, project_id, export)
-        # the export's bytes, parsed here (orjson): no SDK model per task
-        raw = b"".join(api.sdk.projects.exports.download(
-            project_id, export["id"], export_type="JSON", request_options={"timeout": 1800}))
-        return orjson.loads(raw), server_now
+        with spool.open("wb") as fh:  # the bytes as they come: no SDK model per task
+            for chunk in api.sdk.projects.exports.download(
+                    project_id, export["id"], export_type="JSON",
+                    request_options={"timeout": 1800, "chunk_size": 1 << 20}):
+                fh.write(chunk)
+        return server_now
     finally:
         if export is not None:
             _quietly(api.sdk.projects.exports.delete, project_id, export["id"])
         _quietly(api.sdk.views.delete, str(view.id))
+
+
+def read_export(spool: Path) -> Iterator[dict]:
+    """The tasks of a JSON export (a list), one at a time (ijson's C parser)."""
+    import ijson
+
+    with spool.open("rb") as fh:
+        yield from ijson.items(fh, "item", use_float=True)
 
 
 def _number_filter(column: str, above: int) -> dict:
@@ -214,13 +228,14 @@ def _counted(project: dict) -> int | None:
 
 # -- normalising ----------------------------------------------------------------------------
 
-def _normalise_all(tasks: list[dict], project: dict, scale: Scale, report: PullReport):
+def _normalise_all(tasks: Iterable[dict], project: dict, scale: Scale, report: PullReport):
     """Records keyed by (annotation id, answer id): an annotation of an answer-group task is
-    one record per member (annotate/groups.py)."""
+    one record per member (annotate/groups.py); also the ids of the tasks read."""
     fresh: dict[tuple, dict] = {}
     foreign: dict[str, int] = {}
-    report.tasks = len(tasks)
+    task_ids: set[int] = set()
     for task in tasks:
+        task_ids.add(task["id"])
         answer_id = (task.get("data") or {}).get("answer_id")
         annotations = task.get("annotations") or []
         if answer_id in (None, ""):
@@ -232,7 +247,8 @@ def _normalise_all(tasks: list[dict], project: dict, scale: Scale, report: PullR
                             if r["score"] is None and not r["skipped"]]
         for record in member_records(task, records):
             fresh[_key(record)] = record
-    return fresh, foreign
+    report.tasks = len(task_ids)
+    return fresh, foreign, task_ids
 
 
 def _key(record: dict) -> tuple:
