@@ -285,14 +285,13 @@ def pull_child(project_id: str, output: str) -> None:
     import orjson
 
     from asag.annotate import pull as pulling
-    from asag.annotate.connection import resolve
 
     def held(spool):
         return iter(orjson.loads(spool.read_bytes()))
 
     pulling.read_export = held
-    url, key = resolve(None, None, None)
-    api = connect(url, key, timeout=3600)
+    api = connect(os.environ["LABEL_STUDIO_URL"], os.environ["LABEL_STUDIO_API_KEY"],
+                  timeout=3600)
     project = plain(api.sdk.projects.get(int(project_id)))
     report = pulling.pull(api, project, Path(output), scale=SCALE, full=True)
     print(report.summary(Path(output)), file=sys.stderr)
