@@ -276,6 +276,8 @@ def child_pull(env: dict, project: dict, out: Path, n: int, hold: bool = False):
     proc.returncode = os.waitstatus_to_exitcode(status)
     assert proc.returncode == 0, err[-2000:]
     assert f"{n:,} annotations" in err, err[-500:]
+    progress(f"{'held-export ' if hold else ''}pull: {wall:.1f} s, peak RSS "
+             f"{usage.ru_maxrss / 1024:,.0f} MB")
     return wall, usage.ru_maxrss / 1024
 
 
