@@ -15,7 +15,7 @@ SQLite or (`--database postgresql`) on a throw-away PostgreSQL cluster (tests/pg
 - with `--memory`: each pull also as `asag annotate pull` in a child process, its peak RSS
   (getrusage), and the full pull once more holding the whole export in memory, as pull did
   before it streamed the export (the "before" figure).
-`--answers scientsbank`: SciEntsBank's rows (../shared/data/scientsbank/*.csv) repeated
+`--answers scientsbank`: SciEntsBank's 3-way rows (../shared/data/scientsbank/3way_*.csv) repeated
 with a numbered suffix until there are N distinct answers; `synthetic`: random words.
 The N annotations for the pull figures are imported with their tasks (Label Studio marks
 such annotations ground truth); creating 10,000 through the API one by one would take ~20 min.
@@ -63,7 +63,7 @@ def answers(n: int, seed: int = 7) -> list[dict]:
 def scientsbank(n: int) -> list[dict]:
     """N distinct answers: SciEntsBank's rows in turn, the k-th round's with " (k)" appended."""
     rows = []
-    for path in sorted((REPO.parent / "shared" / "data" / "scientsbank").glob("*.csv")):
+    for path in sorted((REPO.parent / "shared" / "data" / "scientsbank").glob("3way_*.csv")):
         with path.open(encoding="utf-8", newline="") as fh:
             rows += list(csv.DictReader(fh))
     return [{
