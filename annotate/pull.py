@@ -9,6 +9,7 @@ counters; a mismatch (a deleted task, say) turns the pull into a full one."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -88,9 +89,8 @@ def _full(api: Api, project: dict, output: Path, scale: Scale, *, previous: bool
     """Every annotated or skipped task, compared with the previous output (if `previous`:
     ours, and readable) for the report."""
     report = PullReport(mode="full")
-    tasks, server_now = snapshot.export_tasks(api, project["id"], since=None)
-    merged, foreign, report.unscored = snapshot.records(tasks, project, scale)
-    report.tasks = len(tasks)
+    server_now, merged, foreign, report.unscored, task_ids = _read(api, project, scale, None)
+    report.tasks = len(task_ids)
     before = pulled.read_output(output, strict=False) if previous else None
     report.new, report.edited, report.deleted = pulled.changes(before or {}, merged)
     pulled.write_output(output, merged)
@@ -101,14 +101,22 @@ def _incremental(api: Api, project: dict, scale: Scale, state: dict, old: dict, 
     """(report, records, foreign counts, server time) with the tasks updated since `since`
     re-read and merged into `old`; nothing written."""
     report = PullReport(mode="incremental")
-    tasks, server_now = snapshot.export_tasks(api, project["id"], since=since)
-    fresh, foreign, report.unscored = snapshot.records(tasks, project, scale)
-    report.tasks = len(tasks)
-    task_ids = {t["id"] for t in tasks}
+    server_now, fresh, foreign, report.unscored, task_ids = _read(api, project, scale, since)
+    report.tasks = len(task_ids)
     merged, (report.new, report.edited, report.deleted) = pulled.merge(old, fresh, task_ids)
     foreign = {**{k: n for k, n in state.get("foreign", {}).items() if int(k) not in task_ids},
                **foreign}
     return report, merged, foreign, server_now
+
+
+def _read(api: Api, project: dict, scale: Scale, since: str | None):
+    """(server time, records, foreign counts, unscored ids, task ids) of the tasks updated
+    since `since` (all annotated or skipped ones when None): the export is spooled to a
+    temporary file and read task by task, so a course's export is never whole in memory."""
+    with tempfile.TemporaryDirectory(prefix="asag-pull-") as tmp:
+        spool = Path(tmp) / "export.json"
+        server_now = snapshot.export_tasks(api, project["id"], since=since, spool=spool)
+        return (server_now, *snapshot.records(snapshot.read_export(spool), project, scale))
 
 
 def _finish(api: Api, project: dict, output: Path, report: PullReport, merged: dict,

@@ -98,31 +98,42 @@ def retire_project(api: Api, project: dict, winner: dict) -> None:
 
 # -- tasks ---------------------------------------------------------------------------------
 
-def task_answers(api: Api, project_id: int, *, after: int | None) -> dict[int, tuple[str, int]]:
-    """Task id -> (answer id, annotations incl. skipped) for tasks with an id above `after`.
+def task_pages(api: Api, project_id: int, *, after: int | None = None,
+               query: dict | None = None, page_size: int = LIST_PAGE,
+               **params) -> Iterator[list[dict]]:
+    """The data manager's task list (fields="task_only" unless `params` say otherwise), page
+    after page, lowest id first; `query` adds to the data manager's query (hiddenColumns).
 
     Paged by id (each page: the next ids above the last one seen), not by page number:
     while other runs delete tasks, numbered pages shift and skip tasks or run out."""
-    out: dict[int, tuple[str, int]] = {}
     cursor = after
     while True:
-        query = {"filters": {"conjunction": "and", "items": []}, "ordering": ["tasks:id"]}
+        filters = {"conjunction": "and", "items": []}
         if cursor is not None:
-            query["filters"]["items"].append(
-                {"filter": "filter:tasks:id", "operator": "greater", "type": "Number",
-                 "value": cursor})
-        tasks = task_page(api, project=project_id, fields="task_only",
-                          include="id,data,total_annotations,cancelled_annotations",
-                          resolve_uri="false", page_size=LIST_PAGE, page=1,
-                          query=json.dumps(query))
+            filters["items"].append({"filter": "filter:tasks:id", "operator": "greater",
+                                     "type": "Number", "value": cursor})
+        body = {**(query or {}), "filters": filters, "ordering": ["tasks:id"]}
+        tasks = task_page(api, **{"fields": "task_only", **params}, project=project_id,
+                          resolve_uri="false", page_size=page_size, page=1,
+                          query=json.dumps(body))
+        if tasks:
+            yield tasks
+        if len(tasks) < page_size:
+            return
+        cursor = max(t["id"] for t in tasks)
+
+
+def task_answers(api: Api, project_id: int, *, after: int | None) -> dict[int, tuple[str, int]]:
+    """Task id -> (answer id, annotations incl. skipped) for tasks with an id above `after`."""
+    out: dict[int, tuple[str, int]] = {}
+    for tasks in task_pages(api, project_id, after=after,
+                            include="id,data,total_annotations,cancelled_annotations"):
         for task in tasks:
             answer_id = (task.get("data") or {}).get("answer_id")
             done = int(task.get("total_annotations") or 0) + int(
                 task.get("cancelled_annotations") or 0)
             out[task["id"]] = (str(answer_id) if answer_id is not None else "", done)
-        if len(tasks) < LIST_PAGE:
-            return out
-        cursor = max(t["id"] for t in tasks)
+    return out
 
 
 def settle_tasks(api: Api, project_id: int, mine: Mapping[int, str]

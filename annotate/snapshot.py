@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-
-import orjson
+from pathlib import Path
 
 from asag.annotate.connection import NO_RETRY, Api, no_retry, plain
 from asag.annotate.groups import member_records
@@ -28,10 +28,11 @@ SERIALIZATION = {
 }
 
 
-def export_tasks(api: Api, project_id: int, *, since: str | None) -> tuple[list[dict], datetime]:
+def export_tasks(api: Api, project_id: int, *, since: str | None, spool: Path) -> datetime:
     """Tasks (with annotations, completed_by expanded, predictions) through a snapshot export
-    limited by a temporary view, and the server's time just before it; the view and the export
-    are deleted afterwards."""
+    limited by a temporary view, written to `spool` as it downloads (`read_export` reads it
+    task by task: a course's export is never whole in memory); returns the server's time
+    just before it. The view and the export are deleted afterwards."""
     if since is None:
         filters = {"conjunction": "or", "items": [
             _number_filter("total_annotations", 0), _number_filter("cancelled_annotations", 0)]}
@@ -51,14 +52,24 @@ def export_tasks(api: Api, project_id: int, *, since: str | None) -> tuple[list[
             project_id, title="asag pull", task_filter_options={"view": view.id},
             serialization_options=SERIALIZATION, request_options=no_retry(timeout=1800)))
         export = _wait_export(api, project_id, export)
-        # the export's bytes, parsed here (orjson): no SDK model per task
-        raw = b"".join(api.sdk.projects.exports.download(
-            project_id, export["id"], export_type="JSON", request_options={"timeout": 1800}))
-        return orjson.loads(raw), server_now
+        with spool.open("wb") as fh:  # the bytes as they come: no SDK model per task
+            for chunk in api.sdk.projects.exports.download(
+                    project_id, export["id"], export_type="JSON",
+                    request_options={"timeout": 1800, "chunk_size": 1 << 20}):
+                fh.write(chunk)
+        return server_now
     finally:
         if export is not None:
             _quietly(api.sdk.projects.exports.delete, project_id, export["id"])
         _quietly(api.sdk.views.delete, str(view.id))
+
+
+def read_export(spool: Path) -> Iterator[dict]:
+    """The tasks of a JSON export (a list), one at a time (ijson's C parser)."""
+    import ijson
+
+    with spool.open("rb") as fh:
+        yield from ijson.items(fh, "item", use_float=True)
 
 
 def _number_filter(column: str, above: int) -> dict:
@@ -113,15 +124,17 @@ def counted(project: dict) -> int | None:
         return None
 
 
-def records(tasks: list[dict], project: dict, scale: Scale
-            ) -> tuple[dict[tuple, dict], dict[str, int], list[int]]:
+def records(tasks: Iterable[dict], project: dict, scale: Scale
+            ) -> tuple[dict[tuple, dict], dict[str, int], list[int], set[int]]:
     """(records keyed by (annotation id, answer id), annotation counts of tasks without an
-    answer_id by task id, ids of annotations without a usable score). An annotation of an
-    answer-group task is one record per member (annotate/groups.py)."""
+    answer_id by task id, ids of annotations without a usable score, ids of the tasks read).
+    An annotation of an answer-group task is one record per member (annotate/groups.py)."""
     fresh: dict[tuple, dict] = {}
     foreign: dict[str, int] = {}
     unscored: list[int] = []
+    task_ids: set[int] = set()
     for task in tasks:
+        task_ids.add(task["id"])
         answer_id = (task.get("data") or {}).get("answer_id")
         annotations = task.get("annotations") or []
         if answer_id in (None, ""):
@@ -132,7 +145,7 @@ def records(tasks: list[dict], project: dict, scale: Scale
         unscored += [r["annotation_id"] for r in made if r["score"] is None and not r["skipped"]]
         for record in member_records(task, made):
             fresh[key(record)] = record
-    return fresh, foreign, unscored
+    return fresh, foreign, unscored, task_ids
 
 
 def key(record: dict) -> tuple:
