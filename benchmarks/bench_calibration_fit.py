@@ -120,6 +120,8 @@ METHODS = {
     "temperature + top-label isotonic": top_label("isotonic"),
     "heads C=10, temperature": heads_c(10.0),
     "heads C=100, temperature": heads_c(100.0),
+    "temperature fitted on test_ua itself (a bound, not a method)": lambda ctx: temperature(
+        ctx["test_out"], ctx["y_test"]),
 }
 
 
@@ -148,7 +150,8 @@ def run_pair(model: Path, data: Path, work: Path) -> dict:
     out_test, st, _ = con.consult(ce_test, rows)
     test_full, test_base, _ = M.features(scale, ce_test, rows, con.embedder, con.memory)
     features = M.features(scale, ce_held, held, con.embedder, con.memory)
-    ctx = {"scorer": scorer, "rows": held, "ce": ce_held, "y": y_held, "features": features,
+    ctx = {"scorer": scorer, "rows": held, "y_test": y_test, "ce": ce_held, "y": y_held,
+           "features": features,
            "test_features": (test_full, test_base, st, ce_test),
            "insample": M.apply_heads(scale, ce_held, *features, con.seen_head,
                                      con.unseen_head)}
