@@ -94,7 +94,7 @@ def test_a_bad_manifest_field_is_one_line_naming_the_file_and_the_field(trained_
     (copy / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(InputError) as caught:
         read(copy)
-    line = caught.value.format_message()
+    line = caught.value.message
     assert line.startswith(f"{copy / MANIFEST}: ") and message in line
     assert line.endswith("; restore the scorer directory from its source, or retrain")
     assert "\n" not in line
