@@ -296,7 +296,8 @@ class FullLearner:
     def _train(self, scored: list[int], unscored: list[int]) -> None:
         """Dataset and scorer version K (a finished one is reused: a re-run resumes)."""
         from asag.train.args import TrainArgs
-        from asag.train.scorer import MANIFEST, Scorer
+        from asag.train.directory import MANIFEST
+        from asag.train.scorer import Scorer
         from asag.train.training import train
 
         self.versions += 1
