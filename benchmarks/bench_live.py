@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serve import ensure_model, start_server  # noqa: E402
+from bench_serve import ensure_model, model_arguments, start_server  # noqa: E402
 
 
 def question_answers(dataset: Path, n: int) -> list[dict]:
@@ -63,9 +63,7 @@ def main() -> None:
     from asag.annotate.users import create_account
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=Path("/tmp/asag-bench/serve-model"))
-    parser.add_argument("--dataset", type=Path, default=Path("/tmp/asag-bench/sb-3way"))
-    parser.add_argument("--train-steps", type=int, default=40)
+    model_arguments(parser)
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     model = ensure_model(args.model, args.dataset, args.train_steps)

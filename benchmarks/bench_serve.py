@@ -38,6 +38,14 @@ from bench_train import build  # noqa: E402  (the SciEntsBank dataset, built onc
 KEYS = ("question", "reference_answer", "student_answer")
 
 
+def model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --dataset, --train-steps: the scorer the serving benchmarks share
+    (`ensure_model` trains it once)."""
+    parser.add_argument("--model", type=Path, default=Path("/tmp/asag-bench/serve-model"))
+    parser.add_argument("--dataset", type=Path, default=Path("/tmp/asag-bench/sb-3way"))
+    parser.add_argument("--train-steps", type=int, default=40)
+
+
 def ensure_model(model: Path, dataset: Path, steps: int) -> Path:
     if (model / "asag_scorer.json").is_file():
         return model
@@ -196,9 +204,7 @@ def competitor(seconds: float) -> subprocess.Popen:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=Path("/tmp/asag-bench/serve-model"))
-    parser.add_argument("--dataset", type=Path, default=Path("/tmp/asag-bench/sb-3way"))
-    parser.add_argument("--train-steps", type=int, default=40)
+    model_arguments(parser)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--sizes", default="1,32")

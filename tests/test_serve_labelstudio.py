@@ -32,10 +32,15 @@ def invoke(server, *args):
     return CliRunner().invoke(cli, [str(a) for a in args], env=server.cli_env())
 
 
+ANSWER_FIELDS = ("id", "question_id", "question", "reference_answer", "student_answer")
+
+
 def push(server, tmp_path, scale: str, rows: list[dict]) -> str:
+    """Push `rows` (their answer fields; a gold label or other columns are left out)."""
     name = f"served-{uuid.uuid4().hex[:6]}"
     write_answers(tmp_path / f"{name}.jsonl", [
-        {**r, "source": {"file": "answers.csv", "line": i + 2}} for i, r in enumerate(rows)])
+        {**{k: r[k] for k in ANSWER_FIELDS}, "source": {"file": "answers.csv", "line": i + 2}}
+        for i, r in enumerate(rows)])
     result = invoke(server, "annotate", "push", tmp_path / f"{name}.jsonl", "--project", name,
                     "--scale", scale)
     assert result.exit_code == 0, result.output
@@ -57,9 +62,7 @@ def test_a_teacher_opening_a_task_sees_the_served_models_prediction(
     monkeypatch.chdir(tmp_path)
     url, app = model_server
     rows = yes_no_rows(4, seed=31)
-    records = [{k: r[k] for k in ("id", "question_id", "question", "reference_answer",
-                                  "student_answer")} for r in rows]
-    name = push(ls_server, tmp_path, "incorrect,correct", records)
+    name = push(ls_server, tmp_path, "incorrect,correct", rows)
 
     result = invoke(ls_server, "annotate", "connect-model", "--project", name, "--url", url,
                     "--token-file", tmp_path / "token")
@@ -133,9 +136,7 @@ def test_retrieve_predictions_from_label_studios_own_screen_stores_one_per_task(
     monkeypatch.chdir(tmp_path)
     url, app = model_server
     rows = yes_no_rows(300, seed=32)
-    records = [{k: r[k] for k in ("id", "question_id", "question", "reference_answer",
-                                  "student_answer")} for r in rows]
-    name = push(ls_server, tmp_path, "incorrect,correct", records)
+    name = push(ls_server, tmp_path, "incorrect,correct", rows)
     api = ls_server.api()
     project = projects.find(api, name)
     assert "model_hint" not in project["label_config"]
