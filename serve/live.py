@@ -25,7 +25,6 @@ every learned score and is the same after a restart replays the same journal."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 import os
@@ -303,9 +302,7 @@ class LiveLoop:
         scores = self.scores.snapshot()
         if not scores.entries or consultant is None:  # no memory: nothing to learn into
             return base
-        scorer = copy.copy(base.scorer)
-        scorer.consultant = copy.copy(consultant)
-        scorer.consultant.memory = self._memory(base.scorer, scores)
+        scorer = base.scorer.grown(self._memory(base.scorer, scores), scores.entries)
         from asag.serve.batcher import LoadedModel
 
         return LoadedModel(scorer, f"{base.version}+{scores.entries}", base.path,

@@ -164,3 +164,36 @@ def test_checks_of_another_version_do_not_count_and_wrong_ones_keep_answers_with
     assert newer.version != scorer.version
     assert not any(p.auto for p in newer.predict(rows, max_error=0.05))
     assert newer.decision_evidence(0.05)["checks"] == 0
+
+
+def test_a_live_version_counts_the_checks_of_its_lineage_up_to_itself(scorer_copy):
+    """`asag serve` makes every learned score a new version VERSION+N; the checks of VERSION,
+    VERSION+1, ... VERSION+N count for VERSION+N (same weights, heads and calibration, a
+    smaller memory), those of later live versions and of other scorers do not."""
+    from asag.train.checks import Checks, lineage
+    from asag.train.scorer import Scorer
+
+    rows = yes_no_rows(300, seed=23)
+    scorer = Scorer.load(scorer_copy)
+    version = scorer.version
+    assert lineage(f"{version}+12") == (version, 12) and lineage(version) == (version, 0)
+    store = Checks(scorer.path)
+    for i, (row, p) in enumerate(zip(rows, scorer.predict(rows), strict=True)):
+        served = version if i < 100 else f"{version}+{i // 100}"  # 100 each: +0, +1, +2
+        store.add(served, row["question_id"], f"a{i}", p.score, p.confidence, p.score)
+        store.add(f"other@0000+{i // 100}", row["question_id"], f"a{i}", p.score,
+                  p.confidence, p.score)
+    memory = scorer.consultant.memory
+    assert [scorer.grown(memory, n).decision_evidence(0.05)["checks"] for n in (0, 1, 2, 7)] \
+        == [100, 200, 300, 300]
+    assert scorer.decision_evidence(0.05)["checks"] == 100  # the trained version itself
+    live = scorer.grown(memory, 2)
+    assert live.version == f"{version}+2" and scorer.version == version
+    assert any(p.auto for p in live.predict(rows, max_error=0.05))
+
+    # the lineage's last check of an answer counts: a teacher's changed score replaces it
+    for i, (row, p) in enumerate(zip(rows, live.predict(rows), strict=True)):
+        other = "incorrect" if p.score == "correct" else "correct"
+        store.add(f"{version}+2", row["question_id"], f"a{i}", p.score, p.confidence, other)
+    assert live.decision_evidence(0.05)["checks"] == 300
+    assert not any(p.auto for p in live.predict(rows, max_error=0.05))

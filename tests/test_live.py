@@ -299,6 +299,9 @@ def test_each_teachers_score_is_a_prequential_check_of_the_version_that_served(
         shown, confidence, version = hint(url, B)
         post(url, annotation_event("ANNOTATION_CREATED", 1, B, "correct"))
         settled(app)
+        served = app.state.batcher.model  # VERSION+1: the check of VERSION counts for it
+        assert served.version == f"{version}+1" and served.scorer.version == served.version
+        assert len(served.scorer.checks()) == 1
     [check] = Checks(model).records()
     assert check["model_version"] == version and check["answer_id"] == "B"
     assert (check["predicted"], check["teacher_score"]) == (shown, "correct")

@@ -8,16 +8,24 @@ auto-scoring grows as the course is graded.
     Checks("models/physics-v3").add(model_version, question_id, answer_id,
                                     predicted, confidence, teacher_score)
 
-Which checks count (the rule, and why): a check counts for the model version that made the
-prediction, and only for it. Its confidence and its error are that model's; a new version
-(retrained, a grown memory, a refitted calibration) gives the same answer another confidence
-and possibly another score, so an older version's checks say nothing certain about the new
-one and pooling them would void the Learn-then-Test guarantee. They are not lost: a new
-version takes the teachers' scores as held-out answers of its own calibration, re-scored by
-itself (`asag train --update-from` refits the calibration on the answers new to the scorer,
-each left out of the memory; the course simulation refits out-of-fold every round), which is
-the use of them the statistics allow. A teacher who changes a score replaces that answer's
-check (the last one of a version and answer counts)."""
+Which checks count (the rule, and why): a check counts for the version that made the
+prediction and for the later versions of its lineage, and for no other. A lineage is one
+trained scorer as `asag serve`'s live loop grows it: `VERSION+N` is VERSION's cross-encoder,
+heads and calibration with N teachers' scores added to its memory, so VERSION+N counts the
+checks of VERSION, VERSION+1, ..., VERSION+N. Each of them is a prediction on an answer
+whose own score that version's memory did not hold, with the same confidence function, so it
+is a held-out draw of the lineage's decision as it was served; the test then bounds the error
+of the lineage's auto-scores over the course so far, which is the current version's when
+adding teachers' scores to the memory does not make its confident predictions worse (the
+live loop's premise: a score adds evidence to its own question's vote). Without pooling,
+every score changed the version and the checks never reached a decision. A version outside
+the lineage (retrained, or a refitted calibration: another confidence function) takes no
+older checks as they are; it
+takes the teachers' scores as held-out answers of its own calibration, re-scored by itself
+(`asag train --update-from` refits the calibration on the answers new to the scorer, each left
+out of the memory; the course simulation does so every round), which is the use of them the
+statistics allow. Per answer the lineage's last check counts (a teacher who changes a score
+replaces that answer's check)."""
 
 from __future__ import annotations
 
@@ -46,6 +54,15 @@ class Evidence:
 
     def __len__(self) -> int:
         return len(self.confidence)
+
+
+def lineage(model_version: str) -> tuple[str, int]:
+    """(VERSION, N) of a served version `VERSION+N` (N live scores in its memory); N is 0 for
+    a version as trained."""
+    base, plus, grown = str(model_version).rpartition("+")
+    if plus and grown.isdigit():
+        return base, int(grown)
+    return str(model_version), 0
 
 
 class Checks:
@@ -126,8 +143,15 @@ class Checks:
         return list(latest.values())
 
     def of(self, model_version: str) -> Evidence:
-        """The checks of `model_version` (the rule in the module's docstring)."""
-        mine = [r for r in self.records() if r["model_version"] == model_version]
+        """The checks that count for `model_version` (the rule in the module's docstring)."""
+        base, grown = lineage(model_version)
+        latest: dict[str, dict] = {}
+        for r in self.records():
+            b, n = lineage(r["model_version"])
+            if b == base and n <= grown:
+                latest.pop(r["answer_id"], None)
+                latest[r["answer_id"]] = r
+        mine = list(latest.values())
         digest = hashlib.sha256(json.dumps(mine, sort_keys=True).encode()).hexdigest()[:16]
         return Evidence(np.array([r["confidence"] for r in mine], dtype=np.float64),
                         np.array([self.error(r) for r in mine], dtype=np.float64), digest)

@@ -150,8 +150,22 @@ class Scorer:
             self._version = model_version(self.path, self._manifest)
         return self._version
 
+    def grown(self, memory, added: int) -> Scorer:
+        """A copy sharing the weights and calibration, with `memory` (its own and `added`
+        teachers' scores more) as its graded-answer memory: version `VERSION+added`, a later
+        version of the same lineage, so its decision counts the lineage's checks
+        (train/checks.py)."""
+        import copy
+
+        twin = copy.copy(self)
+        twin.consultant = copy.copy(self.consultant)
+        twin.consultant.memory = memory
+        if self.version is not None:
+            twin._version = f"{self.version}+{added}"
+        return twin
+
     def checks(self):
-        """This version's prequential checks (train/checks.py), or None."""
+        """The prequential checks that count for this version (train/checks.py), or None."""
         from asag.train.checks import CHECKS, Checks
 
         if self.path is None or not (self.path / CHECKS).is_file():
