@@ -142,25 +142,8 @@ class NgramView:
         return (np.hstack([dense, grams]) / math.sqrt(2)).astype(np.float32)
 
 
-def per_question_cut(course: dict, known: list[dict], cal, max_error: float) -> dict:
-    """The lever "per-question thresholds": a question with enough teacher scores (the
-    fewest with which a 5 % test can reject at all, every one right) gets its own Learn then
-    Test threshold on its own held-out answers; the others keep the course's."""
-    from asag.train.calibration import DELTA, auto_threshold
-
-    need = math.ceil(math.log(DELTA) / math.log(1 - max_error))
-    correct = cal.correct_within(course["tolerance"])
-    questions = np.array([r["question_id"] for r in known])
-    cuts = {}
-    for q in set(questions.tolist()):
-        mine = questions == q
-        if mine.sum() >= need:
-            cuts[q] = auto_threshold(cal.confidence[mine], correct[mine], max_error)
-    return cuts
-
-
 def learn_and_decide(course: dict, embedder, scored: list[int], unscored: list[int],
-                     max_error: float, seed: int, per_question: bool = False):
+                     max_error: float, seed: int):
     """(predictions of the unscored answers, each with .auto, and the threshold): heads
     fitted on the scored answers, calibration out-of-fold on them."""
     from asag.train import memory as M
@@ -198,14 +181,9 @@ def learn_and_decide(course: dict, embedder, scored: list[int], unscored: list[i
             p.auto = False
         return predictions, math.inf
     held = out_of_fold(scale, consultant, memory, known, ce_known, seed=seed)
-    cal = Calibration.fit(scale, held, {})
+    cal = Calibration.fit(scale, held, {}, [r["question_id"] for r in known])
     cal.annotate(scale, predictions, out, ce, f_seen, knn, max_error=max_error,
-                 tolerance=course["tolerance"])
-    if per_question:
-        cuts = per_question_cut(course, known, cal, max_error)
-        for r, p in zip(todo, predictions, strict=True):
-            if r["question_id"] in cuts:
-                p.auto = p.confidence >= cuts[r["question_id"]]
+                 tolerance=course["tolerance"], questions=[r["question_id"] for r in todo])
     return predictions, cal.threshold(max_error, course["tolerance"])
 
 
@@ -213,13 +191,12 @@ class MemoryOnly:
     """The memory-only learner: heads refitted on the teacher's scores every round, the
     calibration out-of-fold on them."""
 
-    def __init__(self, course: dict, embedder, seed: int, per_question: bool = False) -> None:
+    def __init__(self, course: dict, embedder, seed: int) -> None:
         self.course, self.embedder, self.seed = course, embedder, seed
-        self.per_question = per_question
 
     def decide(self, scored: list[int], unscored: list[int], max_error: float):
         predictions, cut = learn_and_decide(self.course, self.embedder, scored, unscored,
-                                            max_error, self.seed, self.per_question)
+                                            max_error, self.seed)
         return predictions, cut, {}
 
     def observe(self, picked: list[int], predictions: dict) -> None:
@@ -570,9 +547,10 @@ def main() -> None:
     parser.add_argument("--learner", choices=["memory", "full"], default="memory",
                         help="memory: the memory-only learner; full: the product's path "
                         "(fine-tuned at the retrain schedule's points, the memory between)")
-    parser.add_argument("--lever", choices=["ngram", "per-question"],
+    parser.add_argument("--lever", choices=["ngram"],
                         help="memory-only learner with one of the issue's levers: a character "
-                        "n-gram view in the memory, or per-question thresholds")
+                        "n-gram view in the memory (per-question thresholds, the lever kept, "
+                        "are the product's decision)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (full learner)")
     parser.add_argument("--base-model", help="full learner: train on this base (smoke tests)")
     parser.add_argument("--train-json", default="{}",
@@ -615,7 +593,7 @@ def main() -> None:
                                           threads=args.threads, train_args=train_args)
                 else:
                     view = NgramView(embedder) if args.lever == "ngram" else embedder
-                    learner = MemoryOnly(course, view, seed, args.lever == "per-question")
+                    learner = MemoryOnly(course, view, seed)
                 label = args.learner if not args.lever else f"memory + {args.lever}"
                 result = {"data": name, "answers": len(course["rows"]), "seed": seed,
                           "order": order, "learner": label,

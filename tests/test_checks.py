@@ -65,6 +65,51 @@ def test_tolerance_on_a_calibration_without_errors_asks_for_asag_calibrate():
         cal.threshold(0.05, tolerance=1)
 
 
+def test_a_question_with_enough_evidence_gets_its_own_threshold_and_the_rest_the_courses():
+    """Three questions: "easy" (120 answers, every one right), "hard" (120, a third of the
+    confident ones wrong) and "few" (30, all right). The course's threshold is held back by
+    "hard"; "easy" is certified on its own answers; "few" has under 45 (no test of its own
+    could reject) and keeps the course's; "hard" certifies nothing of its own."""
+    from asag.train.calibration import Calibration, fewest_to_reject
+    from asag.train.scorer import Prediction
+
+    assert fewest_to_reject(0.05) == 45
+    questions = ["easy"] * 120 + ["hard"] * 120 + ["few"] * 30
+    confidence = np.concatenate([np.linspace(1.0, 0.6, 120)] * 2 + [np.linspace(1, 0.6, 30)])
+    correct = np.ones(270, bool)
+    correct[120:240] = np.arange(120) % 3 != 0
+    cal = Calibration(False, 1 - confidence, confidence, correct, temperature=1.0,
+                      questions=np.array(questions, dtype=object))
+    course = cal.threshold(0.05)
+    assert course == math.inf  # a sixth of the course's confident answers are wrong
+    assert cal.threshold(0.05, question="few") == course
+    assert cal.threshold(0.05, question="hard") == math.inf
+    assert math.isfinite(cal.threshold(0.05, question="easy"))
+    assert cal.threshold(0.05, question="easy") < course
+    assert set(cal.own_thresholds(0.05)) == {"easy", "hard"}
+
+    predictions = [Prediction(score="correct", index=1) for _ in range(3)]
+    logits = np.tile([0.0, math.log(0.7 / 0.3)], (3, 1))  # confidence 0.7 each
+    cal.annotate(cal_scale(), predictions, logits, logits, None, None, max_error=0.05,
+                 questions=["easy", "hard", "few"])
+    assert [p.confidence for p in predictions] == [pytest.approx(0.7)] * 3
+    assert [p.auto for p in predictions] == [True, False, False]
+
+    # the question ids travel with the manifest; a manifest without them: the course's only
+    again = Calibration.from_manifest(cal_scale(), cal.to_manifest())
+    assert again.threshold(0.05, question="easy") == cal.threshold(0.05, question="easy")
+    data = cal.to_manifest()
+    del data["questions"]
+    assert Calibration.from_manifest(cal_scale(), data).threshold(0.05, question="easy") == \
+        course
+
+
+def cal_scale():
+    from asag.scale import Scale
+
+    return Scale.parse("incorrect,correct")
+
+
 # -- the store ---------------------------------------------------------------------------------
 
 
@@ -197,3 +242,26 @@ def test_a_live_version_counts_the_checks_of_its_lineage_up_to_itself(scorer_cop
         store.add(f"{version}+2", row["question_id"], f"a{i}", p.score, p.confidence, other)
     assert live.decision_evidence(0.05)["checks"] == 300
     assert not any(p.auto for p in live.predict(rows, max_error=0.05))
+
+
+def test_teacher_checks_of_one_question_earn_that_question_its_own_threshold(scorer_copy):
+    """Through Scorer.predict, as `asag score` and the hints decide: 60 right checks of q0
+    and 60 wrong ones of q1 hold the course back, yet certify q0 on its own; the checks'
+    question ids are what make the difference."""
+    from asag.train.checks import Checks
+    from asag.train.scorer import Scorer
+
+    rows = yes_no_rows(240, seed=24)  # q0..q3, 60 each
+    scorer = Scorer.load(scorer_copy)
+    store = Checks(scorer.path)
+    for row, p in zip(rows, scorer.predict(rows), strict=True):
+        if row["question_id"] in ("q0", "q1"):
+            other = "incorrect" if p.score == "correct" else "correct"
+            store.add(scorer.version, row["question_id"], row["id"], p.score, p.confidence,
+                      p.score if row["question_id"] == "q0" else other)
+    evidence = scorer.decision_evidence(0.05)
+    assert evidence["threshold"] is None and evidence["checks"] == 120
+    assert evidence["own_thresholds"] == 2 and evidence["own_thresholds_certified"] == 1
+    auto = {q: [p.auto for r, p in zip(rows, scorer.predict(rows, max_error=0.05), strict=True)
+                if r["question_id"] == q] for q in ("q0", "q1", "q2")}
+    assert any(auto["q0"]) and not any(auto["q1"]) and not any(auto["q2"])

@@ -51,6 +51,7 @@ class Evidence:
     confidence: np.ndarray
     errors: np.ndarray  # |predicted - teachers'| (numeric, scale units); 0/1 on label scales
     digest: str  # changes whenever the checks do (the threshold cache's key)
+    questions: list  # each check's question id (None: unknown)
 
     def __len__(self) -> int:
         return len(self.confidence)
@@ -154,7 +155,8 @@ class Checks:
         mine = list(latest.values())
         digest = hashlib.sha256(json.dumps(mine, sort_keys=True).encode()).hexdigest()[:16]
         return Evidence(np.array([r["confidence"] for r in mine], dtype=np.float64),
-                        np.array([self.error(r) for r in mine], dtype=np.float64), digest)
+                        np.array([self.error(r) for r in mine], dtype=np.float64), digest,
+                        [r["question_id"] for r in mine])
 
     def error(self, record: dict) -> float:
         """How far the prediction was from the teachers' score: on numeric scales its nearest

@@ -236,7 +236,9 @@ def decision_summary(stats: dict) -> str:
     error = "error" if not d["tolerance"] else f"more than {d['tolerance']:g} off"
     line = (f"auto: {stats['auto']:,}; needs_teacher: {stats['rows'] - stats['auto']:,} "
             f"(auto-scored answers {error} held at <= {d['max_error']:.1%}, certified on "
-            f"{d['held_out']:,} held-out answers + {d['checks']:,} teacher checks)")
+            f"{d['held_out']:,} held-out answers + {d['checks']:,} teacher checks"
+            + (f"; {d['own_thresholds']:,} questions with enough of them have their own "
+               f"threshold" if d.get("own_thresholds") else "") + ")")
     if d.get("teachers_differ") is not None:
         line += (f"; the course's teachers differ by more than {d['tolerance']:g} on "
                  f"{d['teachers_differ']:.1%} of doubly scored answers")

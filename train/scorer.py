@@ -250,7 +250,8 @@ class Scorer:
         predictions = [self.prediction(o) for o in out]
         if self.calibration is not None:
             self.calibration.annotate(self.scale, predictions, out, ce, seen, knn,
-                                      max_error=max_error, tolerance=tolerance, checks=checks)
+                                      max_error=max_error, tolerance=tolerance, checks=checks,
+                                      questions=[r.get("question_id") for r in rows])
         return predictions
 
     def check_decision(self, tolerance: float = 0.0) -> None:
@@ -272,10 +273,13 @@ class Scorer:
 
         checks = self.checks()
         cut = self.calibration.threshold(max_error, tolerance, checks)
+        own = self.calibration.own_thresholds(max_error, tolerance, checks)
         return {"max_error": max_error, "tolerance": tolerance, "model_version": self.version,
                 "held_out": len(self.calibration.confidence),
                 "checks": 0 if checks is None else len(checks),
-                "threshold": None if math.isinf(cut) else round(cut, 6)}
+                "threshold": None if math.isinf(cut) else round(cut, 6),
+                "own_thresholds": len(own),
+                "own_thresholds_certified": sum(not math.isinf(c) for c in own.values())}
 
     def cross_encoder_outputs(self, rows: list[dict], *, batch_size: int = 32,
                               on_batch: Callable[[int], None] | None = None):
