@@ -24,6 +24,7 @@ _WORDS = {
     "sure": ("sure", "biztos", "sicher"),
     "fairly_sure": ("fairly sure", "elég biztos", "ziemlich sicher"),
     "unsure": ("unsure", "bizonytalan", "unsicher"),
+    "auto": ("auto-scored", "automatikusan pontozva", "automatisch bewertet"),
 }
 WORDS = {lang: {k: v[i] for k, v in _WORDS.items()} for i, lang in enumerate(LANGUAGES)}
 # confidence bands (lower bounds), most certain first; shared by the hint and build-dataset
@@ -40,10 +41,14 @@ def confidence_in_words(confidence: float, language: str = "en") -> str:
     return WORDS[language][confidence_band(confidence)]
 
 
-def hint_text(scale: Scale, score, confidence: float | None, language: str = "en") -> str:
-    """'model: 3, unsure' (the confidence left out when the scorer gives none)."""
+def hint_text(scale: Scale, score, confidence: float | None, language: str = "en",
+              auto: bool | None = None) -> str:
+    """'model: 3, unsure' (the confidence left out when the scorer gives none); ', auto-scored'
+    added where the --max-error decision lets the scorer grade the answer on its own."""
     text = f"{WORDS[language]['model']}: {scale.coerce(score)}"
-    return text if confidence is None else f"{text}, {confidence_in_words(confidence, language)}"
+    if confidence is not None:
+        text = f"{text}, {confidence_in_words(confidence, language)}"
+    return f"{text}, {WORDS[language]['auto']}" if auto else text
 
 
 def certainty(scale: Scale, prediction) -> float:
@@ -69,7 +74,8 @@ def task_prediction(scale: Scale, prediction, *, model_version: str, confidence_
     value = scale.coerce(value)
     sure = certainty(scale, prediction)
     hint = {"from_name": HINT_FROM, "to_name": TEXT_TO, "type": "textarea", "readonly": True,
-            "value": {"text": [hint_text(scale, value, sure, confidence_words)],
+            "value": {"text": [hint_text(scale, value, sure, confidence_words,
+                                         getattr(prediction, "auto", None))],
                       "model_score": str(value)}}
     result = [hint]
     if prefill:

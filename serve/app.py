@@ -69,6 +69,8 @@ class Settings:
     retrain_after: int | None = None
     journal: Path | None = None  # the live loop's journal (serve/live.py); None: not kept
     retrain_command: str | None = None  # run in the background when a retrain is due
+    max_error: float | None = None  # the auto-scoring decision (Scorer.predict), or none
+    tolerance: float = 0.0
 
 
 # -- request bodies ---------------------------------------------------------------------
@@ -79,6 +81,7 @@ class Answer(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     id: StrictStr | StrictInt | None = None  # strict: true is not 1, "5" is not 5
+    question_id: StrictStr | StrictInt | None = None  # its question's own --max-error evidence
     question: StrictStr
     reference_answer: StrictStr
     student_answer: StrictStr
@@ -127,15 +130,30 @@ class Service:
         self.settings = settings
         self.live = LiveLoop(settings.journal, retrain_command=settings.retrain_command,
                              model_dir=settings.model_dir)
+        if model is not None and self.decision is not None:
+            model.scorer.check_decision(settings.tolerance)
         model = self.live.restore(model) if model is not None else self.load()
         self.batcher = Batcher(model, max_batch=settings.max_batch,
-                               max_wait=settings.max_wait, batch_size=settings.batch_size)
+                               max_wait=settings.max_wait, batch_size=settings.batch_size,
+                               decision=self.decision)
         self.annotations = AnnotationCounter(settings.retrain_after)
 
-    def load(self) -> LoadedModel:
+    @property
+    def decision(self) -> dict | None:
+        """Scorer.predict's auto-scoring arguments, or None (no --max-error)."""
         settings = self.settings
-        return self.live.restore(load_model(settings.model_dir, quantize=settings.quantize,
-                                            threads=settings.threads))
+        if settings.max_error is None:
+            return None
+        return {"max_error": settings.max_error, "tolerance": settings.tolerance}
+
+    def load(self) -> LoadedModel:
+        """The model directory, refused (in one line) when it cannot hold --max-error."""
+        settings = self.settings
+        model = load_model(settings.model_dir, quantize=settings.quantize,
+                           threads=settings.threads)
+        if self.decision is not None:
+            model.scorer.check_decision(settings.tolerance)
+        return self.live.restore(model)
 
     async def reload(self) -> dict:
         """Load the model directory again and swap it in; 409 (the old model serving on)
@@ -196,8 +214,10 @@ async def model_info(request: Request) -> dict:
 
 @scoring.post("/score", summary="Score a list of answers", response_class=FastJSON)
 async def score(answers: list[Answer], request: Request) -> FastJSON:
-    """A JSON list of {question, reference_answer, student_answer, id (optional)}; the
-    results come back in the same order, with the version of the model that scored them.
+    """A JSON list of {question, reference_answer, student_answer, id and question_id
+    (optional)}; the results come back in the same order, with the version of the model that
+    scored them. With --max-error each result says whether it is auto-scored (`auto`); a
+    question_id lets a question with enough teacher checks use its own threshold.
     A scorer with a graded-answer memory never consults the score of an answer with the
     same id (an answer the teachers scored is scored as if it were new).
     `confidence` is the calibrated probability that the score is the teachers' (scorers

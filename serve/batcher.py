@@ -66,8 +66,9 @@ class Batcher:
     """Scores lists of answer rows for many concurrent callers, batched together."""
 
     def __init__(self, model: LoadedModel, *, max_batch: int = 64, max_wait: float = 0.005,
-                 batch_size: int = 4) -> None:
+                 batch_size: int = 4, decision: dict | None = None) -> None:
         self.model = model
+        self.decision = decision or {}  # Scorer.predict's max_error / tolerance
         self.max_batch, self.max_wait, self.batch_size = max_batch, max_wait, batch_size
         self.batches = self.answers = 0  # counters for /model
         self._queue: asyncio.Queue[_Job] | None = None
@@ -152,4 +153,4 @@ class Batcher:
 
     def _score(self, model: LoadedModel, rows: list[dict]) -> list:
         scorer = model.scorer
-        return scorer.predict(rows, batch_size=self.batch_size)
+        return scorer.predict(rows, batch_size=self.batch_size, **self.decision)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from asag.params import FiniteFloatRange, TokenFile
+from asag.params import FiniteFloatRange, TokenFile, decision_options
 from asag.tokens import LABELSTUDIO_TOKEN_ENV, TOKEN_ENV, env_token
 
 BACKLOG = 2048
@@ -92,17 +92,22 @@ def bind(host: str, port: int):
 @click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where the live loop keeps teachers' scores from the webhook (replayed at "
                    "start) [default: MODEL.live.jsonl beside MODEL].")
+@decision_options
 @click.option("--access-log", is_flag=True, help="Log every request (method, path, status).")
 def serve(model: Path, host: str, port: int, token_file: str | None,
           labelstudio_token_file: str | None, max_body_mb: float, max_answers: int,
           max_batch: int, max_wait_ms: float, batch_size: int, int8: bool, threads: int | None,
           retrain_after: int | None, retrain_command: str | None, journal: Path | None,
-          access_log: bool) -> None:
+          max_error: float | None, tolerance: float, access_log: bool) -> None:
     """Serve MODEL over HTTP: POST /score, GET /model, POST /reload, docs at /docs, and
     Label Studio's ML backend protocol (/health, /setup, /predict, /webhook).
 
     Teachers' scores that reach /webhook go into the scorer's graded-answer memory at once
     (and a journal beside it), so the next hints of the question use them.
+
+    With --max-error, every result says whether the answer is auto-scored (`auto`), by the
+    decision `asag score` makes, and Label Studio's hint says so ("model: 3, sure,
+    auto-scored"): its evidence grows with the teachers' checks of the served versions.
 
     Concurrent requests are scored together in batches. SIGHUP (or POST /reload with the
     token) loads MODEL again and swaps it in without failing requests in flight. The port
@@ -136,7 +141,8 @@ def serve(model: Path, host: str, port: int, token_file: str | None,
                         batch_size=batch_size, quantize=int8,
                         threads="auto" if threads is None else threads,
                         retrain_after=retrain_after, retrain_command=retrain_command,
-                        journal=journal or default_journal(model))
+                        journal=journal or default_journal(model),
+                        max_error=max_error, tolerance=tolerance)
     app = create_app(settings)  # loads the model; the port refuses connections meanwhile
     bound_host, bound_port = sock.getsockname()[:2]
     try:  # another server bound the port while this one loaded (bound sockets may share it)

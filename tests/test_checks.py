@@ -265,3 +265,47 @@ def test_teacher_checks_of_one_question_earn_that_question_its_own_threshold(sco
     auto = {q: [p.auto for r, p in zip(rows, scorer.predict(rows, max_error=0.05), strict=True)
                 if r["question_id"] == q] for q in ("q0", "q1", "q2")}
     assert any(auto["q0"]) and not any(auto["q1"]) and not any(auto["q2"])
+
+
+# -- the same decision in `asag serve` and Label Studio's hint ---------------------------------
+
+
+def test_serve_with_max_error_marks_the_answers_asag_score_marks_and_the_hint_says_so(
+        scorer_copy):
+    import httpx
+
+    from asag.annotate.project import label_config
+    from asag.scale import Scale
+    from asag.serve.app import Settings, create_app
+    from asag.train.scorer import Scorer
+    from tests.serve_helpers import running
+
+    rows = yes_no_rows(120, seed=25)
+    scorer = Scorer.load(scorer_copy)
+    _checked(scorer, yes_no_rows(300, seed=26), scorer.version, right=True)
+    expected = [p.auto for p in scorer.predict(rows, max_error=0.05)]
+    assert any(expected) and not all(expected)
+    app = create_app(Settings(model_dir=scorer_copy, max_error=0.05, threads=1))
+    answers = [{k: r[k] for k in ("id", "question_id", "question", "reference_answer",
+                                  "student_answer")} for r in rows]
+    config = label_config(Scale.parse("incorrect,correct"), "t", hint=True)
+    tasks = [{"id": i, "data": {**r, "answer_id": r["id"]}} for i, r in enumerate(rows)]
+    with running(app) as url:
+        scored = httpx.post(f"{url}/score", json=answers, timeout=120).json()["results"]
+        hints = httpx.post(f"{url}/predict", json={"tasks": tasks, "label_config": config},
+                           timeout=120).json()["results"]
+    assert [r["auto"] for r in scored] == expected
+    texts = [h["result"][0]["value"]["text"][0] for h in hints]
+    assert [t.endswith(", auto-scored") for t in texts] == expected
+
+
+def test_serve_refuses_max_error_its_scorer_cannot_hold_in_one_line(scorer_copy):
+    from click.testing import CliRunner
+
+    from asag.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", str(scorer_copy), "--port", "0",
+                                      "--max-error", "0.05", "--tolerance", "1"])
+    assert result.exit_code != 0
+    assert "--tolerance applies to numeric scales" in result.output
+    assert len(result.output.strip().splitlines()) == 1

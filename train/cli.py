@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from asag.console import info, is_quiet
-from asag.params import FiniteFloatRange
+from asag.params import decision_options
 from asag.tables import RAW_CSV_HELP
 from asag.train.args import CHOICES, TrainArgs
 
@@ -180,15 +180,7 @@ def evaluate(model: Path, dataset: Path, splits: tuple[str, ...], output: Path |
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run (same options) after the rows it wrote.")
 @click.option("--raw-csv", is_flag=True, help=RAW_CSV_HELP)
-@click.option("--max-error", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
-              default=None, metavar="RATE",
-              help="Mark each answer auto (scored without a teacher) or needs_teacher, so that "
-                   "the error rate among auto-scored answers stays <= RATE, e.g. 0.05 "
-                   "(calibrated scorers).")
-@click.option("--tolerance", type=FiniteFloatRange(0), default=0.0, show_default=True,
-              metavar="T",
-              help="With --max-error on numeric scales: an auto-score is an error only when "
-                   "more than T from the teachers' score (0: exact; 1: within one point).")
+@decision_options
 def score(model: Path, input_path: Path, output: Path, fmt: str | None, question_col: str | None,
           reference_col: str | None, answer_col: str | None, answer_id_col: str | None,
           batch_size: int, int8: bool,
