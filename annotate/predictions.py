@@ -42,10 +42,12 @@ def labelling_order(certainty: list[float], seed: int = 0) -> list[int]:
 
 
 def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32, language: str = "en",
-              prefill: bool = False):
+              prefill: bool = False, max_error: float | None = None, tolerance: float = 0.0):
     """A `push_records(predict=...)` callback: scores the answers about to be imported and
     returns them in `labelling_order`, with their predictions by answer id
-    (`task_prediction`: a hint in `language`, the score pre-selected only with `prefill`)."""
+    (`task_prediction`: a hint in `language`, the score pre-selected only with `prefill`;
+    with `max_error`, "auto-scored" on the answers `asag score --max-error` would
+    auto-score)."""
     from asag.console import progress
     from asag.train import Scorer
 
@@ -54,6 +56,8 @@ def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32, language: 
         raise InputError(
             f"--predictions-from {model_dir} scores on the scale '{scorer.scale.spec}' but the "
             f"project on '{scale.spec}'; use a model trained on this project's scores")
+    if max_error is not None:
+        scorer.check_decision(tolerance)
     version = scorer.version
 
     def predict(records: list[dict]) -> tuple[list[dict], dict[str, dict]]:
@@ -63,7 +67,8 @@ def predictor(model_dir: Path, scale: Scale, *, batch_size: int = 32, language: 
         outputs = []
         for chunk in progress(chunks, length=len(chunks),
                               label=f"scoring {len(records):,} answers for pre-annotation"):
-            outputs += scorer.score_many(chunk, batch_size=batch_size)
+            outputs += scorer.predict(chunk, batch_size=batch_size, max_error=max_error,
+                                      tolerance=tolerance)
         sure = [certainty(scale, p) for p in outputs]
         payloads = {
             r["id"]: task_prediction(scale, p, model_version=version, confidence_words=language,
