@@ -309,3 +309,24 @@ def test_serve_refuses_max_error_its_scorer_cannot_hold_in_one_line(scorer_copy)
     assert result.exit_code != 0
     assert "--tolerance applies to numeric scales" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_push_predictions_carry_the_same_decision_in_their_hint(scorer_copy):
+    """`annotate push --predictions-from MODEL --max-error`: the pre-annotation's hint says
+    "auto-scored" on exactly the answers Scorer.predict auto-scores."""
+    from asag.annotate.predictions import predictor
+    from asag.scale import Scale
+    from asag.train.scorer import Scorer
+
+    rows = yes_no_rows(120, seed=25)
+    scorer = Scorer.load(scorer_copy)
+    _checked(scorer, yes_no_rows(300, seed=26), scorer.version, right=True)
+    expected = {r["id"]: p.auto for r, p in zip(rows, scorer.predict(rows, max_error=0.05),
+                                                 strict=True)}
+    assert any(expected.values()) and not all(expected.values())
+    predict = predictor(scorer_copy, Scale.parse("incorrect,correct"), max_error=0.05)
+    ordered, payloads = predict(rows)
+    assert {r["id"] for r in ordered} == set(expected)
+    said = {i: p["result"][0]["value"]["text"][0].endswith(", auto-scored")
+            for i, p in payloads.items()}
+    assert said == expected
