@@ -311,6 +311,7 @@ def push_records(
     missing answers into answer-group tasks (annotate/groups.py: plan)."""
     index = TaskIndex(api, project, cache_dir)
     report.listed = index.load()
+    known = dict(index.tasks)  # what this run saw before importing (races.settle_tasks)
     mine: dict[int, str] = {}
     present = index.by_answer()
     seen_twice = any(len(t) > 1 for a, t in present.items() if a)
@@ -361,22 +362,25 @@ def push_records(
     if batch:
         flush()
     if mine or seen_twice:
-        remove_concurrent_duplicates(index, mine, report)
+        remove_concurrent_duplicates(index, mine, report,
+                                     known=None if seen_twice else known)
     return report
 
 
 def remove_concurrent_duplicates(index: TaskIndex, mine: dict[int, str],
-                                 report: PushReport) -> None:
+                                 report: PushReport, *,
+                                 known: Mapping[int, str] | None = None) -> None:
     """Delete the tasks that repeat an answer (ours that a concurrent push had imported too,
     and other runs'; annotate/races.py), count them, and leave the index (and its cache) as
     the server now is. What still repeats afterwards has annotations on each copy: reported,
-    never deleted."""
+    never deleted. `known`: the tasks this run listed before importing (no answer twice);
+    then only the tasks it has not seen are read (races.settle_tasks)."""
     from asag.annotate.races import repeated_answers, settle_tasks
 
-    # Always listed in full, even when the project's task count suggests nobody else
-    # imported: a count can balance by chance, and on PostgreSQL a concurrent import can
-    # commit tasks with ids below the ones this run listed at its start.
-    others, annotated, seen = settle_tasks(index.api, index.project_id, mine)
+    # Every task id is always listed, even when the project's task count suggests nobody
+    # else imported: a count can balance by chance, and on PostgreSQL a concurrent import
+    # can commit tasks with ids below the ones this run listed at its start.
+    others, annotated, seen = settle_tasks(index.api, index.project_id, mine, known)
     ours = sum(1 for t in mine if t not in seen)  # deleted here or by another run
     report.concurrent += ours
     report.concurrent_others += others
