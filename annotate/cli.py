@@ -56,8 +56,9 @@ def annotate(ctx: click.Context, conn) -> None:
                    " (needed when the project is created).")
 @click.option("--annotations-per-answer", type=click.IntRange(1, 100), default=None,
               help="How many different teachers score each answer (default 1).")
-@click.option("--batch-size", type=click.IntRange(1, 50000), default=2500, show_default=True,
-              help="Answers per import call.")
+@click.option("--batch-size", type=click.IntRange(1, 50000), default=None,
+              help="Answers per import call [default: 2,500; a tenth of a push of more than "
+                   "25,000 answers, up to 10,000].")
 @click.option("--predictions-from", type=click.Path(file_okay=False, path_type=Path),
               default=None, metavar="MODEL_DIR",
               help="Show this scorer's score beside the keys as a hint ('model: 3, unsure') "
@@ -83,7 +84,7 @@ def annotate(ctx: click.Context, conn) -> None:
                    "after normalisation; default 0.9, chosen on SciEntsBank and SAF).")
 @click.pass_context
 def push(ctx: click.Context, records: Path, project: str, scale, annotations_per_answer,
-         batch_size: int, predictions_from: Path | None, prefill: bool,
+         batch_size: int | None, predictions_from: Path | None, prefill: bool,
          rubric_file: Path | None, ui_language: str | None, groups: bool | None,
          group_threshold: float | None) -> None:
     """Import the answers of RECORDS (`asag gather` output) that the project lacks.

@@ -34,6 +34,7 @@ from asag.scale import Scale
 
 CACHE_DIR = Path(".asag") / "cache"
 DEFAULT_BATCH = 2500  # ~3,000-4,000 tasks/s per call here; smaller batches cost throughput
+MAX_BATCH = 10_000  # a large push's batches grow to a tenth of it, up to this (`batch_for`)
 
 
 @dataclass
@@ -188,7 +189,7 @@ class TaskIndex:
 # -- the push ------------------------------------------------------------------------------
 
 def push(api: Api, title: str, rows: list[dict], report: PushReport, *, scale: Scale | None,
-         annotations_per_answer: int | None = None, batch_size: int = DEFAULT_BATCH,
+         annotations_per_answer: int | None = None, batch_size: int | None = None,
          predictions_from: Path | None = None, prefill: bool = False,
          rubric_file: Path | None = None, ui_language: str | None = None,
          groups: bool | None = None, group_threshold: float | None = None) -> PushReport:
@@ -270,7 +271,7 @@ def _grouping(api: Api, project: dict, scale: Scale, groups: bool | None,
 
 
 def _recheck_project(api: Api, proj: dict, rows: list[dict], report: PushReport,
-                     batch_size: int, predict) -> tuple[PushReport, dict]:
+                     batch_size: int | None, predict) -> tuple[PushReport, dict]:
     """A project made while this run started can lose to a concurrent one whose lower id
     became visible only now (races.later_winner): the answers go there too, and the loser
     is emptied (every run that used it moves its own answers the same way)."""
@@ -294,7 +295,7 @@ def push_records(
     records: list[dict],
     report: PushReport,
     *,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | None = None,
     predictions: Mapping[str, dict] | None = None,
     predict: Callable[[list[dict]], tuple[list[dict], Mapping[str, dict]]] | None = None,
     before_batch: Callable[[int], None] | None = None,
@@ -330,6 +331,7 @@ def push_records(
 
     batch: list[dict] = []
     number = 0
+    batch_size = batch_size or batch_for(len(missing))
 
     def flush() -> None:
         nonlocal number
@@ -365,6 +367,14 @@ def push_records(
         remove_concurrent_duplicates(index, mine, report,
                                      known=None if seen_twice else known)
     return report
+
+
+def batch_for(missing: int) -> int:
+    """Answers per import call when none is given: DEFAULT_BATCH, or a tenth of a large push
+    (up to MAX_BATCH). Each call costs ~0.2 s of Label Studio's own bookkeeping besides its
+    tasks: 50,000 answers in 20 calls took 1.13x one raw import of them all, in 10 calls
+    about 1.0x (PostgreSQL, quiet machine)."""
+    return max(DEFAULT_BATCH, min(MAX_BATCH, -(-missing // 10)))
 
 
 def remove_concurrent_duplicates(index: TaskIndex, mine: dict[int, str],
