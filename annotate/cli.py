@@ -176,7 +176,6 @@ def pull(ctx: click.Context, project: str, output: Path, full: bool, scale,
     from asag.annotate.pull import pull as run_pull
     from asag.annotate.races import output_lock
     from asag.console import info
-    from asag.records import ANNOTATION, read_jsonl
 
     api = connect_to(ctx.meta["asag.annotate.conn"])
     with api_errors(api.url, f"pulling project '{project}'"):
@@ -187,8 +186,7 @@ def pull(ctx: click.Context, project: str, output: Path, full: bool, scale,
                 f"project '{project}' was not made by asag push; give its scale with --scale")
         with output_lock(output):  # two pulls into one file: the second waits, then merges
             report = run_pull(api, proj, output, scale=scale, full=full)
-        records = (r for _, r in read_jsonl(output, ANNOTATION)) if output.is_file() else ()
-        disagreeing = views.disagreeing_tasks(records, scale, max_gap)
+        disagreeing = views.disagreeing_tasks(report.records.values(), scale, max_gap)
         views.ensure_views(api, proj["id"], disagreeing)
     info(report.summary(output) + f"; {len(disagreeing):,} answers in the tab 'Disagreements'")
 

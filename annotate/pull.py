@@ -36,6 +36,9 @@ class PullReport:
     unscored: list[int] = field(default_factory=list)  # annotation ids without a usable score
     foreign: int = 0  # annotations of tasks without an answer_id (not pushed by asag)
     fallback: str = ""
+    # the output's records as written (the caller's Disagreements tab reads them here, not
+    # from the file again: at 100,000 records that took seconds)
+    records: dict = field(default_factory=dict, repr=False)
 
     def summary(self, output: Path) -> str:
         text = (f"{output}: {self.total:,} annotations of {self.answers:,} answers "
@@ -123,6 +126,7 @@ def _finish(api: Api, project: dict, output: Path, report: PullReport, merged: d
             foreign: dict, server_now) -> PullReport:
     """The state written (after the output), and the totals counted."""
     pulled.write_state(output, api.url, project, server_now - OVERLAP, foreign, report.deleted)
+    report.records = merged
     annotations = {r["annotation_id"]: r for r in merged.values()}  # group members share one
     report.total = len(annotations)
     report.answers = len({r["answer_id"] for r in merged.values()})
