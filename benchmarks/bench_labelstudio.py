@@ -136,20 +136,23 @@ def run(api, key: str, args, tmp: Path) -> None:
             base["id"], request=payload, return_task_ids=True,
             request_options={**NO_RETRY, "timeout_in_seconds": 3600}))
         t_raw = min(t_raw, t)
-        name = f"bench-push-{stamp}-{rep}"
+        # into a project made beforehand, as the raw import's (a push that creates its
+        # project costs ~0.5 s more); looked up as `annotate push` does (its task count)
+        made, _ = projects.ensure(api, f"bench-push-{stamp}-{rep}", SCALE,
+                                  annotations_per_answer=1)
 
-        def do_push(name=name):
-            proj, _ = projects.ensure(api, name, SCALE, annotations_per_answer=1)
+        def do_push(project_id=made["id"]):
+            proj = plain(api.sdk.projects.get(project_id))
             return push_records(api, proj, records, PushReport())
 
         t, report = timed(do_push)
-        assert report.created == n, report.summary(name)
+        assert report.created == n, report.summary(made["title"])
         t_push = min(t_push, t)
         progress(f"push {t:.1f} s, raw import {t_raw:.1f} s")
     rows.append((f"push {n:,} new answers (best of {args.reps})",
                  f"{t_push:.2f} s ({n / t_push:,.0f}/s)",
                  f"raw SDK import_tasks, one call: {t_raw:.2f} s ({n / t_raw:,.0f}/s)",
-                 f"{t_raw / t_push:.2f}", ">= 3,000/s and >= 0.75"))
+                 f"{t_raw / t_push:.2f}", ">= 0.9"))
 
     t_re, report = timed(do_push)
     assert report.created == 0 and report.present == n and report.listed == "cache"
