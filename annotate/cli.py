@@ -57,8 +57,8 @@ def annotate(ctx: click.Context, conn) -> None:
 @click.option("--annotations-per-answer", type=click.IntRange(1, 100), default=None,
               help="How many different teachers score each answer (default 1).")
 @click.option("--batch-size", type=click.IntRange(1, 50000), default=None,
-              help="Answers per import call [default: 2,500; a fifth of a push of more than "
-                   "12,500 answers, up to 20,000].")
+              help="Answers per import call [default: 2,500; a tenth of a push of more than "
+                   "25,000 answers, up to 10,000].")
 @click.option("--predictions-from", type=click.Path(file_okay=False, path_type=Path),
               default=None, metavar="MODEL_DIR",
               help="Show this scorer's score beside the keys as a hint ('model: 3, unsure') "
