@@ -56,8 +56,9 @@ def annotate(ctx: click.Context, conn) -> None:
                    " (needed when the project is created).")
 @click.option("--annotations-per-answer", type=click.IntRange(1, 100), default=None,
               help="How many different teachers score each answer (default 1).")
-@click.option("--batch-size", type=click.IntRange(1, 50000), default=2500, show_default=True,
-              help="Answers per import call.")
+@click.option("--batch-size", type=click.IntRange(1, 50000), default=None,
+              help="Answers per import call [default: 2,500; a tenth of a push of more than "
+                   "25,000 answers, up to 10,000].")
 @click.option("--predictions-from", type=click.Path(file_okay=False, path_type=Path),
               default=None, metavar="MODEL_DIR",
               help="Show this scorer's score beside the keys as a hint ('model: 3, unsure') "
@@ -83,7 +84,7 @@ def annotate(ctx: click.Context, conn) -> None:
                    "after normalisation; default 0.9, chosen on SciEntsBank and SAF).")
 @click.pass_context
 def push(ctx: click.Context, records: Path, project: str, scale, annotations_per_answer,
-         batch_size: int, predictions_from: Path | None, prefill: bool,
+         batch_size: int | None, predictions_from: Path | None, prefill: bool,
          rubric_file: Path | None, ui_language: str | None, groups: bool | None,
          group_threshold: float | None) -> None:
     """Import the answers of RECORDS (`asag gather` output) that the project lacks.
@@ -175,7 +176,6 @@ def pull(ctx: click.Context, project: str, output: Path, full: bool, scale,
     from asag.annotate.pull import pull as run_pull
     from asag.annotate.races import output_lock
     from asag.console import info
-    from asag.records import ANNOTATION, read_jsonl
 
     api = connect_to(ctx.meta["asag.annotate.conn"])
     with api_errors(api.url, f"pulling project '{project}'"):
@@ -186,8 +186,7 @@ def pull(ctx: click.Context, project: str, output: Path, full: bool, scale,
                 f"project '{project}' was not made by asag push; give its scale with --scale")
         with output_lock(output):  # two pulls into one file: the second waits, then merges
             report = run_pull(api, proj, output, scale=scale, full=full)
-        records = (r for _, r in read_jsonl(output, ANNOTATION)) if output.is_file() else ()
-        disagreeing = views.disagreeing_tasks(records, scale, max_gap)
+        disagreeing = views.disagreeing_tasks(report.records.values(), scale, max_gap)
         views.ensure_views(api, proj["id"], disagreeing)
     info(report.summary(output) + f"; {len(disagreeing):,} answers in the tab 'Disagreements'")
 

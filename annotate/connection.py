@@ -17,7 +17,7 @@ import contextlib
 import json
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +96,19 @@ def task_page(api: Api, **params: Any) -> list[dict]:
     listing 10,000 tasks (id and data) took 2.80 s this way and 3.66 s through the SDK's
     `tasks.list` (an SDK model per task) on a quiet machine, 3.3 s and 8.3 s under load."""
     return _raw(api, "GET", "api/tasks", params=params).get("tasks") or []
+
+
+def selected_tasks(api: Api, project_id: int, task_ids: Iterable[int], *, include: str,
+                   chunk: int = 1000) -> Iterator[dict]:
+    """The given tasks (those that still exist; fields named by `include`, e.g. "id,data"),
+    `chunk` ids a call: the data manager's selected items, not one GET per task."""
+    ids = sorted(set(task_ids))
+    for start in range(0, len(ids), chunk):
+        part = ids[start:start + chunk]
+        query = {"selectedItems": {"all": False, "included": part}, "ordering": ["tasks:id"]}
+        yield from task_page(api, project=project_id, fields="task_only", resolve_uri="false",
+                             include=include, page_size=len(part), page=1,
+                             query=json.dumps(query))
 
 
 def dm_columns(api: Api, project_id: int) -> list[dict]:

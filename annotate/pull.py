@@ -36,6 +36,9 @@ class PullReport:
     unscored: list[int] = field(default_factory=list)  # annotation ids without a usable score
     foreign: int = 0  # annotations of tasks without an answer_id (not pushed by asag)
     fallback: str = ""
+    # the output's records as written (the caller's Disagreements tab reads them here, not
+    # from the file again: at 100,000 records that took seconds)
+    records: dict = field(default_factory=dict, repr=False)
 
     def summary(self, output: Path) -> str:
         text = (f"{output}: {self.total:,} annotations of {self.answers:,} answers "
@@ -69,14 +72,14 @@ def pull(api: Api, project: dict, output: Path, *, scale: Scale, full: bool = Fa
     # saved during the pull, or stale counters)
     expected = snapshot.counted(project)
     for look in range(2):
-        report, merged, foreign, server_now = _incremental(api, project, scale, state, old,
-                                                           since)
+        report, merged, fresh, foreign, server_now = _incremental(api, project, scale,
+                                                                  state, old, since)
         found = len({k[0] for k in merged}) + sum(foreign.values())
         if look or expected is None:
             expected = snapshot.expected_count(api, project)
         if expected is None or expected == found:
             if report.new or report.edited or report.deleted:  # else it stays as it is
-                pulled.write_output(output, merged)
+                pulled.write_output(output, merged, fresh)  # old records: checked on reading
             return _finish(api, project, output, report, merged, foreign, server_now)
     report = _full(api, project, output, scale, previous=True)
     report.fallback = (f"incremental pull found {found} annotations but the project has "
@@ -98,15 +101,15 @@ def _full(api: Api, project: dict, output: Path, scale: Scale, *, previous: bool
 
 
 def _incremental(api: Api, project: dict, scale: Scale, state: dict, old: dict, since: str):
-    """(report, records, foreign counts, server time) with the tasks updated since `since`
-    re-read and merged into `old`; nothing written."""
+    """(report, records, the re-read records, foreign counts, server time) with the tasks
+    updated since `since` re-read and merged into `old`; nothing written."""
     report = PullReport(mode="incremental")
     server_now, fresh, foreign, report.unscored, task_ids = _read(api, project, scale, since)
     report.tasks = len(task_ids)
     merged, (report.new, report.edited, report.deleted) = pulled.merge(old, fresh, task_ids)
     foreign = {**{k: n for k, n in state.get("foreign", {}).items() if int(k) not in task_ids},
                **foreign}
-    return report, merged, foreign, server_now
+    return report, merged, fresh, foreign, server_now
 
 
 def _read(api: Api, project: dict, scale: Scale, since: str | None):
@@ -123,6 +126,7 @@ def _finish(api: Api, project: dict, output: Path, report: PullReport, merged: d
             foreign: dict, server_now) -> PullReport:
     """The state written (after the output), and the totals counted."""
     pulled.write_state(output, api.url, project, server_now - OVERLAP, foreign, report.deleted)
+    report.records = merged
     annotations = {r["annotation_id"]: r for r in merged.values()}  # group members share one
     report.total = len(annotations)
     report.answers = len({r["answer_id"] for r in merged.values()})

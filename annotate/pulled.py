@@ -73,12 +73,15 @@ def read_output(output: Path, strict: bool = True) -> dict[tuple, dict] | None:
     return records
 
 
-def write_output(output: Path, records: dict[tuple, dict]) -> None:
-    """The records, sorted by answer and annotation id, written atomically."""
+def write_output(output: Path, records: dict[tuple, dict],
+                 fresh: dict[tuple, dict] | None = None) -> None:
+    """The records, sorted by answer and annotation id, written atomically; those in `fresh`
+    (all when None) are checked first (the others were, when read_output read them)."""
     check = ShapeValidator(ANNOTATION)
+    for record in (records if fresh is None else fresh).values():
+        check(record)
     with atomic_writer(output, "wb") as fh:
         for record in sorted(records.values(), key=lambda r: (r["answer_id"], r["annotation_id"])):
-            check(record)
             fh.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
 
 

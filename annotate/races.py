@@ -10,9 +10,11 @@ Two rules instead:
   any other copy it sees (unless a teacher has annotated it). A copy is deleted only when a
   lower one exists, so the lowest is never deleted, whoever looks first;
 - a re-check after writing that sees everything: each run settles after its own writes have
-  committed and lists the whole project (not only what is newer than what it saw), so the
-  run that settles last sees every copy that all the runs made and removes the extras.
-  Before advising a person to delete anything, the same listing is taken again.
+  committed and looks at every task of the project (not only what is newer than what it
+  saw), so the run that settles last sees every copy that all the runs made and removes the
+  extras. A push lists every task *id* for this, and reads the data (answer id, counters)
+  only of the tasks it has not seen before (settle_tasks). Before advising a person to
+  delete anything, the same listing is taken again.
 
 `pull` writes a local file, so a file lock beside it serialises pulls into one output."""
 
@@ -27,10 +29,12 @@ from pathlib import Path
 
 from label_studio_sdk.core.api_error import ApiError
 
-from asag.annotate.connection import Api, every, no_retry, task_page
+from asag.annotate.connection import Api, every, no_retry, selected_tasks, task_page
 from asag.console import info
 
 LIST_PAGE = 5000
+GAPS_PER_CALL = 16  # id ranges in one task-list query (it travels in the URL); such a call
+# costs about as much as listing 400 tasks
 
 
 # -- projects ------------------------------------------------------------------------------
@@ -125,41 +129,120 @@ def task_pages(api: Api, project_id: int, *, after: int | None = None,
 
 def task_answers(api: Api, project_id: int, *, after: int | None) -> dict[int, tuple[str, int]]:
     """Task id -> (answer id, annotations incl. skipped) for tasks with an id above `after`."""
-    out: dict[int, tuple[str, int]] = {}
-    for tasks in task_pages(api, project_id, after=after,
-                            include="id,data,total_annotations,cancelled_annotations"):
-        for task in tasks:
-            answer_id = (task.get("data") or {}).get("answer_id")
-            done = int(task.get("total_annotations") or 0) + int(
-                task.get("cancelled_annotations") or 0)
-            out[task["id"]] = (str(answer_id) if answer_id is not None else "", done)
-    return out
+    return {task["id"]: _answer_and_done(task) for tasks in task_pages(
+        api, project_id, after=after, include="id,data,total_annotations,cancelled_annotations")
+        for task in tasks}
 
 
-def settle_tasks(api: Api, project_id: int, mine: Mapping[int, str]
+def _answer_and_done(task: dict) -> tuple[str, int]:
+    """(answer id or "", annotations incl. skipped) of a listed task."""
+    answer_id = (task.get("data") or {}).get("answer_id")
+    done = int(task.get("total_annotations") or 0) + int(task.get("cancelled_annotations") or 0)
+    return str(answer_id) if answer_id is not None else "", done
+
+
+def unseen_tasks(api: Api, project_id: int, seen: Iterable[int], *, include: str
+                 ) -> Iterator[dict]:
+    """The project's tasks whose ids are not in `seen`: the data manager's list filtered to
+    the id ranges between the seen ids (a few calls), not a listing of the whole project
+    (its task list costs ~0.5 ms a task on the server, with or without the data)."""
+    gaps = _gaps(seen)
+    for start in range(0, len(gaps), GAPS_PER_CALL):
+        part, cursor = gaps[start:start + GAPS_PER_CALL], 0
+        while True:  # paged by id, as task_pages
+            items = [_id_range(max(lo, cursor + 1), hi) for lo, hi in part
+                     if hi is None or hi > cursor]
+            if not items:
+                break
+            body = {"filters": {"conjunction": "or", "items": items}, "ordering": ["tasks:id"]}
+            tasks = task_page(api, project=project_id, fields="task_only", resolve_uri="false",
+                              include=include, page_size=LIST_PAGE, page=1,
+                              query=json.dumps(body, separators=(",", ":")))
+            yield from tasks
+            if len(tasks) < LIST_PAGE:
+                break
+            cursor = max(t["id"] for t in tasks)
+
+
+def _gaps(seen: Iterable[int]) -> list[tuple[int, int | None]]:
+    """The id ranges (first, last; None: no end) that hold no id of `seen`."""
+    out, last = [], 0
+    for task_id in sorted(set(seen)):
+        if task_id > last + 1:
+            out.append((last + 1, task_id - 1))
+        last = task_id
+    return [*out, (last + 1, None)]
+
+
+def _id_range(first: int, last: int | None) -> dict:
+    if last is None:
+        return {"filter": "filter:tasks:id", "operator": "greater", "type": "Number",
+                "value": first - 1}
+    return {"filter": "filter:tasks:id", "operator": "in", "type": "Number",
+            "value": {"min": first, "max": last}}
+
+
+def task_details(api: Api, project_id: int, ids: Iterable[int]) -> dict[int, int]:
+    """Task id -> annotations incl. skipped, of the given tasks that still exist."""
+    return {task["id"]: _answer_and_done(task)[1] for task in selected_tasks(
+        api, project_id, ids, include="id,total_annotations,cancelled_annotations")}
+
+
+def settle_tasks(api: Api, project_id: int, mine: Mapping[int, str],
+                 known: Mapping[int, str] | None = None
                  ) -> tuple[int, list[int], dict[int, str]]:
-    """After importing `mine` (task id -> answer id), or after seeing an answer twice: list
-    the whole project and, of each answer's tasks, keep the lowest id; every other one is a
-    duplicate (ours, another run's, or left by Label Studio's own retry of a locked request)
-    and is deleted unless a teacher has already annotated it (then it is kept, and returned
-    if it is ours, for the report). Concurrent runs that all do this agree, in any commit
-    order (module docstring).
+    """After importing `mine` (task id -> answer id), or after seeing an answer twice: of
+    each answer's tasks keep the lowest id; every other one is a duplicate (ours, another
+    run's, or left by Label Studio's own retry of a locked request) and is deleted unless a
+    teacher has already annotated it (then it is kept, and returned if it is ours, for the
+    report). Concurrent runs that all do this agree, in any commit order (module docstring).
+
+    `known` (task id -> answer id: the listing this run took before importing, in which no
+    answer repeated) spares listing the whole project again: only the tasks that are
+    neither known nor ours are read (`unseen_tasks`: every id outside those two sets, so no
+    id order is assumed). That sees every copy the full listing would of the answers this
+    run imported: a copy is ours or unseen (had it been known, the answer would not have
+    been imported), and a known task's answer id does not change. Before a task is deleted,
+    it and the lower copy it loses to are read again (counters), so nothing is deleted for
+    a copy that is gone or that a teacher has annotated since. Known tasks are never deleted
+    here (their counters were not read): a known task that is not its answer's lowest copy
+    lost to an unseen one, whose run imported that answer after the known task had
+    committed, so to that run the known task is unseen, and it deletes it. `known=None`:
+    the whole project is read (after an answer was seen twice).
 
     Returns (how many of other runs' tasks were deleted here, at least; ours kept because
     annotated; task id -> answer id of every task that remains)."""
-    tasks = task_answers(api, project_id, after=None)
-    lowest: dict[str, int] = {}
-    for task_id, (answer_id, _) in sorted(tasks.items()):
-        lowest.setdefault(answer_id, task_id)
-    doomed, annotated = [], []
-    for task_id, (answer_id, done) in sorted(tasks.items()):
-        if answer_id and lowest[answer_id] < task_id:
-            (annotated if done else doomed).append(task_id)
+    seen = {*(known or ()), *mine}
+    if known is not None and len(_gaps(seen)) > GAPS_PER_CALL * (1 + len(seen) // 400):
+        known = None  # ids full of holes: one listing of everything costs fewer calls
+    if known is None:
+        fresh = task_answers(api, project_id, after=None)
+        tasks = {t: a for t, (a, _) in fresh.items()}
+    else:
+        fresh = {t["id"]: _answer_and_done(t) for t in unseen_tasks(
+            api, project_id, seen,
+            include="id,data,total_annotations,cancelled_annotations")}
+        tasks = {**known, **mine, **{t: a for t, (a, _) in fresh.items()}}
+    done = {t: n for t, (_, n) in fresh.items()}  # read after this run's imports
+    while True:
+        lowest: dict[str, int] = {}
+        for task_id, answer_id in sorted(tasks.items()):
+            lowest.setdefault(answer_id, task_id)
+        extra = [t for t in sorted(tasks) if tasks[t] and lowest[tasks[t]] < t
+                 and (known is None or t not in known)]
+        unread = ({lowest[tasks[t]] for t in extra} | set(extra)) - set(done)
+        if not unread:
+            break
+        done.update(task_details(api, project_id, unread))
+        for task_id in unread - set(done):  # gone: deleted by another run (or a person)
+            del tasks[task_id]
+    doomed = [t for t in extra if not done[t]]
+    annotated = [t for t in extra if done[t] and t in mine]  # others report their own
     removed = delete_tasks(api, project_id, doomed)
     others = max(0, removed - sum(1 for t in doomed if t in mine))  # at least this many
-    gone = set(doomed)
-    annotated = [t for t in annotated if t in mine]  # others report their own
-    return others, annotated, {t: a for t, (a, _) in tasks.items() if t not in gone}
+    for task_id in doomed:
+        del tasks[task_id]
+    return others, annotated, tasks
 
 
 def repeated_answers(tasks: Mapping[int, str]) -> dict[str, list[int]]:

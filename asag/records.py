@@ -60,8 +60,10 @@ class ShapeValidator:
 
 
 def _shape(record: dict) -> tuple:
-    nested = tuple(k for k, v in record.items() if type(v) is dict for k in (k, *v))
-    return tuple(record), tuple(map(type, record.values())), nested
+    types = tuple(map(type, record.values()))
+    nested = tuple(k for k, v in record.items() if type(v) is dict
+                   for k in (k, *v)) if dict in types else ()
+    return tuple(record), types, nested
 
 
 def validation_error(name: str, record: Any) -> str | None:

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_labelstudio.py [--n 10000] [--url URL --api-key KEY]
     .venv/bin/python benchmarks/bench_labelstudio.py --n 100000 --database postgresql \
-        --answers scientsbank --reps 1 --edited 1000
+        --answers scientsbank --reps 1 --edited 1000 [--push-only]
 
 Without --url a fresh embedded server is started in a temporary directory (and stopped), on
 SQLite or (`--database postgresql`) on a throw-away PostgreSQL cluster (tests/pg_cluster.py).
@@ -98,6 +98,8 @@ def main() -> None:
     ap.add_argument("--edited", type=int, default=100)
     ap.add_argument("--baseline", choices=("listing", "export"), default="listing")
     ap.add_argument("--memory", action="store_true")
+    ap.add_argument("--push-only", action="store_true",
+                    help="only the push and re-push figures (no pull)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-ls-"))
     os.chdir(tmp)  # the push cache (.asag/cache) and outputs live here
@@ -134,20 +136,23 @@ def run(api, key: str, args, tmp: Path) -> None:
             base["id"], request=payload, return_task_ids=True,
             request_options={**NO_RETRY, "timeout_in_seconds": 3600}))
         t_raw = min(t_raw, t)
-        name = f"bench-push-{stamp}-{rep}"
+        # into a project made beforehand, as the raw import's (a push that creates its
+        # project costs ~0.5 s more); looked up as `annotate push` does (its task count)
+        made, _ = projects.ensure(api, f"bench-push-{stamp}-{rep}", SCALE,
+                                  annotations_per_answer=1)
 
-        def do_push(name=name):
-            proj, _ = projects.ensure(api, name, SCALE, annotations_per_answer=1)
+        def do_push(project_id=made["id"]):
+            proj = plain(api.sdk.projects.get(project_id))
             return push_records(api, proj, records, PushReport())
 
         t, report = timed(do_push)
-        assert report.created == n, report.summary(name)
+        assert report.created == n, report.summary(made["title"])
         t_push = min(t_push, t)
         progress(f"push {t:.1f} s, raw import {t_raw:.1f} s")
     rows.append((f"push {n:,} new answers (best of {args.reps})",
                  f"{t_push:.2f} s ({n / t_push:,.0f}/s)",
                  f"raw SDK import_tasks, one call: {t_raw:.2f} s ({n / t_raw:,.0f}/s)",
-                 f"{t_raw / t_push:.2f}", ">= 3,000/s and >= 0.75"))
+                 f"{t_raw / t_push:.2f}", ">= 0.9"))
 
     t_re, report = timed(do_push)
     assert report.created == 0 and report.present == n and report.listed == "cache"
@@ -158,6 +163,8 @@ def run(api, key: str, args, tmp: Path) -> None:
                  f"without the cache (full listing): {t_full:.2f} s", f"{t_full / t_re:.2f}",
                  "<= 3 s"))
     progress(f"re-push {t_re:.1f} s, without cache {t_full:.1f} s")
+    if args.push_only:
+        return table(rows, n, args, load_before)
 
     # pull: N tasks each with one annotation, imported together (in batches of 10,000)
     pproj, _ = projects.ensure(api, f"bench-pull-{stamp}", SCALE, annotations_per_answer=1)
@@ -232,6 +239,10 @@ def run(api, key: str, args, tmp: Path) -> None:
                      f"full pull holding the whole export (as before): {peaks['held']:,.0f} MB "
                      f"({t_held:.1f} s)", f"{peaks['held'] / peaks['full']:.2f}", "flat in N"))
 
+    table(rows, n, args, load_before)
+
+
+def table(rows: list[tuple], n: int, args, load_before: str) -> None:
     from importlib.metadata import version
 
     print(f"\nLabel Studio (server), label-studio-sdk {version('label-studio-sdk')}, N = {n:,}, "

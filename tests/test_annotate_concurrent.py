@@ -163,6 +163,45 @@ def test_a_project_that_loses_to_a_late_lower_one_moves_its_answers_there(
         f"asag duplicate {higher['id']} (empty)")
 
 
+def test_the_settle_finds_copies_by_answer_not_by_id_order_and_keeps_the_lowest_left(
+        ls_server):  # noqa: F811
+    """The settle after an import reads only the tasks this push neither listed nor made,
+    by id range: a concurrent copy whose id lies between ids the push had listed (a late
+    commit on PostgreSQL) is found; a listed task deleted since is no winner."""
+    from asag.annotate.connection import import_tasks, plain
+    from asag.annotate.push import task_data
+    from asag.annotate.races import settle_tasks
+    from asag.scale import Scale
+
+    api = ls_server.api()
+    name = f"settle-{uuid.uuid4().hex[:6]}"
+    pid = plain(api.sdk.projects.create(
+        title=name, label_config=projects.label_config(Scale.parse("0-5"), name)))["id"]
+    rows = [answer(i) for i in range(5)]
+
+    def put(*indices):
+        return import_tasks(api, pid, [{"data": task_data(rows[i])} for i in indices])
+
+    listed = put(0, 1)
+    late = put(3)  # another run's copy of answer 3, below a task this run had listed
+    listed += put(2)
+    known = {t: rows[i]["id"] for t, i in zip(listed, (0, 1, 2), strict=True)}
+    ours = put(3, 4)
+    after = put(4, 1)  # another run's copy of answer 4 after ours; and of 1, whose
+    api.sdk.tasks.delete(listed[1])  # listed task a person deleted meanwhile
+    mine = {ours[0]: rows[3]["id"], ours[1]: rows[4]["id"]}
+
+    others, annotated, remaining = settle_tasks(api, pid, mine, known)
+
+    assert (others, annotated) == (1, [])  # after[0] deleted here; our copy of 3 too
+    assert tasks_by_answer(api, pid) == {
+        rows[0]["id"]: [listed[0]], rows[1]["id"]: [after[1]], rows[2]["id"]: [listed[2]],
+        rows[3]["id"]: [late[0]], rows[4]["id"]: [ours[1]]}
+    assert remaining == {
+        listed[0]: rows[0]["id"], after[1]: rows[1]["id"], listed[2]: rows[2]["id"],
+        late[0]: rows[3]["id"], ours[1]: rows[4]["id"]}
+
+
 def _gather_and_push(ls_server, table: str, name: str) -> None:
     """Gather TABLE (in the working directory) and push it for two teachers per answer."""
     for args in (["gather", table, "-o", "raw.jsonl"],

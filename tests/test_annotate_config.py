@@ -12,7 +12,7 @@ import pytest
 from asag import hints
 from asag.annotate import screen
 from asag.annotate.project import label_config, scale_of
-from asag.annotate.push import task_data
+from asag.annotate.push import batch_for, task_data
 from asag.annotate.rubric import read_rubric
 from asag.annotate.views import disagreeing_tasks
 from asag.errors import InputError
@@ -58,6 +58,11 @@ def test_task_data_carries_the_answer_id_and_only_what_teachers_see():
     assert task_data(record) == {"answer_id": "h1", "question_id": "q", "question": "Q",
                                  "reference_answer": "R", "student_answer": "<script>x</script>",
                                  "rubric": ""}
+
+
+def test_a_large_push_imports_in_fewer_larger_calls():
+    assert [batch_for(n) for n in (10, 25_000, 50_000, 100_000, 1_000_000)] == [
+        2500, 2500, 5000, 10_000, 10_000]
 
 
 @pytest.mark.parametrize("spec", ["0-5", "1-4", "0-9", "0-10", "1-10", "0-10 step 0.5",

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
-from ls_server import ls_server  # noqa: F401
+from ls_server import answer, ls_server  # noqa: F401
 
 from asag.annotate import project as projects
 from asag.annotate import screen, views
@@ -97,3 +97,30 @@ def test_rubric_language_and_tabs_follow_the_project(ls_server, tmp_path, monkey
     assert f"tasks:data.{views.SCORES_FIELD}" in hidden
     assert f"tasks:data.{views.SCORES_FIELD}" not in tab["data"]["hiddenColumns"]["explore"]
     assert views.SCORES_FIELD not in detail["label_config"]
+
+
+def test_the_disagreements_tab_writes_only_the_scores_that_change(ls_server):  # noqa: F811
+    """A pull's tab update reads the tasks' data in pages and PATCHes only the tasks whose
+    teachers' scores text changes: a task that left the tab is cleared, one already right
+    is not written again."""
+    from asag.annotate.connection import import_tasks
+    from asag.annotate.push import task_data
+    from asag.scale import Scale
+
+    api = ls_server.api()
+    name = f"tab-{uuid.uuid4().hex[:6]}"
+    pid = plain(api.sdk.projects.create(
+        title=name, label_config=projects.label_config(Scale.parse("0-5"), name)))["id"]
+    ids = import_tasks(api, pid, [{"data": task_data(answer(i))} for i in range(3)])
+
+    def scores():
+        return {t["id"]: t["data"].get(views.SCORES_FIELD)
+                for t in every(api.sdk.tasks.list(project=pid))}
+
+    both = {ids[0]: "a@x: 1 · b@x: 4", ids[1]: "a@x: 0 · b@x: 5"}
+    assert views.ensure_views(api, pid, both) == 2
+    assert views.ensure_views(api, pid, both) == 0
+    assert views.ensure_views(api, pid, {ids[1]: "a@x: 0 · b@x: 3"}) == 2
+    assert scores() == {ids[0]: "", ids[1]: "a@x: 0 · b@x: 3", ids[2]: None}
+    assert views.ensure_views(api, pid, {}) == 1
+    assert scores() == {ids[0]: "", ids[1]: "", ids[2]: None}
