@@ -67,6 +67,14 @@ def annotate(ctx: click.Context, conn) -> None:
 @click.option("--prefill", is_flag=True,
               help="With --predictions-from: also pre-select the model's score (teachers "
                    "then confirm or change it; by default nothing is pre-selected).")
+@click.option("--max-error", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+              default=None, metavar="RATE",
+              help="With --predictions-from: the hint says 'auto-scored' on the answers the "
+                   "scorer may grade on its own at this error rate (as `asag score "
+                   "--max-error` decides).")
+@click.option("--tolerance", type=FiniteFloatRange(0), default=0.0, show_default=True,
+              metavar="T", help="With --max-error on numeric scales: an error is a score more "
+                                "than T from the teachers'.")
 @click.option("--rubric", "rubric_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, metavar="FILE",
               help="Rubric (YAML, or CSV/TSV/Excel with question,level,description) shown "
@@ -85,8 +93,8 @@ def annotate(ctx: click.Context, conn) -> None:
 @click.pass_context
 def push(ctx: click.Context, records: Path, project: str, scale, annotations_per_answer,
          batch_size: int | None, predictions_from: Path | None, prefill: bool,
-         rubric_file: Path | None, ui_language: str | None, groups: bool | None,
-         group_threshold: float | None) -> None:
+         max_error: float | None, tolerance: float, rubric_file: Path | None,
+         ui_language: str | None, groups: bool | None, group_threshold: float | None) -> None:
     """Import the answers of RECORDS (`asag gather` output) that the project lacks.
 
     Safe to re-run after a crash or with new answers: each answer is in the project once.
@@ -100,6 +108,8 @@ def push(ctx: click.Context, records: Path, project: str, scale, annotations_per
 
     if prefill and predictions_from is None:
         raise click.UsageError("--prefill pre-selects the model's score: give --predictions-from")
+    if max_error is not None and predictions_from is None:
+        raise click.UsageError("--max-error marks the model's hints: give --predictions-from")
     if group_threshold is not None and groups is False:
         raise click.UsageError("--group-threshold sets how alike grouped answers are: drop "
                                "--no-groups")
@@ -110,7 +120,9 @@ def push(ctx: click.Context, records: Path, project: str, scale, annotations_per
     with api_errors(api.url, f"pushing to project '{project}'"):
         run_push(api, project, rows, report, scale=scale,
                  annotations_per_answer=annotations_per_answer, batch_size=batch_size,
-                 predictions_from=predictions_from, prefill=prefill, rubric_file=rubric_file,
+                 predictions_from=predictions_from, prefill=prefill,
+                 decision={"max_error": max_error, "tolerance": tolerance},
+                 rubric_file=rubric_file,
                  ui_language=ui_language, groups=groups, group_threshold=group_threshold)
     info(report.summary(project))
     if report.model_version is not None:

@@ -191,13 +191,15 @@ class TaskIndex:
 def push(api: Api, title: str, rows: list[dict], report: PushReport, *, scale: Scale | None,
          annotations_per_answer: int | None = None, batch_size: int | None = None,
          predictions_from: Path | None = None, prefill: bool = False,
-         rubric_file: Path | None = None, ui_language: str | None = None,
-         groups: bool | None = None, group_threshold: float | None = None) -> PushReport:
+         decision: dict | None = None, rubric_file: Path | None = None,
+         ui_language: str | None = None, groups: bool | None = None,
+         group_threshold: float | None = None) -> PushReport:
     """`annotate push`: the project found or created (on `scale`, needed then), its screen,
     rubric and saved tabs brought up to date, then the answers it lacks imported (with the
     scorer's predictions, in predictions.labelling_order, when `predictions_from` is
-    given). `groups`: near-identical answers of a question as one task (annotate/groups.py;
-    None: as the project was last pushed)."""
+    given; `decision`: its --max-error / --tolerance, shown in the hints). `groups`:
+    near-identical answers of a question as one task (annotate/groups.py; None: as the
+    project was last pushed)."""
     from asag.annotate import project as projects
     from asag.annotate import rubric as rubrics
     from asag.annotate import screen
@@ -216,7 +218,8 @@ def push(api: Api, title: str, rows: list[dict], report: PushReport, *, scale: S
     if predictions_from is not None:  # a scale mismatch fails before anything is made
         from asag.annotate.predictions import predictor
 
-        predict = predictor(predictions_from, scale, language=language, prefill=prefill)
+        predict = predictor(predictions_from, scale, language=language, prefill=prefill,
+                            **(decision or {}))
     proj, created = projects.ensure(api, title, scale,
                                     annotations_per_answer=annotations_per_answer,
                                     description=f"Scores on the scale {scale.spec} (asag)")
