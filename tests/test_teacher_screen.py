@@ -140,7 +140,8 @@ def test_a_teacher_scores_with_the_digit_keys_and_pull_returns_exactly_those_sco
             _submit(browser)  # ... and submitting then says why, in the screen's words
             _wait(lambda: WORDS["en"]["required"] in browser.execute_script(
                 "return document.body.innerText"), "the message naming the missing score")
-            browser.find_element(By.XPATH, "//button[normalize-space()='OK']").click()
+            _wait(lambda: _clicked(browser, "//button[normalize-space()='OK']"),
+                  "the message's OK button to take the click")
             ActionChains(browser).send_keys(str(key)).perform()
             _wait(lambda: browser.execute_script(CHECKED) == 1, f"key {key} once more")
         if key == 2:  # feedback: Ctrl+Enter in the box keeps it and leaves the box, the next
@@ -227,6 +228,24 @@ def _close_instructions(browser) -> None:
     if browser.find_elements(By.CSS_SELECTOR, "[class*=modal-holder]"):
         ActionChains(browser).send_keys(Keys.ESCAPE).perform()
         time.sleep(0.5)
+
+
+def _clicked(browser, xpath: str) -> bool:
+    """Click the element, or say it cannot take the click yet (a dialog still opening
+    covers it: its own wrapper receives the click while the animation runs)."""
+    from selenium.common.exceptions import (
+        ElementClickInterceptedException,
+        ElementNotInteractableException,
+        NoSuchElementException,
+    )
+    from selenium.webdriver.common.by import By
+
+    try:
+        browser.find_element(By.XPATH, xpath).click()
+    except (ElementClickInterceptedException, ElementNotInteractableException,
+            NoSuchElementException):
+        return False
+    return True
 
 
 def _submit(browser) -> None:
