@@ -10,7 +10,7 @@ import click
 
 from asag.annotate.labelstudio_cli import connect_to, connection_options
 from asag.annotate.screen import LANGUAGES
-from asag.params import FiniteFloatRange, TokenFile
+from asag.params import FiniteFloatRange, TokenFile, decision_options
 from asag.scale import SCALE
 
 
@@ -67,14 +67,12 @@ def annotate(ctx: click.Context, conn) -> None:
 @click.option("--prefill", is_flag=True,
               help="With --predictions-from: also pre-select the model's score (teachers "
                    "then confirm or change it; by default nothing is pre-selected).")
-@click.option("--max-error", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
-              default=None, metavar="RATE",
-              help="With --predictions-from: the hint says 'auto-scored' on the answers the "
+@decision_options(
+    max_error_help="With --predictions-from: the hint says 'auto-scored' on the answers the "
                    "scorer may grade on its own at this error rate (as `asag score "
-                   "--max-error` decides).")
-@click.option("--tolerance", type=FiniteFloatRange(0), default=0.0, show_default=True,
-              metavar="T", help="With --max-error on numeric scales: an error is a score more "
-                                "than T from the teachers'.")
+                   "--max-error` decides).",
+    tolerance_help="With --max-error on numeric scales: an error is a score more than T from "
+                   "the teachers'.")
 @click.option("--rubric", "rubric_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, metavar="FILE",
               help="Rubric (YAML, or CSV/TSV/Excel with question,level,description) shown "

@@ -39,17 +39,21 @@ class TokenFile(click.Path):
         return token
 
 
-def decision_options(f):
+MAX_ERROR_HELP = ("Mark each answer auto (scored without a teacher) or needs_teacher, so that "
+                  "the error rate among auto-scored answers stays <= RATE, e.g. 0.05 "
+                  "(calibrated scorers).")
+TOLERANCE_HELP = ("With --max-error on numeric scales: an auto-score is an error only when "
+                  "more than T from the teachers' score (0: exact; 1: within one point).")
+
+
+def decision_options(max_error_help: str = MAX_ERROR_HELP, tolerance_help: str = TOLERANCE_HELP):
     """--max-error RATE and --tolerance T: the auto-scoring decision (Scorer.predict's
-    max_error / tolerance), the same wherever a scorer scores (`asag score`, `asag serve`)."""
-    f = click.option("--tolerance", type=FiniteFloatRange(0), default=0.0, show_default=True,
-                     metavar="T",
-                     help="With --max-error on numeric scales: an auto-score is an error only "
-                          "when more than T from the teachers' score (0: exact; 1: within one "
-                          "point).")(f)
-    return click.option("--max-error", type=FiniteFloatRange(0, 1, min_open=True,
-                                                             max_open=True),
-                        default=None, metavar="RATE",
-                        help="Mark each answer auto (scored without a teacher) or "
-                             "needs_teacher, so that the error rate among auto-scored answers "
-                             "stays <= RATE, e.g. 0.05 (calibrated scorers).")(f)
+    max_error / tolerance), the same wherever a scorer scores (`asag score`, `asag serve`,
+    push's hints)."""
+    def decorate(f):
+        f = click.option("--tolerance", type=FiniteFloatRange(0), default=0.0,
+                         show_default=True, metavar="T", help=tolerance_help)(f)
+        return click.option("--max-error", type=FiniteFloatRange(0, 1, min_open=True,
+                                                                 max_open=True),
+                            default=None, metavar="RATE", help=max_error_help)(f)
+    return decorate

@@ -130,9 +130,7 @@ class Service:
         self.settings = settings
         self.live = LiveLoop(settings.journal, retrain_command=settings.retrain_command,
                              model_dir=settings.model_dir)
-        if model is not None and self.decision is not None:
-            model.scorer.check_decision(settings.tolerance)
-        model = self.live.restore(model) if model is not None else self.load()
+        model = self.live.restore(self._decidable(model)) if model is not None else self.load()
         self.batcher = Batcher(model, max_batch=settings.max_batch,
                                max_wait=settings.max_wait, batch_size=settings.batch_size,
                                decision=self.decision)
@@ -146,14 +144,16 @@ class Service:
             return None
         return {"max_error": settings.max_error, "tolerance": settings.tolerance}
 
-    def load(self) -> LoadedModel:
-        """The model directory, refused (in one line) when it cannot hold --max-error."""
-        settings = self.settings
-        model = load_model(settings.model_dir, quantize=settings.quantize,
-                           threads=settings.threads)
+    def _decidable(self, model: LoadedModel) -> LoadedModel:
+        """`model`, refused (in one line) when it cannot hold --max-error."""
         if self.decision is not None:
-            model.scorer.check_decision(settings.tolerance)
-        return self.live.restore(model)
+            model.scorer.check_decision(self.settings.tolerance)
+        return model
+
+    def load(self) -> LoadedModel:
+        settings = self.settings
+        return self.live.restore(self._decidable(load_model(
+            settings.model_dir, quantize=settings.quantize, threads=settings.threads)))
 
     async def reload(self) -> dict:
         """Load the model directory again and swap it in; 409 (the old model serving on)

@@ -92,7 +92,7 @@ def bind(host: str, port: int):
 @click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where the live loop keeps teachers' scores from the webhook (replayed at "
                    "start) [default: MODEL.live.jsonl beside MODEL].")
-@decision_options
+@decision_options()
 @click.option("--access-log", is_flag=True, help="Log every request (method, path, status).")
 def serve(model: Path, host: str, port: int, token_file: str | None,
           labelstudio_token_file: str | None, max_body_mb: float, max_answers: int,

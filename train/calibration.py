@@ -28,11 +28,11 @@ already.
   course stays at or under the target. On numeric scales an error may be a score more than
   a tolerance from the teachers' (`errors` keeps each held-out answer's distance), and the
   version's prequential checks (train/checks.py) join the held-out answers. A question with
-  enough evidence of its own (`OWN`: the fewest answers with which a test can reject at all,
-  45 at 5 %) gets its own threshold, tested on its own answers; the others share the
+  enough evidence of its own (`fewest_to_reject`: the fewest answers with which a test can
+  reject at all, 45 at 5 %) gets its own threshold, tested on its own answers; the others share the
   course's. Why: the course's threshold is set by its hardest questions, and on SAF English
   (about 90 answers a question) per-question thresholds took the teacher's share from 100 %
-  to a median 97.3 % (three seeds, auto-scores 0-1.5 % wrong; BENCHMARKS.md). The guarantee
+  to a median 97.3 % (three seeds, auto-scores 0-3.5 % wrong; BENCHMARKS.md). The guarantee
   is then per question: with probability >= 1 - DELTA each question's auto-scores err at
   most max_error.
 
@@ -300,6 +300,15 @@ class Calibration:
         that count for this version, each a held-out answer like the validation carve's) are
         pooled with the held-out answers. `question`: that question's own threshold where it
         has `fewest_to_reject` answers of evidence, else the course's."""
+        course, own = self._cuts(max_error, tolerance, checks)
+        return own.get(_question_id(question), course)
+
+    def own_thresholds(self, max_error: float, tolerance: float = 0.0, checks=None) -> dict:
+        """Question id -> its own threshold (the questions with enough evidence)."""
+        return dict(self._cuts(max_error, tolerance, checks)[1])
+
+    def _cuts(self, max_error: float, tolerance: float, checks) -> tuple[float, dict]:
+        """(the course's threshold, question id -> its own), once per evidence."""
         key = (max_error, tolerance, None if checks is None else checks.digest)
         if key not in self._thresholds:
             confidence, correct, questions = self._evidence(tolerance, checks)
@@ -309,14 +318,7 @@ class Calibration:
                 if q and mine.sum() >= need:
                     own[str(q)] = auto_threshold(confidence[mine], correct[mine], max_error)
             self._thresholds[key] = (auto_threshold(confidence, correct, max_error), own)
-        course, own = self._thresholds[key]
-        return own.get(_question_id(question), course)
-
-    def own_thresholds(self, max_error: float, tolerance: float = 0.0, checks=None) -> dict:
-        """Question id -> its own threshold (the questions with enough evidence)."""
-        self.threshold(max_error, tolerance, checks)
-        return dict(self._thresholds[(max_error, tolerance,
-                                      None if checks is None else checks.digest)][1])
+        return self._thresholds[key]
 
     def _evidence(self, tolerance: float, checks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(confidence, correct, question id) of the held-out answers and the checks."""

@@ -42,6 +42,9 @@ from asag.errors import InputError
 
 CHECKS = "checks.jsonl"
 _LOCK = threading.Lock()  # one process's threads (serve) append whole lines one at a time
+# (checks file, version) -> (the file's size and mtime, its Evidence): a scorer decides on
+# every batch it serves, and the file only changes when a check is appended
+_EVIDENCE: dict[tuple[str, str], tuple[tuple[int, int], Evidence]] = {}
 
 
 @dataclass
@@ -144,7 +147,24 @@ class Checks:
         return list(latest.values())
 
     def of(self, model_version: str) -> Evidence:
-        """The checks that count for `model_version` (the rule in the module's docstring)."""
+        """The checks that count for `model_version` (the rule in the module's docstring),
+        read again only when the file has changed."""
+        try:
+            stat = self.path.stat()
+            seen = (stat.st_size, stat.st_mtime_ns)
+        except FileNotFoundError:
+            seen = (0, 0)
+        key = (str(self.path.resolve()), str(model_version))
+        cached = _EVIDENCE.get(key)
+        if cached is not None and cached[0] == seen:
+            return cached[1]
+        if len(_EVIDENCE) > 256:
+            _EVIDENCE.clear()
+        evidence = self._of(model_version)
+        _EVIDENCE[key] = (seen, evidence)
+        return evidence
+
+    def _of(self, model_version: str) -> Evidence:
         base, grown = lineage(model_version)
         latest: dict[str, dict] = {}
         for r in self.records():

@@ -180,7 +180,7 @@ def evaluate(model: Path, dataset: Path, splits: tuple[str, ...], output: Path |
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run (same options) after the rows it wrote.")
 @click.option("--raw-csv", is_flag=True, help=RAW_CSV_HELP)
-@decision_options
+@decision_options()
 def score(model: Path, input_path: Path, output: Path, fmt: str | None, question_col: str | None,
           reference_col: str | None, answer_col: str | None, answer_id_col: str | None,
           batch_size: int, int8: bool,
