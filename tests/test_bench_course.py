@@ -10,6 +10,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
+
 from tests.model_fixtures import tiny_base, yes_no_rows  # noqa: F401  (fixtures)
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_course.py"
@@ -52,3 +54,31 @@ def test_full_learner_retrains_at_its_schedule_and_checks_every_answer_it_predic
     assert len({c["answer_id"] for c in checks}) == len(checks)
     versions = {t["version"] for t in result["trajectory"] if t.get("version")}
     assert {c["model_version"] for c in checks} <= versions
+
+
+def test_setfit_lever_tunes_at_the_schedule_and_calibrates_only_on_answers_after_it(tmp_path):
+    """The tuned sentence model has seen the labels of the answers it was tuned on, so only the
+    answers scored after the last tuning may calibrate the decision."""
+    from asag.scale import Scale
+
+    bench = _bench()
+    scale = Scale.parse("incorrect,correct")
+    rows = [{**r, "score": r["label"]} for r in yes_no_rows(40, seed=3)]
+    course = {"name": "yes-no", "rows": rows, "scale": scale, "tolerance": 0.0,
+              "second": None, "max_error": 0.05}
+    texts = [" ".join(r[k].split()) for r in rows for k in ("student_answer",
+                                                            "reference_answer")]
+    frozen = bench.CachedEmbedder(texts, tmp_path / "cache")
+    view = bench.TunedView(course, frozen, seed=0, cache=tmp_path / "cache")
+    learner = bench.MemoryOnly(course, view, seed=0)
+    order = list(range(len(rows)))
+
+    learner.decide(order[:5], order[5:], 0.05)  # under the first point (10 answers)
+    assert view.tunings == 0 and view.vectors is frozen.vectors
+    _, _, info = learner.decide(order[:10], order[10:], 0.05)
+    assert view.tunings == 1 and view.tuned_at == 10 and info["held_out"] == 0
+    assert not np.allclose(view.vectors, frozen.vectors)  # the model moved
+    _, _, info = learner.decide(order[:15], order[15:], 0.05)
+    assert view.tunings == 1 and info["held_out"] == 5  # not doubled yet: no new tuning
+    learner.decide(order[:20], order[20:], 0.05)
+    assert view.tunings == 2 and view.tuned_at == 20
