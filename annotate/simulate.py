@@ -211,12 +211,6 @@ def _annotators(task: dict) -> set[int]:
     return found
 
 
-def _annotation_count(task: dict) -> int:
-    if "annotations" in task and task["annotations"] is not None:
-        return len(task["annotations"])
-    return int(task.get("total_annotations") or 0) + int(task.get("cancelled_annotations") or 0)
-
-
 def _parent_prediction(task: dict, model_version: str | None) -> int | None:
     preds = [p for p in task.get("predictions") or [] if isinstance(p, dict)]
     if model_version:
@@ -274,7 +268,10 @@ def simulate(
         row = rows.get(task["id"])
         if row is None:
             continue
-        done, count = _annotators(task), _annotation_count(task)
+        # a task is full when enough teachers hold it; not by its annotation count, which
+        # two runs saving one teacher's score at once inflate until one settles
+        done = _annotators(task)
+        count = len(done)
         for column in columns:
             if report.teachers[column]["id"] in done:
                 continue

@@ -95,6 +95,35 @@ def test_simulated_teachers_are_two_accounts_and_limit_counts_earlier_scores(
     assert len(missing.strip().splitlines()) == 1
 
 
+def test_a_task_holding_one_teacher_twice_is_not_full_for_another(
+        ls_server, tmp_path, monkeypatch):  # noqa: F811
+    """Two runs saving one teacher's score at once leave it twice on a task until one
+    settles; a third run planning meanwhile must not count that task as full (two
+    annotations of two wanted) and score the next task instead, past its --limit."""
+    from asag.annotate.simulate import annotation_body, ensure_teacher
+
+    monkeypatch.chdir(tmp_path)
+    name = f"twice-{uuid.uuid4().hex[:6]}"
+    rows = [dict(r, teacher_a=1, teacher_b=2) for r in yes_no_rows(3, seed=23)]
+    write_table(tmp_path / "answers.csv", rows)
+    run(ls_server, "gather", "answers.csv", "-o", "raw.jsonl")
+    run(ls_server, "annotate", "push", "raw.jsonl", "--project", name, "--scale", "0-5",
+        "--annotations-per-answer", "2")
+    api = ls_server.api()
+    project = projects.find(api, name)
+    first = min(t["id"] for t in every(api.sdk.tasks.list(project=project["id"])))
+    teacher_a, _ = ensure_teacher(api, teacher_email("teacher_a"))
+    for _ in range(2):
+        api.sdk.annotations.create(first, **annotation_body(Scale.parse("0-5"), 1,
+                                                            teacher_a["id"], None))
+
+    run(ls_server, "annotate", "simulate", "--project", name, "--scores", "answers.csv",
+        "--teacher-cols", "teacher_b", "--limit", "1")
+    by_b = [r["task_id"] for r in pulled(ls_server, name, "labels.jsonl")
+            if r["annotator_email"] == teacher_email("teacher_b")]
+    assert by_b == [first]
+
+
 def test_push_with_predictions_imports_in_labelling_order_and_pull_reports_them(
         ls_server, trained_scorer, tmp_path, monkeypatch):  # noqa: F811
     monkeypatch.chdir(tmp_path)
