@@ -129,14 +129,14 @@ def every_task(api: Api, project_id: int) -> list[dict]:
 
 
 def plan_tasks(api: Api, project_id: int) -> list[dict]:
-    """Every task's id, answer id, counters and annotators (user ids), by task id, from the
+    """Every task's id, answer id and annotators (user ids), by task id, from the
     data manager's list with only the `annotators` column computed (`light_query`): Label
     Studio serialises no annotation or prediction. With those (`every_task`), ten teachers
     starting at once on a 5,000-task project had made no annotation after 15 min."""
     query = light_query(api, project_id, ("annotators",))
     tasks = [task for page in task_pages(
         api, project_id, query=query, page_size=PAGE,
-        include="id,data,total_annotations,cancelled_annotations,total_predictions,annotators")
+        include="id,data,total_predictions,annotators")
         for task in page]
     if any(int(t.get("total_predictions") or 0) for t in tasks):  # for parent_prediction
         shown: dict[int, list[dict]] = {}

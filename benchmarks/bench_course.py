@@ -208,24 +208,30 @@ class MemoryOnly:
         self.course, self.embedder, self.seed = course, embedder, seed
 
     def decide(self, scored: list[int], unscored: list[int], max_error: float):
-        tuned = isinstance(self.embedder, TunedView)
-        if tuned:
-            self.embedder.update(scored)
-        start = self.embedder.tuned_at if tuned else 0
         predictions, cut = learn_and_decide(self.course, self.embedder, scored, unscored,
-                                            max_error, self.seed, calibrate_from=start)
-        if not tuned:
-            return predictions, cut, {}
-        # the frozen model on the same answers: the lever's effect, paired round by round
-        frozen, _ = learn_and_decide(self.course, self.embedder.inner, scored, unscored,
-                                     max_error, self.seed)
-        bound = _oracle(self.course | {"max_error": max_error}, unscored, frozen)[0] / len(
-            self.course["rows"])
-        return predictions, cut, {"held_out": len(scored) - start,
-                                  "oracle_auto_frozen": round(bound, 4)}
+                                            max_error, self.seed)
+        return predictions, cut, {}
 
     def observe(self, picked: list[int], predictions: dict) -> None:
         """Nothing to record: every round re-scores all teacher-scored answers out-of-fold."""
+
+
+class TunedMemory(MemoryOnly):
+    """The memory-only learner over a TunedView: tuned at the schedule's points, calibrated
+    only on the answers scored since, and paired each round with the frozen model's known
+    cut on the same split."""
+
+    def decide(self, scored: list[int], unscored: list[int], max_error: float):
+        view = self.embedder
+        view.update(scored)
+        predictions, cut = learn_and_decide(self.course, view, scored, unscored, max_error,
+                                            self.seed, calibrate_from=view.tuned_at)
+        frozen, _ = learn_and_decide(self.course, view.inner, scored, unscored, max_error,
+                                     self.seed)
+        bound = _oracle(self.course | {"max_error": max_error}, unscored, frozen)[0] / len(
+            self.course["rows"])
+        return predictions, cut, {"held_out": len(scored) - view.tuned_at,
+                                  "oracle_auto_frozen": round(bound, 4)}
 
 
 class FullLearner:
@@ -419,15 +425,18 @@ class TunedView:
                                   "score": [t for _, _, t in pairs]})
         threads = torch.get_num_threads()
         torch.set_num_threads(2)  # the one heavy step of this learner: both cores
-        with tempfile.TemporaryDirectory() as out:
-            args = SentenceTransformerTrainingArguments(
-                output_dir=out, num_train_epochs=1, per_device_train_batch_size=16,
-                learning_rate=2e-5, warmup_steps=0.1, seed=self.seed, save_strategy="no",
-                report_to="none", disable_tqdm=True, use_cpu=True, logging_strategy="no")
-            SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
-                                       loss=CosineSimilarityLoss(model)).train()
-            vectors = embedder.encode(sorted(self.where, key=self.where.get), batch_size=32)
-        torch.set_num_threads(threads)
+        try:
+            with tempfile.TemporaryDirectory() as out:
+                args = SentenceTransformerTrainingArguments(
+                    output_dir=out, num_train_epochs=1, per_device_train_batch_size=16,
+                    learning_rate=2e-5, warmup_steps=0.1, seed=self.seed, save_strategy="no",
+                    report_to="none", disable_tqdm=True, use_cpu=True, logging_strategy="no")
+                SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
+                                           loss=CosineSimilarityLoss(model)).train()
+                vectors = embedder.encode(sorted(self.where, key=self.where.get),
+                                          batch_size=32)
+        finally:
+            torch.set_num_threads(threads)
         print(f"  {len(pairs):,} pairs", flush=True)
         return vectors
 
@@ -716,10 +725,11 @@ def main() -> None:
                         train_args["base_model"] = args.base_model
                     learner = FullLearner(course, embedder, args.output / "work" / tag,
                                           threads=args.threads, train_args=train_args)
+                elif args.lever == "setfit":
+                    view = TunedView(course, embedder, seed, args.output / "cache")
+                    learner = TunedMemory(course, view, seed)
                 else:
-                    view = (NgramView(embedder) if args.lever == "ngram" else TunedView(
-                        course, embedder, seed, args.output / "cache")
-                        if args.lever == "setfit" else embedder)
+                    view = NgramView(embedder) if args.lever == "ngram" else embedder
                     learner = MemoryOnly(course, view, seed)
                 label = args.learner if not args.lever else f"memory + {args.lever}"
                 result = {"data": name, "answers": len(course["rows"]), "seed": seed,

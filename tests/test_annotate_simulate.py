@@ -15,7 +15,12 @@ from ls_server import ls_server, ls_server_each_database  # noqa: F401
 from asag.annotate import project as projects
 from asag.annotate.connection import every
 from asag.annotate.predictions import labelling_order
-from asag.annotate.simulate import miscounted_tasks, teacher_email
+from asag.annotate.simulate import (
+    annotation_body,
+    ensure_teacher,
+    miscounted_tasks,
+    teacher_email,
+)
 from asag.cli import cli
 from asag.hints import certainty
 from asag.records import ANNOTATION, read_jsonl
@@ -100,8 +105,6 @@ def test_a_task_holding_one_teacher_twice_is_not_full_for_another(
     """Two runs saving one teacher's score at once leave it twice on a task until one
     settles; a third run planning meanwhile must not count that task as full (two
     annotations of two wanted) and score the next task instead, past its --limit."""
-    from asag.annotate.simulate import annotation_body, ensure_teacher
-
     monkeypatch.chdir(tmp_path)
     name = f"twice-{uuid.uuid4().hex[:6]}"
     rows = [dict(r, teacher_a=1, teacher_b=2) for r in yes_no_rows(3, seed=23)]

@@ -70,7 +70,7 @@ def test_setfit_lever_tunes_at_the_schedule_and_calibrates_only_on_answers_after
                                                             "reference_answer")]
     frozen = bench.CachedEmbedder(texts, tmp_path / "cache")
     view = bench.TunedView(course, frozen, seed=0, cache=tmp_path / "cache")
-    learner = bench.MemoryOnly(course, view, seed=0)
+    learner = bench.TunedMemory(course, view, seed=0)
     order = list(range(len(rows)))
 
     learner.decide(order[:5], order[5:], 0.05)  # under the first point (10 answers)
